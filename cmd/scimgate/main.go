@@ -1,0 +1,134 @@
+// Command scimgate is the identity-aware gateway: it accepts users and
+// groups from identity providers over SCIM 2.0 and keeps them in its
+// store. main only parses flags and wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/scimgate/scimgate/config"
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/store"
+	"github.com/scimgate/scimgate/store/sqlite"
+)
+
+const usage = `scimgate: an identity-aware gateway fed by SCIM 2.0
+
+Usage:
+  scimgate serve --config FILE                     run the server
+  scimgate scim-token create --config FILE --tenant NAME [--description D] [--ttl DURATION]
+  scimgate scim-token list --config FILE [--tenant NAME]
+  scimgate scim-token revoke --config FILE ID
+  scimgate version
+
+Run "scimgate COMMAND -h" for a command's flags.
+`
+
+// errUsage marks errors caused by how the command was invoked (exit 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "scimgate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "scim-token":
+		return scimToken(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+// flags returns a flag set that writes its usage to stderr and a
+// --config flag.
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("scimgate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "", "configuration file (YAML)")
+	return fs, cfg
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: --config FILE is required (try examples/quickstart.yaml)", errUsage)
+	}
+	return config.Load(path)
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	path, err := cfg.SQLitePath()
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
+	}
+	return st, nil
+}
+
+// openDirectory loads the configuration and opens its store, for the CLI
+// commands that read or change state.
+func openDirectory(ctx context.Context, configPath string, log *slog.Logger) (*config.Config, *directory.Service, func(), error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir := directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults})
+	return cfg, dir, func() { st.Close() }, nil
+}
+
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func defaultLog() config.LogConfig { return config.Default().Log }

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+func scimToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: scim-token needs a subcommand: create, list or revoke", errUsage)
+	}
+	switch args[0] {
+	case "create":
+		return scimTokenCreate(ctx, args[1:], stdout, stderr)
+	case "list":
+		return scimTokenList(ctx, args[1:], stdout, stderr)
+	case "revoke":
+		return scimTokenRevoke(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown scim-token subcommand %q (create, list or revoke)", errUsage, args[0])
+}
+
+// scimTokenCreate prints the secret alone on stdout so that scripts can
+// capture it; everything else goes to stderr.
+func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("scim-token create", stderr)
+	tenant := fs.String("tenant", "", "tenant (IdP connection) the token belongs to; created if new")
+	desc := fs.String("description", "", "what the token is for, shown by list")
+	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 means no expiry")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return fmt.Errorf("%w: --tenant NAME is required", errUsage)
+	}
+	if *ttl < 0 {
+		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	secret, info, created, err := dir.CreateToken(ctx, *tenant, *desc, *ttl, "cli")
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(stderr, "created tenant %q\n", info.Tenant)
+	}
+	fmt.Fprintf(stderr, "created SCIM token %s for tenant %q; it is shown once\n", info.ID, info.Tenant)
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+func scimTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("scim-token list", stderr)
+	tenant := fs.String("tenant", "", "only this tenant's tokens")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	tokens, err := dir.Tokens(ctx, *tenant)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTENANT\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
+	now := time.Now()
+	for _, t := range tokens {
+		status := "active"
+		switch {
+		case !t.Revoked.IsZero():
+			status = "revoked"
+		case !t.Expires.IsZero() && !now.Before(t.Expires):
+			status = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, status, stamp(t.Created), stamp(t.Expires), stamp(t.LastUsed), t.Description)
+	}
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func scimTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("scim-token revoke", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: scim-token revoke --config FILE ID (see scim-token list)", errUsage)
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := dir.RevokeToken(ctx, fs.Arg(0), "cli"); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked SCIM token %s\n", fs.Arg(0))
+	return nil
+}

@@ -1,0 +1,173 @@
+// Package config is scimgate's configuration file: the typed schema, its
+// defaults (in one place, Default), strict YAML decoding that names unknown
+// keys with their line and the keys allowed there, and Validate, which
+// reports every problem with its field path.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listen is the address of the SCIM API and, later, the gateway.
+	Listen string `yaml:"listen"`
+	// Store names the database: "sqlite:PATH".
+	Store string    `yaml:"store"`
+	SCIM  SCIM      `yaml:"scim"`
+	Log   LogConfig `yaml:"log"`
+}
+
+// SCIM configures the SCIM API.
+type SCIM struct {
+	// BasePath is where the API is served, default "/scim/v2".
+	BasePath string `yaml:"base_path"`
+	// BaseURL is the external URL of BasePath, for deployments behind a
+	// proxy; by default it is derived from each request.
+	BaseURL string `yaml:"base_url"`
+	// MaxBodyBytes limits request bodies, default 4 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxResults is the largest page of a list, default 1000.
+	MaxResults int  `yaml:"max_results"`
+	Bulk       Bulk `yaml:"bulk"`
+	// BootstrapTenant is created, with a SCIM token printed once, when
+	// `serve` starts on a store without tenants. Empty disables it.
+	BootstrapTenant string `yaml:"bootstrap_tenant"`
+}
+
+// Bulk limits /Bulk requests.
+type Bulk struct {
+	MaxOperations   int   `yaml:"max_operations"`
+	MaxPayloadBytes int64 `yaml:"max_payload_bytes"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the configuration every file is applied on top of.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:8080",
+		Store:  "sqlite:./data/scimgate.db",
+		SCIM: SCIM{
+			BasePath:     "/scim/v2",
+			MaxBodyBytes: 4 << 20,
+			MaxResults:   1000,
+			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 4 << 20},
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// FieldError is one problem with a configuration field.
+type FieldError struct {
+	Path string // e.g. "scim.bulk.max_operations"
+	Line int    // 0 when unknown
+	Msg  string
+	Hint string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	b.WriteString(e.Path)
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Load reads, decodes and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates configuration YAML.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	if err := decodeStrict(data, &cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate reports every problem, each with its field path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path, msg, hint string) {
+		errs = append(errs, &FieldError{Path: path, Msg: msg, Hint: hint})
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", fmt.Sprintf("%q is not a host:port address", c.Listen), `for example "127.0.0.1:8080"`)
+	}
+	if _, err := c.SQLitePath(); err != nil {
+		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
+	}
+	if !strings.HasPrefix(c.SCIM.BasePath, "/") {
+		add("scim.base_path", fmt.Sprintf("%q must start with /", c.SCIM.BasePath), `the default is "/scim/v2"`)
+	}
+	if c.SCIM.BaseURL != "" && !strings.HasPrefix(c.SCIM.BaseURL, "http://") && !strings.HasPrefix(c.SCIM.BaseURL, "https://") {
+		add("scim.base_url", fmt.Sprintf("%q is not an http(s) URL", c.SCIM.BaseURL), `for example "https://gate.example.com/scim/v2"`)
+	}
+	if c.SCIM.MaxBodyBytes < 1024 {
+		add("scim.max_body_bytes", fmt.Sprintf("%d is too small", c.SCIM.MaxBodyBytes), "at least 1024; the default is 4194304")
+	}
+	if c.SCIM.MaxResults < 1 {
+		add("scim.max_results", fmt.Sprintf("%d must be positive", c.SCIM.MaxResults), "the default is 1000")
+	}
+	if c.SCIM.Bulk.MaxOperations < 1 {
+		add("scim.bulk.max_operations", fmt.Sprintf("%d must be positive", c.SCIM.Bulk.MaxOperations), "the default is 1000")
+	}
+	if c.SCIM.Bulk.MaxPayloadBytes < 1024 {
+		add("scim.bulk.max_payload_bytes", fmt.Sprintf("%d is too small", c.SCIM.Bulk.MaxPayloadBytes), "at least 1024; the default is 4194304")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", fmt.Sprintf("%q is not a log level", c.Log.Level), "one of debug, info, warn, error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", fmt.Sprintf("%q is not a log format", c.Log.Format), "text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// SQLitePath returns the database path of a "sqlite:PATH" store.
+func (c *Config) SQLitePath() (string, error) {
+	scheme, rest, ok := strings.Cut(c.Store, ":")
+	switch {
+	case !ok || rest == "":
+		return "", fmt.Errorf("%q names no store", c.Store)
+	case scheme == "sqlite":
+		return strings.TrimPrefix(rest, "//"), nil
+	case scheme == "postgres" || scheme == "postgresql":
+		return "", errors.New("the postgres store is not available yet")
+	}
+	return "", fmt.Errorf("unknown store type %q", scheme)
+}

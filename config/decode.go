@@ -1,0 +1,166 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decodeStrict decodes YAML into out (a pointer to a struct) after checking
+// the document against out's type, so that an unknown key or a value of
+// the wrong type is reported with its line, field path and a hint, and
+// every such problem is reported at once.
+func decodeStrict(data []byte, out any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil // empty file: defaults only
+	}
+	var errs []error
+	check(root.Content[0], reflect.TypeOf(out).Elem(), "", &errs)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// check walks node against type t.
+func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	bad := func(msg, hint string) {
+		*errs = append(*errs, &FieldError{Path: path, Line: n.Line, Msg: msg, Hint: hint})
+	}
+	switch {
+	case t == durationType:
+		if _, err := time.ParseDuration(n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			bad(fmt.Sprintf("%q is not a duration", n.Value), `for example "30s" or "12h"`)
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			bad("must be a mapping of keys to values", "")
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, &FieldError{Path: join(path, k.Value), Line: k.Line, Msg: "unknown key", Hint: keyHint(k.Value, fields)})
+				continue
+			}
+			check(n.Content[i+1], ft, join(path, k.Value), errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			bad("must be a list", "")
+			return
+		}
+		for i, c := range n.Content {
+			check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			bad("must be a mapping", "")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+		}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if _, err := strconv.ParseInt(n.Value, 0, 64); n.Kind != yaml.ScalarNode || err != nil {
+			bad(fmt.Sprintf("%q is not an integer", n.Value), "")
+		}
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+			bad(fmt.Sprintf("%q is not a boolean", n.Value), "true or false")
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			bad("must be a single value, not a list or mapping", "quote it if it contains a colon")
+		}
+	}
+}
+
+// keyHint suggests the closest known key and lists all of them.
+func keyHint(key string, fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	best, bestD := "", 1<<30
+	for _, name := range names {
+		if d := distance(strings.ToLower(key), name); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	hint := "known keys: " + strings.Join(names, ", ")
+	if best != "" && bestD <= max(2, len(key)/3) {
+		hint = fmt.Sprintf("did you mean %q? %s", best, hint)
+	}
+	return hint
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,165 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/store"
+)
+
+// memberEditor applies membership edits of one group inside a transaction
+// (it implements scim.Members). It records the edges it changed, for the
+// change event, and the member ids it skipped.
+//
+// A member id that names no user or group of the tenant is skipped, not
+// rejected: Okta never retries a 400, so one stale id in a PATCH of a
+// thousand members must not throw the other 999 away. The skipped ids are
+// kept in the change event's detail and logged.
+type memberEditor struct {
+	ctx     context.Context
+	tx      store.Tx
+	tenant  int64
+	group   string
+	edges   []store.EdgeChange
+	skipped []string
+}
+
+func newMemberEditor(ctx context.Context, tx store.Tx, tenant int64, group string) *memberEditor {
+	return &memberEditor{ctx: ctx, tx: tx, tenant: tenant, group: group}
+}
+
+// Add implements scim.Members.
+func (e *memberEditor) Add(elems []any) error {
+	if len(elems) == 0 {
+		return nil
+	}
+	ms := make([]store.Member, 0, len(elems))
+	seen := make(map[string]bool, len(elems))
+	for _, el := range elems {
+		m, _ := el.(map[string]any)
+		id, _ := m["value"].(string)
+		if id == "" {
+			return scim.Errorf(scim.CodeInvalidValue, "every member needs a value (the member's id)")
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		typ, err := e.memberType(id, m["type"])
+		if err != nil {
+			return err
+		}
+		if typ == "" || id == e.group {
+			e.skipped = append(e.skipped, id)
+			continue
+		}
+		ms = append(ms, store.Member{ID: id, Type: typ})
+	}
+	added, err := e.tx.AddMembers(e.ctx, e.tenant, e.group, ms)
+	if err != nil {
+		return err
+	}
+	e.edges = append(e.edges, added...)
+	return nil
+}
+
+// memberType finds whether id is a user or a group of the tenant, trying
+// the type the client named first; "" when it is neither.
+func (e *memberEditor) memberType(id string, hint any) (string, error) {
+	order := []string{store.TypeUser, store.TypeGroup}
+	if hint == store.TypeGroup {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, typ := range order {
+		_, err := e.tx.Resource(e.ctx, e.tenant, typ, id)
+		if err == nil {
+			return typ, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// Remove implements scim.Members.
+func (e *memberEditor) Remove(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	removed, err := e.tx.RemoveMembers(e.ctx, e.tenant, e.group, ids)
+	if err != nil {
+		return err
+	}
+	e.edges = append(e.edges, removed...)
+	return nil
+}
+
+// Clear implements scim.Members.
+func (e *memberEditor) Clear() error {
+	removed, err := e.tx.ClearMembers(e.ctx, e.tenant, e.group)
+	if err != nil {
+		return err
+	}
+	e.edges = append(e.edges, removed...)
+	return nil
+}
+
+// List implements scim.Members.
+func (e *memberEditor) List() ([]map[string]any, error) {
+	ms, err := e.tx.Members(e.ctx, e.tenant, e.group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, map[string]any{"value": m.ID, "type": m.Type, "display": m.Display})
+	}
+	return out, nil
+}
+
+// detail is the change event's detail: the member ids skipped.
+func (e *memberEditor) detail() []byte {
+	if len(e.skipped) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(map[string]any{"skipped_members": e.skipped})
+	return b
+}
+
+// groupsOf computes a user's groups attribute: direct memberships, then
+// groups reached through nested groups as "indirect". Cycles are harmless.
+func groupsOf(ctx context.Context, tx store.ReadTx, c Caller, id string) ([]any, error) {
+	var out []any
+	seen := map[string]bool{}
+	queue := []string{id}
+	for depth := 0; len(queue) > 0; depth++ {
+		var next []string
+		for _, member := range queue {
+			parents, err := tx.ParentGroups(ctx, c.TenantID, member)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range parents {
+				if seen[g.ID] {
+					continue
+				}
+				seen[g.ID] = true
+				typ := "direct"
+				if depth > 0 {
+					typ = "indirect"
+				}
+				e := map[string]any{"value": g.ID, "$ref": c.Base + endpoint(store.TypeGroup) + "/" + g.ID, "type": typ}
+				if g.Display != "" {
+					e["display"] = g.Display
+				}
+				out = append(out, e)
+				next = append(next, g.ID)
+			}
+		}
+		queue = next
+	}
+	return out, nil
+}

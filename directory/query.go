@@ -1,0 +1,330 @@
+package directory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/filter"
+	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/store"
+)
+
+// Page is one page of a list or search.
+type Page struct {
+	Total      int // every match, not just this page
+	StartIndex int
+	Resources  []*Resource
+}
+
+// Query lists resources of one type: filter, sort, then paginate.
+func (s *Service) Query(ctx context.Context, c Caller, rt *schema.ResourceType, q *scim.Query) (*Page, error) {
+	page := &Page{StartIndex: q.StartIndex}
+	err := s.view(ctx, func(tx store.ReadTx) error {
+		count := q.Count
+		if count < 0 || count > s.maxResults {
+			count = s.maxResults
+		}
+		offset := q.StartIndex - 1
+		var rows []*store.Resource
+		if q.Filter == nil && q.SortBy == nil {
+			// The common unfiltered listing pages in the database.
+			total, err := tx.CountResources(ctx, c.TenantID, storeType(rt))
+			if err != nil {
+				return err
+			}
+			page.Total = total
+			if count > 0 && offset < total {
+				if rows, err = tx.Resources(ctx, c.TenantID, storeType(rt), store.Page{Offset: offset, Limit: count}); err != nil {
+					return err
+				}
+			}
+		} else {
+			matches, err := s.match(ctx, tx, c, rt, q.Filter)
+			if err != nil {
+				return err
+			}
+			if q.SortBy != nil {
+				if err := sortRows(&view{ctx: ctx, tx: tx, c: c, rt: rt}, matches, *q.SortBy, q.Descending); err != nil {
+					return err
+				}
+			}
+			page.Total = len(matches)
+			if offset < len(matches) {
+				rows = matches[offset:min(offset+count, len(matches))]
+			}
+		}
+		for _, r := range rows {
+			res, err := s.build(ctx, tx, c, rt, r, q.Projection)
+			if err != nil {
+				return err
+			}
+			page.Resources = append(page.Resources, res)
+		}
+		return nil
+	})
+	return page, err
+}
+
+// match returns every resource the filter selects, in creation order.
+func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, f *filter.Filter) ([]*store.Resource, error) {
+	typ := storeType(rt)
+	var out []*store.Resource
+	test := func(r *store.Resource) error {
+		if f == nil {
+			out = append(out, r)
+			return nil
+		}
+		v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r}
+		ok := f.Match(v)
+		if v.err != nil {
+			return v.err
+		}
+		if ok {
+			out = append(out, r)
+		}
+		return nil
+	}
+	if f != nil {
+		if cands, ok, err := candidates(ctx, tx, c.TenantID, typ, f.Root()); err != nil {
+			return nil, err
+		} else if ok {
+			for _, r := range cands {
+				if err := test(r); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		}
+	}
+	return out, tx.ScanResources(ctx, c.TenantID, typ, test)
+}
+
+// candidates uses the indexes for filters that pin an indexed attribute:
+// id, externalId, userName or group displayName compared with eq, alone,
+// in an "and", or in an "or" of such terms. It returns a superset of the
+// matches (the full filter still runs on each), in creation order; ok is
+// false when the filter needs a scan.
+func candidates(ctx context.Context, tx store.ReadTx, tenant int64, typ string, e filter.Expr) ([]*store.Resource, bool, error) {
+	switch x := e.(type) {
+	case *filter.And:
+		if rs, ok, err := candidates(ctx, tx, tenant, typ, x.Left); ok || err != nil {
+			return rs, ok, err
+		}
+		return candidates(ctx, tx, tenant, typ, x.Right)
+	case *filter.Or:
+		l, ok, err := candidates(ctx, tx, tenant, typ, x.Left)
+		if !ok || err != nil {
+			return nil, false, err
+		}
+		r, ok, err := candidates(ctx, tx, tenant, typ, x.Right)
+		if !ok || err != nil {
+			return nil, false, err
+		}
+		return union(l, r), true, nil
+	case *filter.Compare:
+		v, isStr := x.Value.(string)
+		if x.Op != filter.Eq || !isStr || x.Path.Sub != nil || x.Path.Key() != x.Path.Attr.Name {
+			return nil, false, nil
+		}
+		var r *store.Resource
+		var err error
+		switch x.Path.Attr.Name {
+		case "id":
+			r, err = tx.Resource(ctx, tenant, typ, v)
+		case "userName", "displayName":
+			if (typ == store.TypeUser) != (x.Path.Attr.Name == "userName") {
+				return nil, false, nil
+			}
+			r, err = tx.ResourceByName(ctx, tenant, typ, nameKey(v))
+		case "externalId":
+			rs, err := tx.ResourcesByExternalID(ctx, tenant, typ, v)
+			return rs, err == nil, err
+		default:
+			return nil, false, nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, true, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return []*store.Resource{r}, true, nil
+	}
+	return nil, false, nil
+}
+
+func union(a, b []*store.Resource) []*store.Resource {
+	seen := make(map[string]bool, len(a))
+	out := append([]*store.Resource(nil), a...)
+	for _, r := range a {
+		seen[r.ID] = true
+	}
+	for _, r := range b {
+		if !seen[r.ID] {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(x, y *store.Resource) int { return x.Created.Compare(y.Created) })
+	return out
+}
+
+// view exposes a stored resource to filter evaluation, decoding its
+// document and computing members or groups only when the filter reads them.
+type view struct {
+	ctx context.Context
+	tx  store.ReadTx
+	c   Caller
+	rt  *schema.ResourceType
+	r   *store.Resource
+	doc map[string]any
+	err error
+}
+
+func (v *view) Get(name string) any {
+	switch name {
+	case "id":
+		return v.r.ID
+	case "meta":
+		return map[string]any{
+			"resourceType": v.rt.Name,
+			"created":      formatTime(v.r.Created),
+			"lastModified": formatTime(v.r.Modified),
+			"location":     v.c.Base + v.rt.Endpoint + "/" + v.r.ID,
+			"version":      etag(v.r.Version),
+		}
+	case "members":
+		if v.rt != schema.GroupType {
+			return nil
+		}
+		ms, err := v.tx.Members(v.ctx, v.c.TenantID, v.r.ID)
+		if err != nil {
+			v.err = err
+			return nil
+		}
+		return memberElems(v.c.Base, ms)
+	case "groups":
+		if v.rt != schema.UserType {
+			return nil
+		}
+		gs, err := groupsOf(v.ctx, v.tx, v.c, v.r.ID)
+		if err != nil {
+			v.err = err
+		}
+		return gs
+	}
+	if v.doc == nil {
+		doc, err := decodeDoc(v.r.Doc)
+		if err != nil {
+			v.err = err
+			doc = map[string]any{}
+		}
+		v.doc = doc
+	}
+	return v.doc[name]
+}
+
+// sortRows sorts by one attribute (RFC 7644 section 3.4.2.3). Multi-valued
+// attributes sort by their primary value, else their first. Resources
+// without a value sort last in either order; ties keep creation order.
+// proto carries the transaction and caller for the views of the rows.
+func sortRows(proto *view, rows []*store.Resource, p filter.AttrPath, desc bool) error {
+	type keyed struct {
+		r   *store.Resource
+		key any // string, time.Time, bool or nil
+	}
+	ks := make([]keyed, len(rows))
+	for i, r := range rows {
+		v := *proto
+		v.r = r
+		ks[i] = keyed{r, sortKey(p, &v)}
+		if v.err != nil {
+			return v.err
+		}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		switch {
+		case a.key == nil && b.key == nil:
+			return 0
+		case a.key == nil:
+			return 1
+		case b.key == nil:
+			return -1
+		}
+		c := compareKeys(a.key, b.key)
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	for i := range ks {
+		rows[i] = ks[i].r
+	}
+	return nil
+}
+
+func sortKey(p filter.AttrPath, v *view) any {
+	val := v.Get(p.Key())
+	if p.Key() != p.Attr.Name {
+		ext, _ := val.(map[string]any)
+		val = ext[p.Attr.Name]
+	}
+	if list, ok := val.([]any); ok {
+		val = nil
+		for i, e := range list {
+			m, _ := e.(map[string]any)
+			if i == 0 || m["primary"] == true {
+				val = e
+			}
+		}
+	}
+	sub := p.Sub
+	if sub == nil && p.Attr.Type == schema.Complex {
+		sub = p.Attr.Sub("value")
+	}
+	attr := p.Attr
+	if sub != nil {
+		m, _ := val.(map[string]any)
+		val, attr = m[sub.Name], sub
+	}
+	switch x := val.(type) {
+	case string:
+		if attr.Type == schema.DateTime {
+			if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+				return t
+			}
+		}
+		if !attr.CaseExact {
+			return strings.ToLower(x)
+		}
+		return x
+	case bool:
+		return x
+	}
+	return nil
+}
+
+func compareKeys(a, b any) int {
+	switch x := a.(type) {
+	case string:
+		y, _ := b.(string)
+		return cmp.Compare(x, y)
+	case time.Time:
+		y, _ := b.(time.Time)
+		return x.Compare(y)
+	case bool:
+		y, _ := b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,309 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"reflect"
+	"time"
+
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/store"
+)
+
+// Create adds a resource from a POST body and returns it as stored.
+func (s *Service) Create(ctx context.Context, c Caller, rt *schema.ResourceType, body map[string]any, proj *scim.Projection) (*Resource, error) {
+	doc, err := scim.Normalize(rt, body)
+	if err != nil {
+		return nil, err
+	}
+	members := takeMembers(rt, doc)
+	id := s.newID()
+	var out *Resource
+	err = s.update(ctx, func(tx store.Tx) error {
+		now := s.now().UTC()
+		r := row(rt, c.TenantID, id, doc)
+		r.Version, r.Created, r.Modified = 1, now, now
+		if r.Doc, err = encodeDoc(doc); err != nil {
+			return err
+		}
+		if err := tx.InsertResource(ctx, r); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return uniquenessErr(rt, doc)
+			}
+			return err
+		}
+		ev := change(c, now, rt, id, store.OpCreate, nil, eventDoc(id, doc))
+		if rt == schema.GroupType {
+			ed := newMemberEditor(ctx, tx, c.TenantID, id)
+			if err := ed.Add(members); err != nil {
+				return err
+			}
+			ev.Edges, ev.Detail = ed.edges, ed.detail()
+		}
+		if err := tx.AppendChange(ctx, ev); err != nil {
+			return err
+		}
+		out, err = s.build(ctx, tx, c, rt, r, proj)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// takeMembers removes the members list from a group document: members are
+// stored as edges, not in the document.
+func takeMembers(rt *schema.ResourceType, doc map[string]any) []any {
+	if rt != schema.GroupType {
+		return nil
+	}
+	list, _ := doc["members"].([]any)
+	delete(doc, "members")
+	return list
+}
+
+// Get returns one resource.
+func (s *Service) Get(ctx context.Context, c Caller, rt *schema.ResourceType, id string, proj *scim.Projection) (*Resource, error) {
+	var out *Resource
+	err := s.view(ctx, func(tx store.ReadTx) error {
+		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
+		if err != nil {
+			return mapStoreErr(rt, id, err)
+		}
+		out, err = s.build(ctx, tx, c, rt, r, proj)
+		return err
+	})
+	return out, err
+}
+
+// Version returns the current version of a resource, for conditional reads.
+func (s *Service) Version(ctx context.Context, c Caller, rt *schema.ResourceType, id string) (int64, error) {
+	var v int64
+	err := s.view(ctx, func(tx store.ReadTx) error {
+		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
+		if err != nil {
+			return mapStoreErr(rt, id, err)
+		}
+		v = r.Version
+		return nil
+	})
+	return v, err
+}
+
+// Precondition carries If-Match; empty means unconditional.
+type Precondition struct {
+	IfMatch string
+}
+
+func (p Precondition) check(r *store.Resource) error {
+	if p.IfMatch != "" && !VersionMatches(p.IfMatch, r.Version) {
+		return scim.Errorf(scim.CodePreconditionFailed, "resource version is %s, not %s", etag(r.Version), p.IfMatch)
+	}
+	return nil
+}
+
+// Replace replaces a resource's attributes with a PUT body.
+func (s *Service) Replace(ctx context.Context, c Caller, rt *schema.ResourceType, id string, body map[string]any, pre Precondition, proj *scim.Projection) (*Resource, error) {
+	doc, err := scim.Normalize(rt, body)
+	if err != nil {
+		return nil, err
+	}
+	members := takeMembers(rt, doc)
+	return s.modify(ctx, c, rt, id, pre, proj, true, store.OpReplace, func(_ map[string]any, ed *memberEditor) (map[string]any, error) {
+		if ed != nil {
+			if err := ed.Clear(); err != nil {
+				return nil, err
+			}
+			if err := ed.Add(members); err != nil {
+				return nil, err
+			}
+		}
+		return doc, nil
+	})
+}
+
+// Patch applies PATCH operations atomically. When render is false the
+// returned Resource has no document, so that a PATCH on a large group does
+// not pay for listing its members.
+func (s *Service) Patch(ctx context.Context, c Caller, rt *schema.ResourceType, id string, ops []scim.PatchOp, pre Precondition, proj *scim.Projection, render bool) (*Resource, error) {
+	return s.modify(ctx, c, rt, id, pre, proj, render, store.OpPatch, func(cur map[string]any, ed *memberEditor) (map[string]any, error) {
+		in := maps.Clone(cur)
+		in["id"] = id
+		var m scim.Members
+		if ed != nil {
+			m = ed
+		}
+		next, err := scim.ApplyPatch(rt, in, ops, m)
+		if err != nil {
+			return nil, err
+		}
+		delete(next, "id")
+		return next, nil
+	})
+}
+
+// modify runs a read-modify-write of one resource in one transaction. It
+// writes nothing, and keeps the version, when fn changes nothing. fn must
+// not modify cur.
+func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType, id string, pre Precondition, proj *scim.Projection,
+	render bool, op string, fn func(cur map[string]any, ed *memberEditor) (map[string]any, error),
+) (*Resource, error) {
+	var out *Resource
+	err := s.update(ctx, func(tx store.Tx) error {
+		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
+		if err != nil {
+			return mapStoreErr(rt, id, err)
+		}
+		if err := pre.check(r); err != nil {
+			return err
+		}
+		cur, err := decodeDoc(r.Doc)
+		if err != nil {
+			return err
+		}
+		var ed *memberEditor
+		if rt == schema.GroupType {
+			ed = newMemberEditor(ctx, tx, c.TenantID, id)
+		}
+		next, err := fn(cur, ed)
+		if err != nil {
+			return err
+		}
+		changed := !reflect.DeepEqual(cur, next)
+		if changed || (ed != nil && len(ed.edges) > 0) {
+			if err := s.write(ctx, tx, c, rt, r, cur, next, ed, op); err != nil {
+				return err
+			}
+		}
+		if !render {
+			out = &Resource{Type: rt, ID: r.ID, Version: r.Version}
+			return nil
+		}
+		out, err = s.build(ctx, tx, c, rt, r, proj)
+		return err
+	})
+	return out, err
+}
+
+// write stores a changed resource and its change event.
+func (s *Service) write(ctx context.Context, tx store.Tx, c Caller, rt *schema.ResourceType, r *store.Resource,
+	before, next map[string]any, ed *memberEditor, op string,
+) error {
+	now := s.now().UTC()
+	nr := row(rt, c.TenantID, r.ID, next)
+	nr.Version, nr.Created, nr.Modified = r.Version+1, r.Created, now
+	var err error
+	if nr.Doc, err = encodeDoc(next); err != nil {
+		return err
+	}
+	if err := tx.UpdateResource(ctx, nr); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return uniquenessErr(rt, next)
+		}
+		return err
+	}
+	ev := change(c, now, rt, r.ID, op, eventDoc(r.ID, before), eventDoc(r.ID, next))
+	if ed != nil {
+		ev.Edges, ev.Detail = ed.edges, ed.detail()
+	}
+	if err := tx.AppendChange(ctx, ev); err != nil {
+		return err
+	}
+	*r = *nr
+	return nil
+}
+
+// Delete removes a resource with its memberships and records a tombstone
+// event listing the removed edges.
+func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType, id string, pre Precondition) error {
+	return s.update(ctx, func(tx store.Tx) error {
+		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
+		if err != nil {
+			return mapStoreErr(rt, id, err)
+		}
+		if err := pre.check(r); err != nil {
+			return err
+		}
+		doc, err := decodeDoc(r.Doc)
+		if err != nil {
+			return err
+		}
+		edges, err := tx.DeleteResource(ctx, c.TenantID, storeType(rt), id)
+		if err != nil {
+			return mapStoreErr(rt, id, err)
+		}
+		ev := change(c, s.now().UTC(), rt, id, store.OpDelete, eventDoc(id, doc), nil)
+		ev.Edges = edges
+		return tx.AppendChange(ctx, ev)
+	})
+}
+
+// build assembles the full document of a stored resource: attributes, id,
+// meta and the computed attributes the projection wants.
+func (s *Service) build(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource, proj *scim.Projection) (*Resource, error) {
+	doc, err := decodeDoc(r.Doc)
+	if err != nil {
+		return nil, err
+	}
+	loc := c.Base + rt.Endpoint + "/" + r.ID
+	doc["id"] = r.ID
+	doc["meta"] = map[string]any{
+		"resourceType": rt.Name,
+		"created":      formatTime(r.Created),
+		"lastModified": formatTime(r.Modified),
+		"location":     loc,
+		"version":      etag(r.Version),
+	}
+	switch rt {
+	case schema.GroupType:
+		if proj.Wants(schema.Group.Attr("members")) {
+			ms, err := tx.Members(ctx, c.TenantID, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			if len(ms) > 0 {
+				doc["members"] = memberElems(c.Base, ms)
+			}
+		}
+	case schema.UserType:
+		if proj.Wants(schema.User.Attr("groups")) {
+			gs, err := groupsOf(ctx, tx, c, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			if len(gs) > 0 {
+				doc["groups"] = gs
+			}
+		}
+	}
+	return &Resource{Type: rt, ID: r.ID, Version: r.Version, Doc: doc}, nil
+}
+
+// formatTime renders meta times in UTC with millisecond precision.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+func memberElems(base string, ms []store.Member) []any {
+	out := make([]any, 0, len(ms))
+	for _, m := range ms {
+		e := map[string]any{
+			"value": m.ID,
+			"type":  m.Type,
+			"$ref":  base + endpoint(m.Type) + "/" + m.ID,
+		}
+		if m.Display != "" {
+			e["display"] = m.Display
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func endpoint(typ string) string {
+	if typ == store.TypeGroup {
+		return schema.GroupType.Endpoint
+	}
+	return schema.UserType.Endpoint
+}

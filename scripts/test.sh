@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every check and test scimgate has, on a fresh Debian machine:
+# installs missing packages, then gofmt, go vet, staticcheck, the unit and
+# integration tests with -race, and a bounded fuzz pass.
+#
+#   ./scripts/test.sh            everything
+#   FUZZTIME=5s ./scripts/test.sh  shorter fuzz pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+FUZZTIME="${FUZZTIME:-20s}"
+STATICCHECK="honnef.co/go/tools/cmd/staticcheck@v0.7.0"
+
+# Debian packages the integration tests drive (none needed yet beyond Go).
+PACKAGES=()
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing ${missing[*]}"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+command -v go >/dev/null || { echo "go is not on PATH (expected /usr/local/go/bin)" >&2; exit 1; }
+go version
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tmp/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run "$STATICCHECK" ./...
+
+step "unit and integration tests (-race)"
+go test -race -count=1 -timeout 30m ./...
+
+step "fuzz ($FUZZTIME per target)"
+# Every Fuzz* function in the repository, one bounded run each.
+while IFS= read -r line; do
+  file=${line%%:*}
+  name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"${line#*:}")
+  pkg=./$(dirname "$file")
+  echo "--- $pkg $name"
+  go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME"
+done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | sed -E 's/^\.\/([^:]*):[0-9]+:/\1:/')
+
+step "all checks passed"

@@ -1,0 +1,51 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/store"
+	"github.com/scimgate/scimgate/store/sqlite"
+	"github.com/scimgate/scimgate/store/storetest"
+)
+
+func open(t testing.TB) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "scimgate.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+// TestReopen checks that migrations run once and data persists across opens.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db", "scimgate.db")
+	for i := range 2 {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i, err)
+		}
+		if i == 0 {
+			err = s.Update(ctx, func(tx store.Tx) error {
+				_, err := tx.CreateTenant(ctx, "default", time.Unix(1, 0))
+				return err
+			})
+		} else {
+			err = s.View(ctx, func(tx store.ReadTx) error {
+				_, err := tx.TenantByName(ctx, "default")
+				return err
+			})
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
