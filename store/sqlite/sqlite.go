@@ -37,8 +37,10 @@ const maxBatch = 256
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	wdb *sql.DB // one connection, owned by the writer goroutine
-	rdb *sql.DB // read-only pool for View
+	wdb    *sql.DB // written only by the writer goroutine
+	rdb    *sql.DB // read-only pool for View
+	wstmts *stmtCache
+	rstmts *stmtCache
 
 	writes   chan *writeReq
 	closing  chan struct{}
@@ -84,8 +86,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
+	// The writer uses one connection at a time; the second lets statements
+	// be prepared while the writer holds a transaction open.
+	wdb.SetMaxOpenConns(2)
+	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, wdb); err != nil {
@@ -102,6 +106,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{
 		wdb:     wdb,
 		rdb:     rdb,
+		wstmts:  newStmtCache(wdb),
+		rstmts:  newStmtCache(rdb),
 		writes:  make(chan *writeReq, maxBatch),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -179,7 +185,7 @@ func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&txn{q: tx})
+	return fn(&txn{q: cachedTx{tx, s.rstmts}})
 }
 
 // Update implements store.Store. Once the request is queued Update waits
@@ -209,7 +215,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)
 		<-s.stopped
-		s.closeErr = errors.Join(s.wdb.Close(), s.rdb.Close())
+		s.closeErr = errors.Join(s.wstmts.close(), s.rstmts.close(), s.wdb.Close(), s.rdb.Close())
 	})
 	return s.closeErr
 }
@@ -262,7 +268,7 @@ func (s *Store) commit(batch []*writeReq) {
 				r.err = err
 				continue
 			}
-			t := &txn{q: tx, writable: true}
+			t := &txn{q: cachedTx{tx, s.wstmts}, writable: true}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
