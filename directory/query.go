@@ -23,43 +23,97 @@ type Page struct {
 
 // Query lists resources of one type: filter, sort, then paginate.
 func (s *Service) Query(ctx context.Context, c Caller, rt *schema.ResourceType, q *scim.Query) (*Page, error) {
+	if q.Filter != nil || q.SortBy != nil {
+		return s.Search(ctx, c, []TypedQuery{{Type: rt, Query: q}}, q.StartIndex, q.Count)
+	}
+	// The common unfiltered listing pages in the database.
 	page := &Page{StartIndex: q.StartIndex}
 	err := s.view(ctx, func(tx store.ReadTx) error {
-		count := q.Count
-		if count < 0 || count > s.maxResults {
-			count = s.maxResults
+		count, offset := s.window(q.StartIndex, q.Count)
+		total, err := tx.CountResources(ctx, c.TenantID, storeType(rt))
+		if err != nil {
+			return err
 		}
-		offset := q.StartIndex - 1
-		var rows []*store.Resource
-		if q.Filter == nil && q.SortBy == nil {
-			// The common unfiltered listing pages in the database.
-			total, err := tx.CountResources(ctx, c.TenantID, storeType(rt))
-			if err != nil {
-				return err
-			}
-			page.Total = total
-			if count > 0 && offset < total {
-				if rows, err = tx.Resources(ctx, c.TenantID, storeType(rt), store.Page{Offset: offset, Limit: count}); err != nil {
-					return err
-				}
-			}
-		} else {
-			matches, err := s.match(ctx, tx, c, rt, q.Filter)
-			if err != nil {
-				return err
-			}
-			if q.SortBy != nil {
-				if err := sortRows(&view{ctx: ctx, tx: tx, c: c, rt: rt}, matches, *q.SortBy, q.Descending); err != nil {
-					return err
-				}
-			}
-			page.Total = len(matches)
-			if offset < len(matches) {
-				rows = matches[offset:min(offset+count, len(matches))]
-			}
+		page.Total = total
+		if count == 0 || offset >= total {
+			return nil
+		}
+		rows, err := tx.Resources(ctx, c.TenantID, storeType(rt), store.Page{Offset: offset, Limit: count})
+		if err != nil {
+			return err
 		}
 		for _, r := range rows {
 			res, err := s.build(ctx, tx, c, rt, r, q.Projection)
+			if err != nil {
+				return err
+			}
+			page.Resources = append(page.Resources, res)
+		}
+		return nil
+	})
+	return page, err
+}
+
+// window turns startIndex and count into an offset and a page size within
+// the server's maximum.
+func (s *Service) window(startIndex, count int) (int, int) {
+	if count < 0 || count > s.maxResults {
+		count = s.maxResults
+	}
+	return count, startIndex - 1
+}
+
+// TypedQuery is one resource type's part of a search.
+type TypedQuery struct {
+	Type  *schema.ResourceType
+	Query *scim.Query
+}
+
+// hit is one matching resource of a search with its sort key.
+type hit struct {
+	part *TypedQuery
+	r    *store.Resource
+	key  any // string, time.Time, bool or nil
+}
+
+// Search filters every part, merges the matches in part order (creation
+// order within a part), sorts them as one list when any part has sortBy
+// (a part without it sorts last), and returns one page. The root /.search
+// runs a part per resource type; sortOrder comes from the first part.
+func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, startIndex, count int) (*Page, error) {
+	page := &Page{StartIndex: startIndex}
+	err := s.view(ctx, func(tx store.ReadTx) error {
+		var hits []hit
+		sorted := false
+		for i := range parts {
+			p := &parts[i]
+			rows, err := s.match(ctx, tx, c, p.Type, p.Query.Filter)
+			if err != nil {
+				return err
+			}
+			sortBy := p.Query.SortBy
+			sorted = sorted || sortBy != nil
+			for _, r := range rows {
+				h := hit{part: p, r: r}
+				if sortBy != nil {
+					v := &view{ctx: ctx, tx: tx, c: c, rt: p.Type, r: r}
+					if h.key = sortKey(*sortBy, v); v.err != nil {
+						return v.err
+					}
+				}
+				hits = append(hits, h)
+			}
+		}
+		if sorted {
+			sortHits(hits, parts[0].Query.Descending)
+		}
+		page.Total = len(hits)
+		count, offset := s.window(startIndex, count)
+		if offset >= len(hits) {
+			return nil
+		}
+		for _, h := range hits[offset:min(offset+count, len(hits))] {
+			res, err := s.build(ctx, tx, c, h.part.Type, h.r, h.part.Query.Projection)
 			if err != nil {
 				return err
 			}
@@ -228,25 +282,10 @@ func (v *view) Get(name string) any {
 	return v.doc[name]
 }
 
-// sortRows sorts by one attribute (RFC 7644 section 3.4.2.3). Multi-valued
-// attributes sort by their primary value, else their first. Resources
-// without a value sort last in either order; ties keep creation order.
-// proto carries the transaction and caller for the views of the rows.
-func sortRows(proto *view, rows []*store.Resource, p filter.AttrPath, desc bool) error {
-	type keyed struct {
-		r   *store.Resource
-		key any // string, time.Time, bool or nil
-	}
-	ks := make([]keyed, len(rows))
-	for i, r := range rows {
-		v := *proto
-		v.r = r
-		ks[i] = keyed{r, sortKey(p, &v)}
-		if v.err != nil {
-			return v.err
-		}
-	}
-	slices.SortStableFunc(ks, func(a, b keyed) int {
+// sortHits sorts by the hits' keys (RFC 7644 section 3.4.2.3). Resources
+// without a value sort last in either order; ties keep their order.
+func sortHits(hits []hit, desc bool) {
+	slices.SortStableFunc(hits, func(a, b hit) int {
 		switch {
 		case a.key == nil && b.key == nil:
 			return 0
@@ -261,12 +300,11 @@ func sortRows(proto *view, rows []*store.Resource, p filter.AttrPath, desc bool)
 		}
 		return c
 	})
-	for i := range ks {
-		rows[i] = ks[i].r
-	}
-	return nil
 }
 
+// sortKey is the value a resource sorts by: multi-valued attributes sort by
+// their primary value, else their first; strings case-folded unless the
+// attribute is caseExact; dateTimes chronologically.
 func sortKey(p filter.AttrPath, v *view) any {
 	val := v.Get(p.Key())
 	if p.Key() != p.Attr.Name {

@@ -235,7 +235,23 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 		if err != nil {
 			return mapStoreErr(rt, id, err)
 		}
-		ev := change(c, s.now().UTC(), rt, id, store.OpDelete, eventDoc(id, doc), nil)
+		now := s.now().UTC()
+		// The groups that listed the resource as a member changed too: a
+		// conditional request must not be answered from their old version.
+		for _, e := range edges {
+			if e.Member != id {
+				continue
+			}
+			g, err := tx.Resource(ctx, c.TenantID, store.TypeGroup, e.Group)
+			if err != nil {
+				return err
+			}
+			g.Version, g.Modified = g.Version+1, now
+			if err := tx.UpdateResource(ctx, g); err != nil {
+				return err
+			}
+		}
+		ev := change(c, now, rt, id, store.OpDelete, eventDoc(id, doc), nil)
 		ev.Edges = edges
 		return tx.AppendChange(ctx, ev)
 	})

@@ -71,6 +71,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 		e := scim.AsError(err)
 		body := e.Body()
 		results[i] = &bulkResult{Method: ops[i].Method, BulkID: ops[i].BulkID, Status: body.Status, Response: &body}
+		// RFC 7644 section 3.7: every response but a failed POST has a
+		// location, when the path names a resource at all.
+		if path := substitute(ops[i], ids).Path; ops[i].Method != http.MethodPost && !strings.Contains(path, bulkPrefix) {
+			results[i].Location = r.caller.Base + "/" + strings.TrimLeft(path, "/")
+		}
 		if ops[i].BulkID != "" {
 			failed[ops[i].BulkID] = true
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/scim/filter"
 	"github.com/scimgate/scimgate/scim/schema"
 )
 
@@ -81,9 +82,12 @@ func (s *Server) search(w http.ResponseWriter, r *request, rt *schema.ResourceTy
 	return writeList(w, page.Total, q.StartIndex, page.Resources, q.Projection)
 }
 
-// searchRoot searches every resource type (POST /.search): Users first,
-// then Groups, paginated as one list. A filter that names attributes of
-// only one type selects from that type alone.
+// searchRoot searches every resource type (POST /.search) as one list:
+// Users then Groups, or one sorted list with sortBy. An attribute that
+// only one type has (userName) does not exclude the other type from the
+// results: attributes only shape each result, and a sortBy a type lacks
+// sorts that type's resources last. A filter that cannot apply to a type
+// selects nothing from it.
 func (s *Server) searchRoot(w http.ResponseWriter, r *request) error {
 	body, err := readBody(r.Request, s.opts.MaxBodyBytes)
 	if err != nil {
@@ -93,70 +97,64 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	type part struct {
-		rt    *schema.ResourceType
-		q     *scim.Query
-		total int
-	}
-	var parts []part
+	var parts []directory.TypedQuery
 	var firstErr error
 	for _, rt := range schema.ResourceTypes {
-		q, err := raw.Compile(rt)
+		q, err := forType(raw, rt).Compile(rt)
 		if err != nil {
 			firstErr = err
 			continue
 		}
-		parts = append(parts, part{rt: rt, q: q})
+		parts = append(parts, directory.TypedQuery{Type: rt, Query: q})
 	}
 	if len(parts) == 0 {
 		return firstErr
 	}
-	total := 0
-	for i := range parts {
-		q := *parts[i].q
-		q.StartIndex, q.Count = 1, 0
-		page, err := s.dir.Query(r.Context(), r.caller, parts[i].rt, &q)
-		if err != nil {
-			return err
-		}
-		parts[i].total = page.Total
-		total += page.Total
-	}
-	count := raw.Count
-	if count < 0 || count > s.dir.MaxResults() {
-		count = s.dir.MaxResults()
-	}
-	offset := raw.StartIndex - 1
-	var resources []*directory.Resource
-	for _, p := range parts {
-		if count > 0 && offset < p.total {
-			q := *p.q
-			q.StartIndex, q.Count = offset+1, count
-			page, err := s.dir.Query(r.Context(), r.caller, p.rt, &q)
-			if err != nil {
-				return err
-			}
-			resources = append(resources, page.Resources...)
-			count -= len(page.Resources)
-		}
-		offset = max(0, offset-p.total)
+	page, err := s.dir.Search(r.Context(), r.caller, parts, raw.StartIndex, raw.Count)
+	if err != nil {
+		return err
 	}
 	var buf bytes.Buffer
-	listHead(&buf, total, raw.StartIndex, len(resources))
-	for i, res := range resources {
+	listHead(&buf, page.Total, raw.StartIndex, len(page.Resources))
+	for i, res := range page.Resources {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		var proj *scim.Projection
 		for _, p := range parts {
-			if p.rt == res.Type {
-				proj = p.q.Projection
+			if p.Type == res.Type {
+				scim.Render(&buf, res.Type, res.Doc, p.Query.Projection)
 			}
 		}
-		scim.Render(&buf, res.Type, res.Doc, proj)
 	}
 	buf.WriteString("]}\n")
 	return writeRaw(w, http.StatusOK, buf.Bytes())
+}
+
+// forType keeps the attribute names of a root search that rt knows.
+func forType(raw scim.RawQuery, rt *schema.ResourceType) scim.RawQuery {
+	known := func(lists []string) []string {
+		if lists == nil {
+			return nil
+		}
+		out := []string{"id"} // attributes= was given: keep it a selection
+		for _, list := range lists {
+			for _, name := range strings.Split(list, ",") {
+				if _, err := filter.ParseAttrPath(rt, strings.TrimSpace(name)); err == nil {
+					out = append(out, name)
+				}
+			}
+		}
+		return out
+	}
+	q := raw
+	q.Attributes = known(raw.Attributes)
+	if raw.Excluded != nil {
+		q.Excluded = known(raw.Excluded)[1:]
+	}
+	if _, err := filter.ParseAttrPath(rt, raw.SortBy); raw.SortBy != "" && err != nil {
+		q.SortBy = ""
+	}
+	return q
 }
 
 func listHead(buf *bytes.Buffer, total, start, n int) {

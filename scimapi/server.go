@@ -137,10 +137,17 @@ func (s *Server) authenticate(r *http.Request) (int64, string, error) {
 	}
 	tenant, id, err := s.dir.Authenticate(r.Context(), strings.TrimSpace(token))
 	if errors.Is(err, directory.ErrBadToken) {
-		return 0, "", scim.Errorf(scim.CodeUnauthorized, "the bearer token is invalid, expired or revoked")
+		return 0, "", invalidToken{scim.Errorf(scim.CodeUnauthorized, "the bearer token is invalid, expired or revoked")}
 	}
 	return tenant, id, err
 }
+
+// invalidToken marks a 401 for a token that was presented and refused, as
+// opposed to a missing one (RFC 6750 section 3.1).
+type invalidToken struct{ err *scim.Error }
+
+func (e invalidToken) Error() string { return e.err.Error() }
+func (e invalidToken) Unwrap() error { return e.err }
 
 func (s *Server) baseURL(r *http.Request) string {
 	if s.opts.BaseURL != "" {
@@ -173,6 +180,9 @@ func (s *Server) route(w http.ResponseWriter, r *request, seg []string) error {
 		}
 		if method != http.MethodGet {
 			return allow(http.MethodGet)
+		}
+		if r.URL.Query().Has("filter") {
+			return scim.Errorf(scim.CodeForbidden, "filtering is not supported on ServiceProviderConfig")
 		}
 		return writeJSON(w, http.StatusOK, scim.NewServiceProviderConfig(r.caller.Base, s.limits()))
 	case "ResourceTypes", "Schemas":
@@ -278,7 +288,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("scim request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if e.Code == scim.CodeUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="scimgate"`)
+		challenge := `Bearer realm="scimgate"`
+		var it invalidToken
+		if errors.As(err, &it) {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	_ = writeJSON(w, e.Status(), e.Body())
 }
