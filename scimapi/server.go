@@ -40,14 +40,21 @@ type Options struct {
 	// operations and 4 MiB.
 	BulkMaxOperations int
 	BulkMaxPayload    int64
-	Logger            *slog.Logger
+	// AuthFailureBurst failed authentications in a row from one client
+	// address are answered normally; after that one attempt is allowed per
+	// AuthFailureInterval and the rest get 429. Defaults 20 and 3s.
+	AuthFailureBurst    int
+	AuthFailureInterval time.Duration
+	Logger              *slog.Logger
+	Now                 func() time.Time // default time.Now
 }
 
 // Server is the SCIM HTTP handler.
 type Server struct {
-	dir  *directory.Service
-	opts Options
-	log  *slog.Logger
+	dir     *directory.Service
+	opts    Options
+	log     *slog.Logger
+	limiter *authLimiter
 }
 
 // New returns a SCIM handler over dir.
@@ -66,10 +73,19 @@ func New(dir *directory.Service, o Options) *Server {
 	if o.BulkMaxPayload <= 0 {
 		o.BulkMaxPayload = 4 << 20
 	}
+	if o.AuthFailureBurst <= 0 {
+		o.AuthFailureBurst = 20
+	}
+	if o.AuthFailureInterval <= 0 {
+		o.AuthFailureInterval = 3 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{dir: dir, opts: o, log: o.Logger}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Server{dir: dir, opts: o, log: o.Logger, limiter: newAuthLimiter(o.AuthFailureBurst, o.AuthFailureInterval, o.Now)}
 }
 
 // BasePath is the path the API is served under.
@@ -121,8 +137,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int64, error) {
 	if !ok || (rest != "" && rest[0] != '/') {
 		return 0, scim.Errorf(scim.CodeNotFound, "not a SCIM endpoint: %s", r.URL.Path)
 	}
+	addr := clientAddr(r)
+	if d := s.limiter.wait(addr); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
+		return 0, scim.Errorf(scim.CodeTooManyRequests, "too many failed authentication attempts from this address; retry in %d s", retryAfter(d))
+	}
 	tenantID, tokenID, err := s.authenticate(r)
 	if err != nil {
+		if scim.AsError(err).Code == scim.CodeUnauthorized {
+			s.limiter.fail(addr)
+			s.log.Warn("scim authentication failed", "remote_addr", addr.String(), "path", r.URL.Path)
+		}
 		return 0, err
 	}
 	req := &request{Request: r, caller: directory.Caller{TenantID: tenantID, Actor: tokenID, Base: s.baseURL(r)}}
