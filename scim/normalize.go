@@ -3,7 +3,11 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +25,14 @@ import (
 // values (Entra's "True"/"False" strings become booleans, a bare string
 // for a complex attribute becomes its value sub-attribute), and readOnly
 // and writeOnly attributes dropped as RFC 7644 section 3.5.1 prescribes.
-// Unknown attributes are an error rather than silently lost.
+// Unknown attributes are an error rather than silently lost. Keys are
+// applied in sorted order, so that a body naming an attribute twice ("name"
+// and "name.givenName", or "userName" and "USERNAME") normalises the same
+// way every time.
 func Normalize(rt *schema.ResourceType, raw map[string]any) (map[string]any, error) {
 	doc := map[string]any{}
-	for k, v := range raw {
+	for _, k := range sortedKeys(raw) {
+		v := raw[k]
 		if strings.EqualFold(k, "schemas") {
 			if err := checkSchemas(rt, v); err != nil {
 				return nil, err
@@ -39,7 +47,7 @@ func Normalize(rt *schema.ResourceType, raw map[string]any) (map[string]any, err
 			return nil, err
 		}
 	}
-	if err := checkRequired(rt, doc); err != nil {
+	if err := checkRequired(rt, doc, CodeInvalidValue); err != nil {
 		return nil, err
 	}
 	return doc, nil
@@ -79,8 +87,10 @@ func schemaList(rt *schema.ResourceType) string {
 	return strings.Join(ids, ", ")
 }
 
-// checkRequired reports the first required attribute the document lacks.
-func checkRequired(rt *schema.ResourceType, doc map[string]any) error {
+// checkRequired reports the first required attribute the document lacks,
+// as an error with the given code: invalidValue for a body that omits it,
+// mutability for a PATCH that unassigns it (RFC 7644 section 3.5.2.2).
+func checkRequired(rt *schema.ResourceType, doc map[string]any, code Code) error {
 	for _, s := range rt.Schemas() {
 		container := doc
 		if s != rt.Schema {
@@ -92,7 +102,7 @@ func checkRequired(rt *schema.ResourceType, doc map[string]any) error {
 			}
 			v := container[a.Name]
 			if v == nil || v == "" {
-				return Errorf(CodeInvalidValue, "attribute %s is required", a.Name)
+				return Errorf(code, "attribute %s is required", a.Name)
 			}
 		}
 	}
@@ -127,7 +137,8 @@ func assign(doc map[string]any, p filter.AttrPath, v any, skipReadOnly bool) err
 			}
 			return Errorf(CodeInvalidValue, "%s must be an object", p.Key())
 		}
-		for k, sv := range obj {
+		for _, k := range sortedKeys(obj) {
+			sv := obj[k]
 			a := p.Schema.Attr(k)
 			if a == nil {
 				return Errorf(CodeInvalidValue, "unknown attribute %q in %s", k, p.Schema.ID)
@@ -178,6 +189,14 @@ func pruneExtension(doc map[string]any, p filter.AttrPath) {
 	if ext, ok := doc[p.Key()].(map[string]any); ok && len(ext) == 0 {
 		delete(doc, p.Key())
 	}
+}
+
+// sortedKeys returns m's keys in order. Maps are walked in this order
+// wherever two keys may name the same attribute (they match
+// case-insensitively), so that the result does not depend on Go's map
+// iteration order.
+func sortedKeys(m map[string]any) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func setOrDelete(m map[string]any, k string, v any) {
@@ -251,7 +270,8 @@ func normSingle(a *schema.Attribute, v any, where string) (any, error) {
 			}
 		}
 		out := make(map[string]any, len(m))
-		for k, sv := range m {
+		for _, k := range sortedKeys(m) {
+			sv := m[k]
 			sub := a.Sub(k)
 			if sub == nil {
 				return nil, Errorf(CodeInvalidValue, "unknown sub-attribute %q of %s", k, where)
@@ -317,14 +337,18 @@ func normSingle(a *schema.Attribute, v any, where string) (any, error) {
 func DecodeJSON(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	// Decoded as any, so that a valid value of another type is reported
+	// as such rather than with encoding/json's Go type names.
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return nil, Errorf(CodeInvalidSyntax, "request body is not valid JSON: %v", err)
 	}
-	if m == nil {
+	m, ok := v.(map[string]any)
+	if !ok {
 		return nil, Errorf(CodeInvalidSyntax, "request body must be a JSON object")
 	}
-	if dec.More() {
+	// Token rather than More: More reports false for a stray "]" or "}".
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, Errorf(CodeInvalidSyntax, "request body has data after the JSON object")
 	}
 	return m, nil

@@ -2,7 +2,6 @@ package scim
 
 import (
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/scimgate/scimgate/scim/filter"
@@ -129,7 +128,7 @@ func ApplyPatch(rt *schema.ResourceType, doc map[string]any, ops []PatchOp, memb
 			return nil, err
 		}
 	}
-	if err := checkRequired(rt, out); err != nil {
+	if err := checkRequired(rt, out, CodeMutability); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -151,12 +150,7 @@ func (pa *patcher) apply(op PatchOp) error {
 	}
 	// Sorted for deterministic results when keys overlap ("name" and
 	// "name.givenName" in one object).
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(obj) {
 		if strings.EqualFold(k, "schemas") {
 			continue
 		}
@@ -169,7 +163,8 @@ func (pa *patcher) apply(op PatchOp) error {
 			if !ok {
 				return Errorf(CodeInvalidValue, "%s must be an object", k)
 			}
-			for ek, ev := range ext {
+			for _, ek := range sortedKeys(ext) {
+				ev := ext[ek]
 				a := ap.Schema.Attr(ek)
 				if a == nil {
 					return Errorf(CodeInvalidPath, "unknown attribute %q in %s", ek, ap.Schema.ID)
@@ -326,8 +321,13 @@ func (pa *patcher) filtered(op string, c map[string]any, p *filter.Path, value a
 		for _, i := range hits {
 			setOrDelete(elem(i), p.Sub.Name, nv)
 		}
-		if p.Sub.Name == "primary" && nv == true {
-			clearPrimary(list, hits[0])
+		// A hit may now be primary: set through .primary, or created from
+		// a filter such as [type eq "work" and primary eq true].
+		for _, i := range hits {
+			if elem(i)["primary"] == true {
+				clearPrimary(list, i)
+				break
+			}
 		}
 		setOrDelete(c, a.Name, compact(list))
 		return nil

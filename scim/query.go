@@ -45,7 +45,7 @@ func ParseQueryParams(v url.Values) (RawQuery, error) {
 		case "startindex":
 			q.StartIndex, err = parseIndex(k, val)
 		case "count":
-			q.Count, err = parseIndex(k, val)
+			q.Count, err = parseCount(k, val)
 		case "attributes":
 			q.Attributes = vals
 		case "excludedattributes":
@@ -66,12 +66,16 @@ func parseIndex(name, s string) (int, error) {
 	return int(max(min(n, 1<<31), -1<<31)), nil
 }
 
+// parseCount parses a count parameter. A negative count means 0 (RFC 7644
+// section 3.4.2.4); it must not be left at -1, which means absent.
+func parseCount(name, s string) (int, error) {
+	n, err := parseIndex(name, s)
+	return max(n, 0), err
+}
+
 func (q RawQuery) clamp() RawQuery {
 	if q.StartIndex < 1 {
 		q.StartIndex = 1
-	}
-	if q.Count < -1 {
-		q.Count = 0 // RFC 7644 section 3.4.2.4: negative means 0
 	}
 	return q
 }
@@ -103,6 +107,7 @@ func ParseSearchBody(body map[string]any) (RawQuery, error) {
 			q.StartIndex, err = bodyInt(k, v)
 		case "count":
 			q.Count, err = bodyInt(k, v)
+			q.Count = max(q.Count, 0) // negative means 0, as in parseCount
 		case "attributes":
 			q.Attributes, err = bodyStrings(k, v)
 		case "excludedattributes":
