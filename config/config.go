@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -121,7 +122,7 @@ func (c *Config) Validate() error {
 	add := func(path, msg, hint string) {
 		errs = append(errs, &FieldError{Path: path, Msg: msg, Hint: hint})
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if !validAddr(c.Listen) {
 		add("listen", fmt.Sprintf("%q is not a host:port address", c.Listen), `for example "127.0.0.1:8080"`)
 	}
 	if _, err := c.SQLitePath(); err != nil {
@@ -158,6 +159,16 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validAddr reports whether s is host:port with a numeric port.
+func validAddr(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
 // SQLitePath returns the database path of a "sqlite:PATH" store.
 func (c *Config) SQLitePath() (string, error) {
 	scheme, rest, ok := strings.Cut(c.Store, ":")
@@ -165,7 +176,11 @@ func (c *Config) SQLitePath() (string, error) {
 	case !ok || rest == "":
 		return "", fmt.Errorf("%q names no store", c.Store)
 	case scheme == "sqlite":
-		return strings.TrimPrefix(rest, "//"), nil
+		path := strings.TrimPrefix(rest, "//")
+		if path == "" {
+			return "", fmt.Errorf("%q names no database file", c.Store)
+		}
+		return path, nil
 	case scheme == "postgres" || scheme == "postgresql":
 		return "", errors.New("the postgres store is not available yet")
 	}

@@ -431,11 +431,11 @@ func TestDecodeStrictKinds(t *testing.T) {
 		`line 1: timeout: "soon" is not a duration (for example "30s" or "12h")`,
 		`line 2: names: must be a list`,
 		`line 3: limits: must be a mapping`,
-		`line 4: on: "maybe" is not a boolean (true or false)`,
+		`line 4: on: "maybe" is not a boolean`,
 		`line 5: ptr.m: unknown key (did you mean "n"? known keys: n)`,
 		`line 6: list[0].n: "x" is not an integer`,
 		`line 6: list[1].o: unknown key (did you mean "n"? known keys: n)`,
-		`line 7: by_name.k.n: "" is not an integer`,
+		`line 7: by_name.k.n: must be a single integer, not a list or mapping`,
 		`line 8: -: unknown key (did you mean "on"? known keys: by_name, limits, list, names, on, ptr, timeout)`,
 	}
 	if diff := cmp.Diff(wantErrs, problems(decodeStrict([]byte(bad), &sample{}))); diff != "" {
@@ -476,5 +476,38 @@ func TestKeyHint(t *testing.T) {
 		if got := keyHint(tt.key, fields); got != tt.want {
 			t.Errorf("keyHint(%q) = %q, want %q", tt.key, got, tt.want)
 		}
+	}
+}
+
+// TestParseReportedFixes covers problems the decoder used to let through or
+// report without a field path.
+func TestParseReportedFixes(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"quoted integer", "scim:\n  max_results: \"5\"\n", `line 2: scim.max_results: "5" is not an integer (write the number without quotes)`},
+		{"top-level scalar", "hello\n", `line 1: (top level): must be a mapping of keys to values`},
+		{"empty sqlite path", "store: \"sqlite://\"\n", `store: "sqlite://" names no database file`},
+		{"bad listen port", "listen: \"127.0.0.1:abc\"\n", `listen: "127.0.0.1:abc" is not a host:port address`},
+		{"port out of range", "listen: \"127.0.0.1:70000\"\n", `listen: "127.0.0.1:70000" is not a host:port address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v, want an error containing %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+	merged := "scim:\n  <<: {max_results: 5, bulk: {max_operations: 7}}\n  base_path: /api\n"
+	cfg, err := Parse([]byte(merged))
+	if err != nil {
+		t.Fatalf("Parse(merge key) = %v", err)
+	}
+	if cfg.SCIM.MaxResults != 5 || cfg.SCIM.Bulk.MaxOperations != 7 || cfg.SCIM.BasePath != "/api" {
+		t.Errorf("Parse(merge key) = %+v, want merged values", cfg.SCIM)
+	}
+	if _, err := Parse([]byte("scim:\n  <<: {max_resultz: 5}\n")); err == nil || !strings.Contains(err.Error(), "scim.max_resultz: unknown key") {
+		t.Errorf("Parse(merge key with a typo) = %v, want the unknown key reported", err)
 	}
 }

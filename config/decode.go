@@ -60,7 +60,11 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		return
 	}
 	bad := func(msg, hint string) {
-		*errs = append(*errs, &FieldError{Path: path, Line: n.Line, Msg: msg, Hint: hint})
+		where := path
+		if where == "" {
+			where = "(top level)"
+		}
+		*errs = append(*errs, &FieldError{Path: where, Line: n.Line, Msg: msg, Hint: hint})
 	}
 	switch {
 	case t == durationType:
@@ -85,6 +89,10 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
+			if k.Tag == "!!merge" { // "<<: *anchor" merges another mapping here
+				check(n.Content[i+1], t, path, errs)
+				continue
+			}
 			ft, ok := fields[k.Value]
 			if !ok {
 				*errs = append(*errs, &FieldError{Path: join(path, k.Value), Line: k.Line, Msg: "unknown key", Hint: keyHint(k.Value, fields)})
@@ -109,19 +117,36 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		if _, err := strconv.ParseInt(n.Value, 0, 64); n.Kind != yaml.ScalarNode || err != nil {
-			bad(fmt.Sprintf("%q is not an integer", n.Value), "")
+		switch {
+		case n.Kind != yaml.ScalarNode:
+			bad("must be a single integer, not a list or mapping", "")
+		case n.Tag != "!!int":
+			bad(fmt.Sprintf("%q is not an integer", n.Value), quoteHint(n, "write the number without quotes"))
+		default:
+			if _, err := strconv.ParseInt(n.Value, 0, 64); err != nil {
+				bad(fmt.Sprintf("%s is out of range", n.Value), "")
+			}
 		}
 	case reflect.Bool:
-		var b bool
-		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-			bad(fmt.Sprintf("%q is not a boolean", n.Value), "true or false")
+		switch {
+		case n.Kind != yaml.ScalarNode:
+			bad("must be true or false, not a list or mapping", "")
+		case n.Tag != "!!bool":
+			bad(fmt.Sprintf("%q is not a boolean", n.Value), quoteHint(n, "true or false, without quotes"))
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			bad("must be a single value, not a list or mapping", "quote it if it contains a colon")
 		}
 	}
+}
+
+// quoteHint returns hint when the scalar was quoted, the likely mistake.
+func quoteHint(n *yaml.Node, hint string) string {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		return hint
+	}
+	return ""
 }
 
 // keyHint suggests the closest known key and lists all of them.

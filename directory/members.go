@@ -85,16 +85,16 @@ func (e *memberEditor) memberType(id string, hint any) (string, error) {
 }
 
 // Remove implements scim.Members.
-func (e *memberEditor) Remove(ids []string) error {
+func (e *memberEditor) Remove(ids []string) (int, error) {
 	if len(ids) == 0 {
-		return nil
+		return 0, nil
 	}
 	removed, err := e.tx.RemoveMembers(e.ctx, e.tenant, e.group, ids)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	e.edges = append(e.edges, removed...)
-	return nil
+	return len(removed), nil
 }
 
 // Clear implements scim.Members.

@@ -96,10 +96,20 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.cause }
 
 // Status is the HTTP status for the error.
-func (e *Error) Status() int { return codes[e.Code].status }
+func (e *Error) Status() int {
+	if int(e.Code) >= len(codes) || e.Code < 0 {
+		return http.StatusInternalServerError
+	}
+	return codes[e.Code].status
+}
 
 // ScimType is the SCIM scimType for the error, or "".
-func (e *Error) ScimType() string { return codes[e.Code].scimType }
+func (e *Error) ScimType() string {
+	if int(e.Code) >= len(codes) || e.Code < 0 {
+		return ""
+	}
+	return codes[e.Code].scimType
+}
 
 // AsError returns err as an *Error. Anything that is not one becomes an
 // internal error whose message reveals nothing.

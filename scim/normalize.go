@@ -285,6 +285,15 @@ func normSingle(a *schema.Attribute, v any, where string) (any, error) {
 			}
 			setOrDelete(out, sub.Name, nv)
 		}
+		// A value that says anything must say what it requires: a member
+		// without its id is a mistake to report, not to drop.
+		if len(m) > 0 {
+			for _, sub := range a.SubAttributes {
+				if sub.Required && (out[sub.Name] == nil || out[sub.Name] == "") {
+					return nil, Errorf(CodeInvalidValue, "%s.%s is required", where, sub.Name)
+				}
+			}
+		}
 		return emptyToNil(out), nil
 	case schema.String, schema.Reference, schema.Binary:
 		switch x := v.(type) {

@@ -102,8 +102,9 @@ func ParsePatch(rt *schema.ResourceType, body map[string]any) ([]PatchOp, error)
 type Members interface {
 	// Add adds normalised member elements; existing members are no-ops.
 	Add(elems []any) error
-	// Remove removes members by id; absent ones are no-ops.
-	Remove(ids []string) error
+	// Remove removes members by id, ignoring ids that are not members, and
+	// reports how many it removed.
+	Remove(ids []string) (int, error)
 	// Clear removes every member.
 	Clear() error
 	// List returns every member as an element (value, type, display), for
@@ -516,11 +517,17 @@ func (pa *patcher) applyMembers(op string, p *filter.Path, value any, hasValue b
 				}
 			}
 		}
-		if err := pa.members.Remove(ids); err != nil {
+		removed, err := pa.members.Remove(ids)
+		if err != nil {
 			return err
 		}
 		if op == "remove" {
-			return nil
+			return nil // removing a member that is not there is a no-op
+		}
+		if removed == 0 {
+			// RFC 7644 section 3.5.2.3: a replace whose filter matches no
+			// value fails rather than adding silently.
+			return Errorf(CodeNoTarget, "no member matches %s", p.String())
 		}
 		nv, err := normValue(a, value, p.String())
 		if err != nil {
@@ -547,7 +554,13 @@ func (pa *patcher) applyMembers(op string, p *filter.Path, value any, hasValue b
 				ids = append(ids, id)
 			}
 		}
-		return pa.members.Remove(ids)
+		if len(ids) == 0 {
+			// A remove that names no member must not answer success and do
+			// nothing; omit value to remove every member.
+			return Errorf(CodeInvalidValue, "%s: remove with a value must name members as [{\"value\": \"id\"}]; omit value to remove every member", p.String())
+		}
+		_, err = pa.members.Remove(ids)
+		return err
 	}
 	nv, err := normValue(a, value, p.String())
 	if err != nil {

@@ -427,11 +427,20 @@ func (f *fakeMembers) Add(elems []any) error {
 	return f.call("Add", string(b))
 }
 
-func (f *fakeMembers) Remove(ids []string) error {
+// Remove reports as removed the ids that are among the fake's members.
+func (f *fakeMembers) Remove(ids []string) (int, error) {
 	if len(ids) == 0 {
-		return nil
+		return 0, nil
 	}
-	return f.call("Remove", strings.Join(ids, ","))
+	n := 0
+	for _, id := range ids {
+		for _, m := range f.members {
+			if m["value"] == id {
+				n++
+			}
+		}
+	}
+	return n, f.call("Remove", strings.Join(ids, ","))
 }
 
 func (f *fakeMembers) Clear() error { return f.call("Clear", "") }
@@ -463,7 +472,6 @@ var memberTests = []struct {
 		calls: []string{"Remove u1,g2"}},
 	{name: "remove with a single value object", ops: `[{"op":"remove","path":"members","value":{"value":"u1"}}]`, calls: []string{"Remove u1"}},
 	{name: "remove with bare id strings", ops: `[{"op":"remove","path":"members","value":["u1","u2"]}]`, calls: []string{"Remove u1,u2"}},
-	{name: "remove with an empty value array removes nothing", ops: `[{"op":"remove","path":"members","value":[]}]`},
 	{name: "remove value filter on value needs no listing", ops: `[{"op":"remove","path":"members[value eq \"u1\"]"}]`, calls: []string{"Remove u1"}},
 	{name: "remove value filter with or", ops: `[{"op":"remove","path":"members[value eq \"u1\" or value eq \"u2\"]"}]`, calls: []string{"Remove u1,u2"}},
 	{name: "remove value filter with three ids", ops: `[{"op":"remove","path":"members[value eq \"u1\" or (value eq \"u2\" or value eq \"x\")]"}]`,
@@ -550,6 +558,10 @@ func TestApplyPatchMembersErrors(t *testing.T) {
 		{"Remove with values fails", `[{"op":"remove","path":"members","value":[{"value":"u1"}]}]`, "Remove", CodeInternal, nil},
 		{"Clear fails", `[{"op":"replace","path":"members","value":[{"value":"u1"}]}]`, "Clear", CodeInternal, nil},
 		{"Add fails", `[{"op":"add","path":"members","value":[{"value":"u1"}]}]`, "Add", CodeInternal, nil},
+		{"remove with an empty value array", `[{"op":"remove","path":"members","value":[]}]`, "", CodeInvalidValue, []string{"omit value"}},
+		{"remove with a null value", `[{"op":"remove","path":"members","value":null}]`, "", CodeInvalidValue, []string{"omit value"}},
+		{"member without its value", `[{"op":"add","path":"members","value":[{"display":"Babs"}]}]`, "", CodeInvalidValue, []string{"members[0].value is required"}},
+		{"replace through a filter matching no member", `[{"op":"replace","path":"members[value eq \"nobody\"]","value":[{"value":"u2"}]}]`, "", CodeNoTarget, []string{"no member matches"}},
 		{"Add after replace-filter fails", `[{"op":"replace","path":"members[value eq \"u1\"]","value":[{"value":"u2"}]}]`, "Add", CodeInternal, nil},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,13 @@ func multi(name, desc string, valueType Type, types ...string) *Attribute {
 	}
 }
 
+// photos is the photos attribute: its values are external references.
+func photos() *Attribute {
+	a := multi("photos", "URLs of photos of the User.", Reference, "photo", "thumbnail")
+	a.SubAttributes[0].ReferenceTypes = []string{"external"}
+	return a
+}
+
 // Common holds the attributes every resource carries (RFC 7643 section 3.1).
 // It is not served as a schema of its own.
 var Common = index(&Schema{
@@ -83,7 +90,7 @@ var User = index(&Schema{
 		multi("emails", "Email addresses for the user.", String, "work", "home", "other"),
 		multi("phoneNumbers", "Phone numbers for the User.", String, "work", "home", "mobile", "fax", "pager", "other"),
 		multi("ims", "Instant messaging addresses for the User.", String, "aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
-		multi("photos", "URLs of photos of the User.", Reference, "photo", "thumbnail"),
+		photos(),
 		{Name: "addresses", Type: Complex, MultiValued: true, Description: "A physical mailing address for this User.",
 			SubAttributes: []*Attribute{
 				str("formatted", "The full mailing address, formatted for display."),
@@ -118,7 +125,7 @@ var Group = index(&Schema{
 			Description: "A human-readable name for the Group; unique per tenant, case-insensitively."},
 		{Name: "members", Type: Complex, MultiValued: true, Description: "A list of members of the Group.",
 			SubAttributes: []*Attribute{
-				{Name: "value", Type: String, CaseExact: true, Mutability: Immutable,
+				{Name: "value", Type: String, CaseExact: true, Mutability: Immutable, Required: true,
 					Description: "Identifier of the member of this Group."},
 				{Name: "$ref", Type: Reference, ReferenceTypes: []string{"User", "Group"}, CaseExact: true, Mutability: Immutable,
 					Description: "The URI corresponding to a SCIM resource that is a member of this Group."},
