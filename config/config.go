@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the whole configuration file.
@@ -38,6 +39,15 @@ type SCIM struct {
 	// BootstrapTenant is created, with a SCIM token printed once, when
 	// `serve` starts on a store without tenants. Empty disables it.
 	BootstrapTenant string `yaml:"bootstrap_tenant"`
+	// AuthFailures throttles clients that keep failing authentication.
+	AuthFailures AuthFailures `yaml:"auth_failures"`
+}
+
+// AuthFailures: after Burst failed authentications in a row from one
+// address, one attempt is allowed per Interval and the others get 429.
+type AuthFailures struct {
+	Burst    int           `yaml:"burst"`
+	Interval time.Duration `yaml:"interval"`
 }
 
 // Bulk limits /Bulk requests.
@@ -62,6 +72,7 @@ func Default() Config {
 			MaxBodyBytes: 4 << 20,
 			MaxResults:   1000,
 			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 4 << 20},
+			AuthFailures: AuthFailures{Burst: 20, Interval: 3 * time.Second},
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -145,6 +156,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SCIM.Bulk.MaxPayloadBytes < 1024 {
 		add("scim.bulk.max_payload_bytes", fmt.Sprintf("%d is too small", c.SCIM.Bulk.MaxPayloadBytes), "at least 1024; the default is 4194304")
+	}
+	if c.SCIM.AuthFailures.Burst < 1 {
+		add("scim.auth_failures.burst", fmt.Sprintf("%d must be positive", c.SCIM.AuthFailures.Burst), "the default is 20")
+	}
+	if c.SCIM.AuthFailures.Interval <= 0 {
+		add("scim.auth_failures.interval", fmt.Sprintf("%s must be positive", c.SCIM.AuthFailures.Interval), `the default is "3s"`)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -58,6 +58,9 @@ scim:
     max_operations: 50
     max_payload_bytes: 0x100000
   bootstrap_tenant: okta
+  auth_failures:
+    burst: 5
+    interval: 1m
 log:
   level: debug
   format: json
@@ -78,6 +81,7 @@ func TestParseFull(t *testing.T) {
 			MaxResults:      200,
 			Bulk:            Bulk{MaxOperations: 50, MaxPayloadBytes: 1 << 20},
 			BootstrapTenant: "okta",
+			AuthFailures:    AuthFailures{Burst: 5, Interval: time.Minute},
 		},
 		Log: LogConfig{Level: "debug", Format: "json"},
 	}
@@ -151,7 +155,7 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"several problems at once", "scim:\n  bulk:\n    max_operation: 5\n  max_result: 3\n  max_results: lots\nlogg: {}\nlisten: [a, b]\n",
 			[]string{
 				`line 3: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`,
-				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
+				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: auth_failures, base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
 				`line 5: scim.max_results: "lots" is not an integer`,
 				`line 6: logg: unknown key (did you mean "log"? known keys: listen, log, scim, store)`,
 				`line 7: listen: must be a single value, not a list or mapping (quote it if it contains a colon)`,
@@ -253,7 +257,7 @@ func TestValidate(t *testing.T) {
 		{"every problem at once", func(c *Config) {
 			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}}
 		}, []string{"listen", "store", "scim.base_path", "scim.base_url", "scim.max_body_bytes", "scim.max_results",
-			"scim.bulk.max_operations", "scim.bulk.max_payload_bytes", "log.level", "log.format"}},
+			"scim.bulk.max_operations", "scim.bulk.max_payload_bytes", "scim.auth_failures.burst", "scim.auth_failures.interval", "log.level", "log.format"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

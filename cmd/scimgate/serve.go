@@ -42,12 +42,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	api := scimapi.New(dir, scimapi.Options{
-		BasePath:          cfg.SCIM.BasePath,
-		BaseURL:           cfg.SCIM.BaseURL,
-		MaxBodyBytes:      cfg.SCIM.MaxBodyBytes,
-		BulkMaxOperations: cfg.SCIM.Bulk.MaxOperations,
-		BulkMaxPayload:    cfg.SCIM.Bulk.MaxPayloadBytes,
-		Logger:            log,
+		BasePath:            cfg.SCIM.BasePath,
+		BaseURL:             cfg.SCIM.BaseURL,
+		MaxBodyBytes:        cfg.SCIM.MaxBodyBytes,
+		BulkMaxOperations:   cfg.SCIM.Bulk.MaxOperations,
+		BulkMaxPayload:      cfg.SCIM.Bulk.MaxPayloadBytes,
+		AuthFailureBurst:    cfg.SCIM.AuthFailures.Burst,
+		AuthFailureInterval: cfg.SCIM.AuthFailures.Interval,
+		Logger:              log,
 	})
 	mux := http.NewServeMux()
 	mux.Handle(api.BasePath()+"/", api)
