@@ -66,7 +66,7 @@ func checkSchemas(rt *schema.ResourceType, v any) error {
 			return Errorf(CodeInvalidSyntax, "schemas must be an array of schema URNs")
 		}
 		switch {
-		case strings.EqualFold(urn, rt.Schema.ID):
+		case rt.Schema.Named(urn):
 			core = true
 		case rt.Extension(urn) != nil:
 		default:

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/scimgate/scimgate/scim/filter"
 	"github.com/scimgate/scimgate/scim/schema"
 )
 
@@ -301,7 +302,6 @@ var normalizeErrorTests = []struct {
 	{"empty schemas", schema.UserType, `{"schemas":[],"userName":"a"}`, CodeInvalidValue, []string{coreURN}},
 	{"schemas with an unsupported URN", schema.UserType, `{"schemas":["` + coreURN + `","urn:example:custom"],"userName":"a"}`,
 		CodeInvalidValue, []string{"urn:example:custom", ent}},
-	{"SCIM 1.0 schema", schema.UserType, `{"schemas":["urn:scim:schemas:core:1.0"],"userName":"a"}`, CodeInvalidValue, []string{"urn:scim:schemas:core:1.0"}},
 	{"user schema on a group", schema.GroupType, `{"schemas":["` + coreURN + `"],"displayName":"g"}`, CodeInvalidValue, []string{coreURN}},
 	{"enterprise schema on a group", schema.GroupType, `{"schemas":["` + groupURN + `","` + ent + `"],"displayName":"g"}`, CodeInvalidValue, []string{ent}},
 	{"schemas not an array", schema.UserType, `{"schemas":"` + coreURN + `","userName":"a"}`, CodeInvalidSyntax, []string{"schemas"}},
@@ -434,5 +434,28 @@ func TestDecodeJSONMessages(t *testing.T) {
 		if e := AsError(err); e != nil && strings.Contains(e.Msg, "interface") {
 			t.Errorf("DecodeJSON(%s) = %q, which names Go types", tt.in, e.Msg)
 		}
+	}
+}
+
+// TestNormalizeSCIM1URNs: OneLogin templates may send SCIM 1.0 URNs; they
+// are accepted as aliases and stored under the 2.0 URNs.
+func TestNormalizeSCIM1URNs(t *testing.T) {
+	body := `{"schemas":["urn:scim:schemas:core:1.0","urn:scim:schemas:extension:enterprise:1.0"],
+		"userName":"bjensen","urn:scim:schemas:extension:enterprise:1.0":{"department":"Tour Operations"},
+		"urn:scim:schemas:core:1.0:displayName":"Babs"}`
+	got, err := Normalize(schema.UserType, mustDecode(t, body))
+	if err != nil {
+		t.Fatalf("Normalize(%s) = %v", body, err)
+	}
+	want := map[string]any{"userName": "bjensen", "displayName": "Babs",
+		schema.EnterpriseURN: map[string]any{"department": "Tour Operations"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Normalize(SCIM 1.0 URNs) mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := Normalize(schema.GroupType, mustDecode(t, `{"schemas":["urn:scim:schemas:core:1.0"],"displayName":"g"}`)); err != nil {
+		t.Errorf("Normalize(group with the SCIM 1.0 core URN) = %v", err)
+	}
+	if _, err := filter.Compile(schema.UserType, `urn:scim:schemas:extension:enterprise:1.0:department eq "x"`); err != nil {
+		t.Errorf("Compile(filter with the SCIM 1.0 enterprise URN) = %v", err)
 	}
 }

@@ -413,13 +413,13 @@ func resolvePath(rt *schema.ResourceType, word string, off int, bare bool) (Attr
 }
 
 // findSchema returns the core or extension schema of rt with the given URN
-// (case-insensitive), or nil.
+// or one of its aliases (case-insensitive), or nil.
 func findSchema(rt *schema.ResourceType, urn string) *schema.Schema {
-	if strings.EqualFold(rt.Schema.ID, urn) {
+	if rt.Schema.Named(urn) {
 		return rt.Schema
 	}
 	for _, e := range rt.Extensions {
-		if e.Schema != nil && strings.EqualFold(e.Schema.ID, urn) {
+		if e.Schema != nil && e.Schema.Named(urn) {
 			return e.Schema
 		}
 	}

@@ -5,6 +5,11 @@ const (
 	UserURN       = "urn:ietf:params:scim:schemas:core:2.0:User"
 	GroupURN      = "urn:ietf:params:scim:schemas:core:2.0:Group"
 	EnterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+	// SCIM 1.0 URNs, accepted as aliases: OneLogin templates written for
+	// SCIM 1.1 still send them on its SCIM 2.0 connector.
+	core1URN       = "urn:scim:schemas:core:1.0"
+	enterprise1URN = "urn:scim:schemas:extension:enterprise:1.0"
 )
 
 func str(name, desc string) *Attribute {
@@ -63,7 +68,7 @@ var Common = index(&Schema{
 
 // User is the core User schema (RFC 7643 section 4.1).
 var User = index(&Schema{
-	ID: UserURN, Name: "User", Description: "User Account",
+	ID: UserURN, Name: "User", Description: "User Account", Aliases: []string{core1URN},
 	Attributes: []*Attribute{
 		{Name: "userName", Type: String, Required: true, Uniqueness: Server,
 			Description: "Unique identifier for the User, typically used to sign in; unique per tenant, case-insensitively."},
@@ -119,7 +124,7 @@ var User = index(&Schema{
 
 // Group is the core Group schema (RFC 7643 section 4.2).
 var Group = index(&Schema{
-	ID: GroupURN, Name: "Group", Description: "Group",
+	ID: GroupURN, Name: "Group", Description: "Group", Aliases: []string{core1URN},
 	Attributes: []*Attribute{
 		{Name: "displayName", Type: String, Required: true, Uniqueness: Server,
 			Description: "A human-readable name for the Group; unique per tenant, case-insensitively."},
@@ -139,6 +144,7 @@ var Group = index(&Schema{
 // Enterprise is the Enterprise User extension (RFC 7643 section 4.3).
 var Enterprise = index(&Schema{
 	ID: EnterpriseURN, Name: "EnterpriseUser", Description: "Enterprise User", Extension: true,
+	Aliases: []string{enterprise1URN},
 	Attributes: []*Attribute{
 		str("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
 		str("costCenter", "Identifies the name of a cost center."),

@@ -90,8 +90,26 @@ type Schema struct {
 	// Extension marks a schema extension: its attributes live in an object
 	// under the schema URN rather than at the top level of a resource.
 	Extension bool
+	// Aliases are other URNs accepted for this schema in requests, such as
+	// the SCIM 1.0 URNs some OneLogin templates still send. Responses always
+	// use ID.
+	Aliases []string
 
 	attrs map[string]*Attribute
+}
+
+// Named reports whether urn names this schema: its ID or an alias,
+// case-insensitively.
+func (s *Schema) Named(urn string) bool {
+	if strings.EqualFold(urn, s.ID) {
+		return true
+	}
+	for _, a := range s.Aliases {
+		if strings.EqualFold(urn, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Attr returns the top-level attribute with the given name
@@ -123,7 +141,7 @@ type ResourceType struct {
 // (case-insensitive), or nil.
 func (rt *ResourceType) Extension(urn string) *Schema {
 	for _, e := range rt.Extensions {
-		if strings.EqualFold(e.Schema.ID, urn) {
+		if e.Schema.Named(urn) {
 			return e.Schema
 		}
 	}
@@ -148,7 +166,7 @@ func (rt *ResourceType) Schemas() []*Schema {
 func (rt *ResourceType) Lookup(name string) (*Schema, *Attribute, bool) {
 	if i := strings.LastIndexByte(name, ':'); i >= 0 {
 		for _, s := range rt.Schemas() {
-			if strings.EqualFold(name, s.ID) {
+			if s.Named(name) {
 				if s == rt.Schema {
 					return nil, nil, false
 				}
@@ -158,7 +176,7 @@ func (rt *ResourceType) Lookup(name string) (*Schema, *Attribute, bool) {
 		urn, attr := name[:i], name[i+1:]
 		var s *Schema
 		for _, c := range rt.Schemas() {
-			if strings.EqualFold(urn, c.ID) {
+			if c.Named(urn) {
 				s = c
 			}
 		}
