@@ -253,6 +253,16 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 		}
 		ev := change(c, now, rt, id, store.OpDelete, eventDoc(id, doc), nil)
 		ev.Edges = edges
+		if rt == schema.UserType {
+			// A deleted user's credentials go in the same transaction.
+			tokens, err := tx.DeleteAccessTokens(ctx, c.TenantID, id)
+			if err != nil {
+				return err
+			}
+			if len(tokens) > 0 {
+				ev.Detail = marshalJSON(map[string]any{"access_tokens_deleted": tokens})
+			}
+		}
 		return tx.AppendChange(ctx, ev)
 	})
 }

@@ -24,10 +24,11 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
-// Resource types stored as rows.
+// Resource types stored as rows, and the change-log types of credentials.
 const (
-	TypeUser  = "User"
-	TypeGroup = "Group"
+	TypeUser        = "User"
+	TypeGroup       = "Group"
+	TypeAccessToken = "AccessToken"
 )
 
 // Tenant is one identity-provider connection. Every resource, token and
@@ -48,6 +49,27 @@ type Token struct {
 	Expires     time.Time // zero: never
 	LastUsed    time.Time // zero: never
 	Revoked     time.Time // zero: not revoked
+}
+
+// AccessToken is an API token owned by a directory user, for scripts,
+// services and agents. Only a hash of its secret is stored.
+type AccessToken struct {
+	ID          string
+	TenantID    int64
+	UserID      string
+	Hash        []byte // SHA-256 of the secret part
+	Description string
+	Created     time.Time
+	Expires     time.Time // zero: never
+	Revoked     time.Time // zero: not revoked
+}
+
+// SigningKey is a private key the gateway signs assertions with.
+type SigningKey struct {
+	ID      string
+	Alg     string // "ES256"
+	Private []byte // PKCS #8, DER
+	Created time.Time
 }
 
 // Resource is one stored SCIM resource. Doc holds the resource's attributes
@@ -169,8 +191,23 @@ type ReadTx interface {
 	// Display holding each group's display name.
 	ParentGroups(ctx context.Context, tenantID int64, memberID string) ([]Member, error)
 
+	// Memberships calls fn for every membership edge of a tenant, stopping
+	// at the first error, which it returns.
+	Memberships(ctx context.Context, tenantID int64, fn func(groupID, memberID, memberType string) error) error
+
+	// AccessToken returns an access token by id.
+	AccessToken(ctx context.Context, id string) (AccessToken, error)
+	// AccessTokens lists a tenant's access tokens, or one user's when
+	// userID is not empty.
+	AccessTokens(ctx context.Context, tenantID int64, userID string) ([]AccessToken, error)
+
+	// SigningKeys lists the signing keys, oldest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+
 	// Changes returns up to limit changes with Seq > after, in order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastSeq is the sequence number of the last change, 0 when none.
+	LastSeq(ctx context.Context) (int64, error)
 }
 
 // Tx reads and writes inside one transaction.
@@ -202,6 +239,18 @@ type Tx interface {
 	RemoveMembers(ctx context.Context, tenantID int64, groupID string, memberIDs []string) ([]EdgeChange, error)
 	// ClearMembers removes every member of a group and returns the edges.
 	ClearMembers(ctx context.Context, tenantID int64, groupID string) ([]EdgeChange, error)
+
+	// PutAccessToken adds an access token.
+	PutAccessToken(ctx context.Context, t AccessToken) error
+	// RevokeAccessToken revokes a token; ErrNotFound unless it exists and
+	// is not revoked yet.
+	RevokeAccessToken(ctx context.Context, id string, at time.Time) error
+	// DeleteAccessTokens deletes every access token of a user and returns
+	// their ids.
+	DeleteAccessTokens(ctx context.Context, tenantID int64, userID string) ([]string, error)
+
+	// PutSigningKey adds a signing key.
+	PutSigningKey(ctx context.Context, k SigningKey) error
 
 	// AppendChange adds c to the change log and sets c.Seq.
 	AppendChange(ctx context.Context, c *Change) error

@@ -39,6 +39,10 @@ func Run(t *testing.T, open Opener) {
 		{"Changes", testChanges},
 		{"CommitHooks", testCommitHooks},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"AccessTokens", testAccessTokens},
+		{"SigningKeys", testSigningKeys},
+		{"Memberships", testMemberships},
+		{"LastSeq", testLastSeq},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

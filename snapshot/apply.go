@@ -1,0 +1,280 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// editor builds the next snapshot from the current one. Untouched parts
+// are shared with the current snapshot; touched parts are copied first.
+type editor struct {
+	s      *Snapshot
+	users  *shardEdit[Key, *User]
+	names  *shardEdit[nameKey, Key]
+	tokens *shardEdit[string, *Token]
+
+	groupsCopied bool
+	nesting      bool     // group parents changed: recompute ancestors
+	reload       []string // access tokens to read from the store
+}
+
+func (s *Snapshot) edit() *editor {
+	c := *s
+	return &editor{s: &c, users: s.users.edit(), names: s.names.edit(), tokens: s.tokens.edit()}
+}
+
+// done returns the new snapshot.
+func (e *editor) done() *Snapshot {
+	e.s.users, e.s.names, e.s.tokens = e.users.done(), e.names.done(), e.tokens.done()
+	if e.nesting {
+		e.s.ancestors = computeAncestors(e.s.groups)
+	}
+	return e.s
+}
+
+// copyGroups makes the group tables of the new snapshot its own.
+func (e *editor) copyGroups() {
+	if e.groupsCopied {
+		return
+	}
+	e.groupsCopied = true
+	e.s.groups = slices.Clone(e.s.groups)
+	e.s.ancestors = slices.Clone(e.s.ancestors)
+	e.s.groupIdx = maps.Clone(e.s.groupIdx)
+	e.s.byName = maps.Clone(e.s.byName)
+	e.s.GroupGen++
+}
+
+// userDoc is what the gate reads of a stored user document.
+type userDoc struct {
+	UserName    string `json:"userName"`
+	Active      *bool  `json:"active"`
+	ExternalID  string `json:"externalId"`
+	DisplayName string `json:"displayName"`
+	Emails      []struct {
+		Value   string `json:"value"`
+		Primary bool   `json:"primary"`
+	} `json:"emails"`
+}
+
+func (d *userDoc) email() string {
+	for _, e := range d.Emails {
+		if e.Primary {
+			return e.Value
+		}
+	}
+	if len(d.Emails) > 0 {
+		return d.Emails[0].Value
+	}
+	return ""
+}
+
+// apply applies one change.
+func (e *editor) apply(c store.Change) error {
+	e.s.Seq = c.Seq
+	k := Key{Tenant: c.TenantID, ID: c.ResourceID}
+	switch c.ResourceType {
+	case store.TypeUser:
+		if c.Op == store.OpDelete {
+			e.deleteUser(k, c.Detail)
+			return nil
+		}
+		var d userDoc
+		if err := json.Unmarshal(c.After, &d); err != nil {
+			return fmt.Errorf("change %d: user document: %w", c.Seq, err)
+		}
+		e.putUser(k, &d)
+		return e.edges(c)
+	case store.TypeGroup:
+		if err := e.edges(c); err != nil {
+			return err
+		}
+		if c.Op == store.OpDelete {
+			e.deleteGroup(k)
+			return nil
+		}
+		var d struct {
+			DisplayName string `json:"displayName"`
+		}
+		if err := json.Unmarshal(c.After, &d); err != nil {
+			return fmt.Errorf("change %d: group document: %w", c.Seq, err)
+		}
+		e.putGroup(k, d.DisplayName)
+		// Edges of a create name the group before it exists: apply again.
+		if c.Op == store.OpCreate {
+			return e.edges(c)
+		}
+		return nil
+	case store.TypeAccessToken:
+		switch c.Op {
+		case store.OpCreate:
+			e.reload = append(e.reload, c.ResourceID)
+		case store.OpRevoke:
+			if t, ok := e.tokens.get(c.ResourceID); ok {
+				revoked := *t
+				revoked.Revoked = true
+				e.tokens.set(c.ResourceID, &revoked)
+			}
+		case store.OpDelete:
+			e.tokens.del(c.ResourceID)
+		}
+	}
+	return nil
+}
+
+func (e *editor) putUser(k Key, d *userDoc) {
+	u := &User{
+		Key: k, UserName: d.UserName, NameKey: strings.ToLower(d.UserName), ExternalID: d.ExternalID,
+		Email: d.email(), DisplayName: d.DisplayName, Active: d.Active == nil || *d.Active,
+	}
+	if old, ok := e.users.get(k); ok {
+		u.Groups = old.Groups
+		if old.NameKey != u.NameKey {
+			e.names.del(nameKeyOf(k.Tenant, old.NameKey))
+		}
+	}
+	e.users.set(k, u)
+	e.names.set(nameKeyOf(k.Tenant, u.NameKey), k)
+}
+
+// deleteUser removes a user and the tokens the delete removed with it.
+func (e *editor) deleteUser(k Key, detail []byte) {
+	if old, ok := e.users.get(k); ok {
+		if cur, ok := e.names.get(nameKeyOf(k.Tenant, old.NameKey)); ok && cur == k {
+			e.names.del(nameKeyOf(k.Tenant, old.NameKey))
+		}
+		e.users.del(k)
+	}
+	var d struct {
+		AccessTokens []string `json:"access_tokens_deleted"`
+	}
+	if json.Unmarshal(detail, &d) == nil {
+		for _, id := range d.AccessTokens {
+			e.tokens.del(id)
+		}
+	}
+}
+
+func (e *editor) putGroup(k Key, name string) {
+	lower := strings.ToLower(name)
+	i, ok := e.s.groupIdx[k]
+	if ok && e.s.groups[i].Name == name {
+		return
+	}
+	e.copyGroups()
+	if !ok {
+		i = int32(len(e.s.groups))
+		e.s.groups = append(e.s.groups, &Group{Key: k, Index: i, Name: name})
+		e.s.ancestors = append(e.s.ancestors, []int32{i})
+		e.s.groupIdx[k] = i
+	} else {
+		old := e.s.groups[i]
+		e.removeName(strings.ToLower(old.Name), i)
+		g := *old
+		g.Name = name
+		e.s.groups[i] = &g
+	}
+	e.s.byName[lower] = append(slices.Clone(e.s.byName[lower]), i)
+}
+
+func (e *editor) removeName(lower string, i int32) {
+	list := slices.DeleteFunc(slices.Clone(e.s.byName[lower]), func(x int32) bool { return x == i })
+	if len(list) == 0 {
+		delete(e.s.byName, lower)
+	} else {
+		e.s.byName[lower] = list
+	}
+}
+
+func (e *editor) deleteGroup(k Key) {
+	i, ok := e.s.groupIdx[k]
+	if !ok {
+		return
+	}
+	e.copyGroups()
+	e.removeName(strings.ToLower(e.s.groups[i].Name), i)
+	e.s.groups[i] = nil
+	delete(e.s.groupIdx, k)
+	e.nesting = true
+}
+
+// edges applies the membership edges of a change. Edges naming a user or
+// group the snapshot does not hold (yet) are skipped; a group's create
+// applies its edges again once the group exists.
+func (e *editor) edges(c store.Change) error {
+	for _, ed := range c.Edges {
+		gi, ok := e.s.groupIdx[Key{Tenant: c.TenantID, ID: ed.Group}]
+		if !ok {
+			continue
+		}
+		mk := Key{Tenant: c.TenantID, ID: ed.Member}
+		switch ed.MemberType {
+		case store.TypeUser:
+			u, ok := e.users.get(mk)
+			if !ok {
+				continue
+			}
+			nu := *u
+			nu.Groups = setEdge(u.Groups, gi, ed.Added)
+			e.users.set(mk, &nu)
+		case store.TypeGroup:
+			ci, ok := e.s.groupIdx[mk]
+			if !ok {
+				continue
+			}
+			e.copyGroups()
+			child := *e.s.groups[ci]
+			child.Parents = setEdge(child.Parents, gi, ed.Added)
+			e.s.groups[ci] = &child
+			e.nesting = true
+		}
+	}
+	return nil
+}
+
+// setEdge returns a sorted copy of list with x added or removed.
+func setEdge(list []int32, x int32, add bool) []int32 {
+	i, found := slices.BinarySearch(list, x)
+	switch {
+	case add && !found:
+		return slices.Insert(slices.Clone(list), i, x)
+	case !add && found:
+		return slices.Delete(slices.Clone(list), i, i+1)
+	}
+	return list
+}
+
+// computeAncestors returns, for every group, the group itself and every
+// group above it. Nesting cycles are harmless: each group is visited once.
+func computeAncestors(groups []*Group) [][]int32 {
+	out := make([][]int32, len(groups))
+	seen := make([]int32, len(groups)) // stamp of the last walk that saw a group
+	for i, g := range groups {
+		if g == nil {
+			continue
+		}
+		stamp := int32(i + 1)
+		anc := []int32{int32(i)}
+		seen[i] = stamp
+		for q := 0; q < len(anc); q++ {
+			cur := groups[anc[q]]
+			if cur == nil {
+				continue
+			}
+			for _, p := range cur.Parents {
+				if int(p) < len(groups) && groups[p] != nil && seen[p] != stamp {
+					seen[p] = stamp
+					anc = append(anc, p)
+				}
+			}
+		}
+		slices.Sort(anc)
+		out[i] = anc
+	}
+	return out
+}

@@ -1,0 +1,206 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// Live holds the current snapshot and keeps it current.
+type Live struct {
+	st   store.Store
+	log  *slog.Logger
+	now  func() time.Time
+	poll time.Duration
+
+	cur atomic.Pointer[Snapshot]
+	// fresh is when the snapshot was last known to be current (Unix nanos):
+	// after an apply, or a poll of the change log that found nothing newer.
+	fresh atomic.Int64
+
+	mu   sync.Mutex // serialises applying changes
+	subs []chan<- struct{}
+}
+
+// Options configures a Live.
+type Options struct {
+	// Poll is how often the change log is read for changes made by other
+	// processes; default 100ms.
+	Poll   time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Start loads the snapshot, subscribes to the store's commits and tails the
+// change log until ctx ends.
+func Start(ctx context.Context, st store.Store, o Options) (*Live, error) {
+	if o.Poll <= 0 {
+		o.Poll = 100 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s, err := Load(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{st: st, log: o.Logger, now: o.Now, poll: o.Poll}
+	l.cur.Store(s)
+	l.fresh.Store(o.Now().UnixNano())
+	// Commits between Load and this registration are caught up from the
+	// change log by the first hook call or poll.
+	st.OnCommit(l.onCommit)
+	go l.tail(ctx)
+	return l, nil
+}
+
+// Current returns the current snapshot.
+func (l *Live) Current() *Snapshot { return l.cur.Load() }
+
+// Age is how long ago the snapshot was last known to be current.
+func (l *Live) Age() time.Duration {
+	return l.now().Sub(time.Unix(0, l.fresh.Load()))
+}
+
+// Subscribe returns a channel that receives a value (without blocking the
+// publisher; values coalesce) after every new snapshot.
+func (l *Live) Subscribe() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	l.subs = append(l.subs, ch)
+	l.mu.Unlock()
+	return ch
+}
+
+// onCommit runs in the store's writer after each commit and before the
+// writes are acknowledged: what it publishes is what the SCIM response
+// promises.
+func (l *Live) onCommit(changes []store.Change) {
+	if err := l.apply(context.Background(), changes); err != nil {
+		// The poller retries from the change log; until it succeeds the
+		// snapshot ages and decisions fail closed past the limit.
+		l.log.Error("apply committed changes to the snapshot", "err", err)
+	}
+}
+
+// tail reads changes other processes commit.
+func (l *Live) tail(ctx context.Context) {
+	t := time.NewTicker(l.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := l.apply(ctx, nil); err != nil && !errors.Is(err, context.Canceled) {
+			l.log.Warn("read the change log", "err", err)
+		}
+	}
+}
+
+// apply brings the snapshot up to date with changes, first reading from the
+// change log whatever was committed after the current snapshot and before
+// changes (by other processes). With no changes it only reads the log.
+func (l *Live) apply(ctx context.Context, changes []store.Change) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.cur.Load()
+	checked := l.now()
+	// Drop what is applied already (the poller may have been first).
+	for len(changes) > 0 && changes[0].Seq <= cur.Seq {
+		changes = changes[1:]
+	}
+	var gap []store.Change
+	if len(changes) == 0 || changes[0].Seq > cur.Seq+1 {
+		limit := int64(-1)
+		if len(changes) > 0 {
+			limit = changes[0].Seq
+		}
+		var err error
+		if gap, err = l.readSince(ctx, cur.Seq, limit); err != nil {
+			return err
+		}
+	}
+	if len(gap) == 0 && len(changes) == 0 {
+		l.fresh.Store(checked.UnixNano())
+		return nil
+	}
+	e := cur.edit()
+	for _, batch := range [][]store.Change{gap, changes} {
+		for _, c := range batch {
+			if err := e.apply(c); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.reloadTokens(ctx, e); err != nil {
+		return err
+	}
+	l.cur.Store(e.done())
+	l.fresh.Store(checked.UnixNano())
+	for _, ch := range l.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// readSince reads committed changes after seq and before limit (-1: all).
+func (l *Live) readSince(ctx context.Context, seq, limit int64) ([]store.Change, error) {
+	var out []store.Change
+	err := l.st.View(ctx, func(tx store.ReadTx) error {
+		for {
+			cs, err := tx.Changes(ctx, seq, 1000)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if limit >= 0 && c.Seq >= limit {
+					return nil
+				}
+				out = append(out, c)
+				seq = c.Seq
+			}
+			if len(cs) < 1000 {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read change log: %w", err)
+	}
+	return out, nil
+}
+
+// reloadTokens reads the access tokens created by the applied changes: the
+// change log does not carry their hashes.
+func (l *Live) reloadTokens(ctx context.Context, e *editor) error {
+	if len(e.reload) == 0 {
+		return nil
+	}
+	return l.st.View(ctx, func(tx store.ReadTx) error {
+		for _, id := range e.reload {
+			t, err := tx.AccessToken(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // created and deleted since
+			}
+			if err != nil {
+				return fmt.Errorf("read access token %s: %w", id, err)
+			}
+			e.tokens.set(id, tokenOf(t))
+		}
+		return nil
+	})
+}

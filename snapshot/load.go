@@ -1,0 +1,100 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// Load builds a snapshot of everything committed, in one read transaction
+// so that it is consistent with the sequence number it records.
+func Load(ctx context.Context, st store.Store) (*Snapshot, error) {
+	e := empty().edit()
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		seq, err := tx.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		e.s.Seq = seq
+		tenants, err := tx.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		for _, tn := range tenants {
+			if err := loadTenant(ctx, tx, e, tn.ID); err != nil {
+				return fmt.Errorf("tenant %s: %w", tn.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	e.nesting = true
+	return e.done(), nil
+}
+
+func loadTenant(ctx context.Context, tx store.ReadTx, e *editor, tenant int64) error {
+	err := tx.ScanResources(ctx, tenant, store.TypeGroup, func(r *store.Resource) error {
+		e.putGroup(Key{Tenant: tenant, ID: r.ID}, r.Display)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.ScanResources(ctx, tenant, store.TypeUser, func(r *store.Resource) error {
+		var d userDoc
+		if err := json.Unmarshal(r.Doc, &d); err != nil {
+			return fmt.Errorf("user %s: %w", r.ID, err)
+		}
+		e.putUser(Key{Tenant: tenant, ID: r.ID}, &d)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Memberships are added straight to the new snapshot's own data: no
+	// other snapshot shares it yet, so the copy-on-write steps are skipped.
+	err = tx.Memberships(ctx, tenant, func(groupID, memberID, memberType string) error {
+		gi, ok := e.s.groupIdx[Key{Tenant: tenant, ID: groupID}]
+		if !ok {
+			return nil
+		}
+		mk := Key{Tenant: tenant, ID: memberID}
+		if memberType == store.TypeGroup {
+			if ci, ok := e.s.groupIdx[mk]; ok {
+				e.s.groups[ci].Parents = setEdge(e.s.groups[ci].Parents, gi, true)
+			}
+			return nil
+		}
+		if u, ok := e.users.get(mk); ok {
+			u.Groups = append(u.Groups, gi)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.users.m.each(func(_ Key, u *User) {
+		if u.Key.Tenant == tenant {
+			slices.Sort(u.Groups) // edges are unique: sorting is enough
+		}
+	})
+	tokens, err := tx.AccessTokens(ctx, tenant, "")
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		e.tokens.set(t.ID, tokenOf(t))
+	}
+	return nil
+}
+
+func tokenOf(t store.AccessToken) *Token {
+	tk := &Token{ID: t.ID, Owner: Key{Tenant: t.TenantID, ID: t.UserID}, Expires: t.Expires, Revoked: !t.Revoked.IsZero()}
+	copy(tk.Hash[:], t.Hash)
+	return tk
+}
