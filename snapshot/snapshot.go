@@ -72,9 +72,9 @@ type Snapshot struct {
 	names  *shardMap[nameKey, Key]
 	tokens *shardMap[string, *Token]
 
-	groups    []*Group          // by index; nil once deleted
-	groupIdx  map[Key]int32     // group key -> index
-	ancestors [][]int32         // by index: the group and every group above it
+	groups    []*Group           // by index; nil once deleted
+	groupIdx  map[Key]int32      // group key -> index
+	ancestors [][]int32          // by index: the group and every group above it
 	byName    map[string][]int32 // lower-cased displayName -> indexes
 }
 
