@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,12 +17,32 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	// Listen is the address of the SCIM API and, later, the gateway.
+	// Listen is the address of the SCIM API, the gateway (built-in proxy)
+	// and the forward-auth endpoint.
 	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics and /healthz; empty disables it. Keep it
+	// on a private address.
+	AdminListen string `yaml:"admin_listen"`
 	// Store names the database: "sqlite:PATH".
-	Store string    `yaml:"store"`
-	SCIM  SCIM      `yaml:"scim"`
-	Log   LogConfig `yaml:"log"`
+	Store   string    `yaml:"store"`
+	SCIM    SCIM      `yaml:"scim"`
+	Gateway Gateway   `yaml:"gateway"`
+	Routes  []Route   `yaml:"routes"`
+	Log     LogConfig `yaml:"log"`
+}
+
+// Gateway configures how requests are decided and forwarded.
+type Gateway struct {
+	// PublicURL is the gateway's external URL: the issuer of the assertions
+	// it signs and the base of its JWKS URL. Default: http://LISTEN.
+	PublicURL string `yaml:"public_url"`
+	// AssertionTTL is the lifetime of the signed assertion (JWT) sent to
+	// upstreams, default 60s.
+	AssertionTTL time.Duration `yaml:"assertion_ttl"`
+	// MaxSnapshotAge: when the directory view has not been confirmed
+	// current for this long (the store cannot be read), every decision is
+	// a deny. Default 30s.
+	MaxSnapshotAge time.Duration `yaml:"max_snapshot_age"`
 }
 
 // SCIM configures the SCIM API.
@@ -65,8 +86,10 @@ type LogConfig struct {
 // Default returns the configuration every file is applied on top of.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:8080",
-		Store:  "sqlite:./data/scimgate.db",
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:9090",
+		Store:       "sqlite:./data/scimgate.db",
+		Gateway:     Gateway{AssertionTTL: time.Minute, MaxSnapshotAge: 30 * time.Second},
 		SCIM: SCIM{
 			BasePath:     "/scim/v2",
 			MaxBodyBytes: 4 << 20,
@@ -136,6 +159,21 @@ func (c *Config) Validate() error {
 	if !validAddr(c.Listen) {
 		add("listen", fmt.Sprintf("%q is not a host:port address", c.Listen), `for example "127.0.0.1:8080"`)
 	}
+	if c.AdminListen != "" && !validAddr(c.AdminListen) {
+		add("admin_listen", fmt.Sprintf("%q is not a host:port address", c.AdminListen), `for example "127.0.0.1:9090", or "" to disable`)
+	}
+	if c.Gateway.PublicURL != "" {
+		if u, err := url.Parse(c.Gateway.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("gateway.public_url", fmt.Sprintf("%q is not an http(s) URL", c.Gateway.PublicURL), `for example "https://gate.example.com"`)
+		}
+	}
+	if c.Gateway.AssertionTTL < time.Second {
+		add("gateway.assertion_ttl", fmt.Sprintf("%s is too short", c.Gateway.AssertionTTL), `at least "1s"; the default is "60s"`)
+	}
+	if c.Gateway.MaxSnapshotAge < time.Second {
+		add("gateway.max_snapshot_age", fmt.Sprintf("%s is too short", c.Gateway.MaxSnapshotAge), `at least "1s"; the default is "30s"`)
+	}
+	validateRoutes(c.Routes, add)
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
 	}

@@ -48,7 +48,20 @@ func fieldErrors(t *testing.T, err error) []*FieldError {
 
 const fullConfig = `# every key
 listen: "0.0.0.0:9443"
+admin_listen: "127.0.0.1:9191"
 store: "sqlite:/var/lib/scimgate/scimgate.db"
+gateway:
+  public_url: https://gate.example.com
+  assertion_ttl: 30s
+  max_snapshot_age: 10s
+routes:
+  - name: app
+    host: "*.example.com"
+    path: /app/
+    methods: [GET, POST]
+    upstream: http://127.0.0.1:9001
+    allow: {groups: [engineering, okta/admins], users: [alice@example.com]}
+    deny: {groups: [contractors], users: [mallory@example.com]}
 scim:
   base_path: /api/scim/v2
   base_url: https://gate.example.com/api/scim/v2
@@ -72,8 +85,15 @@ func TestParseFull(t *testing.T) {
 		t.Fatalf("Parse(full) = %v", err)
 	}
 	want := &Config{
-		Listen: "0.0.0.0:9443",
-		Store:  "sqlite:/var/lib/scimgate/scimgate.db",
+		Listen:      "0.0.0.0:9443",
+		AdminListen: "127.0.0.1:9191",
+		Store:       "sqlite:/var/lib/scimgate/scimgate.db",
+		Gateway:     Gateway{PublicURL: "https://gate.example.com", AssertionTTL: 30 * time.Second, MaxSnapshotAge: 10 * time.Second},
+		Routes: []Route{{
+			Name: "app", Host: "*.example.com", Path: "/app/", Methods: []string{"GET", "POST"}, Upstream: "http://127.0.0.1:9001",
+			Allow: AllowRule{Groups: []string{"engineering", "okta/admins"}, Users: []string{"alice@example.com"}},
+			Deny:  DenyRule{Groups: []string{"contractors"}, Users: []string{"mallory@example.com"}},
+		}},
 		SCIM: SCIM{
 			BasePath:        "/api/scim/v2",
 			BaseURL:         "https://gate.example.com/api/scim/v2",
@@ -147,17 +167,17 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"unknown nested key with a hint", "scim: {bulk: {max_operation: 5}}",
 			[]string{`line 1: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`}},
 		{"unknown top-level key with a hint", "listen: \"127.0.0.1:1\"\nlistn: x\n",
-			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: listen, log, scim, store)`}},
+			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
 		{"unknown key in another case", "LOG: {level: info}",
-			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: listen, log, scim, store)`}},
-		{"unknown key without a close match", "routes: []",
-			[]string{`line 1: routes: unknown key (known keys: listen, log, scim, store)`}},
+			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
+		{"unknown key without a close match", "policies: []",
+			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
 		{"several problems at once", "scim:\n  bulk:\n    max_operation: 5\n  max_result: 3\n  max_results: lots\nlogg: {}\nlisten: [a, b]\n",
 			[]string{
 				`line 3: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`,
 				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: auth_failures, base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
 				`line 5: scim.max_results: "lots" is not an integer`,
-				`line 6: logg: unknown key (did you mean "log"? known keys: listen, log, scim, store)`,
+				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`,
 				`line 7: listen: must be a single value, not a list or mapping (quote it if it contains a colon)`,
 			}},
 		{"string for int", "scim:\n  max_results: five\n", []string{`line 2: scim.max_results: "five" is not an integer`}},
@@ -255,9 +275,10 @@ func TestValidate(t *testing.T) {
 		{"log level in upper case", func(c *Config) { c.Log.Level = "INFO" }, []string{"log.level"}},
 		{"bad log format", func(c *Config) { c.Log.Format = "logfmt" }, []string{"log.format"}},
 		{"every problem at once", func(c *Config) {
-			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}}
-		}, []string{"listen", "store", "scim.base_path", "scim.base_url", "scim.max_body_bytes", "scim.max_results",
-			"scim.bulk.max_operations", "scim.bulk.max_payload_bytes", "scim.auth_failures.burst", "scim.auth_failures.interval", "log.level", "log.format"}},
+			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}, Gateway: Gateway{PublicURL: "gate"}}
+		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "store", "scim.base_path",
+			"scim.base_url", "scim.max_body_bytes", "scim.max_results", "scim.bulk.max_operations", "scim.bulk.max_payload_bytes",
+			"scim.auth_failures.burst", "scim.auth_failures.interval", "log.level", "log.format"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Route is one protected (or public) route of the gateway.
+type Route struct {
+	// Name identifies the route in decisions, logs and metrics.
+	Name string `yaml:"name"`
+	// Host is an exact host name, a wildcard "*.example.com" (one label),
+	// or "*" / empty for any host.
+	Host string `yaml:"host"`
+	// Path is a prefix matched on whole segments: "/app" matches "/app"
+	// and "/app/x" but not "/apple". Default "/".
+	Path string `yaml:"path"`
+	// Methods limits the route to these methods; empty means all. GET
+	// also admits HEAD.
+	Methods []string `yaml:"methods"`
+	// Upstream is where the built-in proxy sends allowed requests. Routes
+	// without one are for forward-auth and proxy integrations only.
+	Upstream string    `yaml:"upstream"`
+	Allow    AllowRule `yaml:"allow"`
+	Deny     DenyRule  `yaml:"deny"`
+}
+
+// AllowRule admits users by group, by name, or everyone.
+type AllowRule struct {
+	// Groups are group displayNames, "tenant/displayName" where two
+	// tenants share a name. A user is admitted when in any of them,
+	// directly or through nested groups.
+	Groups []string `yaml:"groups"`
+	// Users are userNames, or "tenant/userName".
+	Users []string `yaml:"users"`
+	// Public admits every request, signed in or not.
+	Public bool `yaml:"public"`
+}
+
+// DenyRule refuses users by group or name; it wins over allow.
+type DenyRule struct {
+	Groups []string `yaml:"groups"`
+	Users  []string `yaml:"users"`
+}
+
+// Methods the gateway knows.
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+// validateRoutes reports every problem of the routes with its field path.
+func validateRoutes(routes []Route, add func(path, msg, hint string)) {
+	names := map[string]int{}
+	for i, r := range routes {
+		at := func(field string) string { return fmt.Sprintf("routes[%d].%s", i, field) }
+		switch {
+		case r.Name == "":
+			add(at("name"), "is required", "a short name such as \"app\"; it appears in logs and metrics")
+		case strings.ContainsAny(r.Name, " \t\n\"'"):
+			add(at("name"), fmt.Sprintf("%q contains spaces or quotes", r.Name), "use letters, digits, - and _")
+		default:
+			if j, dup := names[r.Name]; dup {
+				add(at("name"), fmt.Sprintf("%q is also the name of routes[%d]", r.Name, j), "route names must be unique")
+			}
+			names[r.Name] = i
+		}
+		if msg := checkHost(r.Host); msg != "" {
+			add(at("host"), msg, `an exact host "app.example.com", a wildcard "*.example.com", or "*"`)
+		}
+		if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
+			add(at("path"), fmt.Sprintf("%q must start with /", r.Path), `for example "/app/"`)
+		} else if strings.ContainsAny(r.Path, "?#%\\") || strings.Contains(r.Path, "/../") || strings.Contains(r.Path, "/./") {
+			add(at("path"), fmt.Sprintf("%q is not a plain path prefix", r.Path), "no query, fragment, escapes or dot segments")
+		}
+		for j, m := range r.Methods {
+			if !contains(knownMethods, m) {
+				add(at(fmt.Sprintf("methods[%d]", j)), fmt.Sprintf("%q is not an HTTP method", m), "one of "+strings.Join(knownMethods, ", ")+" (upper case)")
+			}
+		}
+		if r.Upstream != "" {
+			u, err := url.Parse(r.Upstream)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(at("upstream"), fmt.Sprintf("%q is not an http(s) URL", r.Upstream), `for example "http://127.0.0.1:9001"`)
+			} else if u.RawQuery != "" || u.Fragment != "" {
+				add(at("upstream"), fmt.Sprintf("%q has a query or fragment", r.Upstream), "name only scheme, host and an optional path prefix")
+			}
+		}
+		a := r.Allow
+		if !a.Public && len(a.Groups) == 0 && len(a.Users) == 0 {
+			add(at("allow"), "admits nobody", "name groups or users, or set public: true")
+		}
+		if a.Public && (len(a.Groups) > 0 || len(a.Users) > 0) {
+			add(at("allow"), "public: true admits everyone; groups and users would be ignored", "remove them, or public: true")
+		}
+		checkNames(a.Groups, at("allow.groups"), add)
+		checkNames(a.Users, at("allow.users"), add)
+		checkNames(r.Deny.Groups, at("deny.groups"), add)
+		checkNames(r.Deny.Users, at("deny.users"), add)
+	}
+}
+
+func checkHost(h string) string {
+	switch {
+	case h == "" || h == "*":
+		return ""
+	case strings.ContainsAny(h, "/:@ ") || strings.HasSuffix(h, "."):
+		return fmt.Sprintf("%q is not a host name (no scheme, port or path)", h)
+	case strings.Count(h, "*") > 1, strings.Contains(h, "*") && !strings.HasPrefix(h, "*."):
+		return fmt.Sprintf("%q: a wildcard may only be the first label, as in *.example.com", h)
+	case strings.HasPrefix(h, "*.") && !strings.Contains(h[2:], "."):
+		return fmt.Sprintf("%q is too broad: name at least two labels after *.", h)
+	}
+	return ""
+}
+
+func checkNames(names []string, path string, add func(path, msg, hint string)) {
+	for i, n := range names {
+		if strings.TrimSpace(n) == "" {
+			add(fmt.Sprintf("%s[%d]", path, i), "is empty", "")
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

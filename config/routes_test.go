@@ -1,0 +1,73 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateRoutes(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // every problem, in order
+	}{
+		{"good", `routes:
+  - {name: app, host: app.example.com, path: /app/, methods: [GET], upstream: "http://127.0.0.1:9001", allow: {groups: [eng]}}
+  - {name: wild, host: "*.example.com", allow: {users: [a@b]}, deny: {groups: [x]}}
+  - {name: open, host: "*", allow: {public: true}}`, nil},
+		{"missing name and allow", "routes:\n  - {path: /}\n", []string{
+			"routes[0].name: is required", "routes[0].allow: admits nobody"}},
+		{"duplicate name", "routes:\n  - {name: a, allow: {public: true}}\n  - {name: a, allow: {public: true}}\n", []string{
+			`routes[1].name: "a" is also the name of routes[0]`}},
+		{"bad hosts", `routes:
+  - {name: a, host: "https://a.test", allow: {public: true}}
+  - {name: b, host: "a.*.test", allow: {public: true}}
+  - {name: c, host: "*.test", allow: {public: true}}
+  - {name: d, host: "a.test:8080", allow: {public: true}}`, []string{
+			`routes[0].host: "https://a.test" is not a host name`,
+			`routes[1].host: "a.*.test": a wildcard may only be the first label`,
+			`routes[2].host: "*.test" is too broad`,
+			`routes[3].host: "a.test:8080" is not a host name`}},
+		{"bad path, method, upstream", `routes:
+  - {name: a, path: app, methods: [get, BREW], upstream: "ftp://x", allow: {public: true}}
+  - {name: b, path: "/a/../b", upstream: "http://x/?q=1", allow: {public: true}}`, []string{
+			`routes[0].path: "app" must start with /`,
+			`routes[0].methods[0]: "get" is not an HTTP method`,
+			`routes[0].methods[1]: "BREW" is not an HTTP method`,
+			`routes[0].upstream: "ftp://x" is not an http(s) URL`,
+			`routes[1].path: "/a/../b" is not a plain path prefix`,
+			`routes[1].upstream: "http://x/?q=1" has a query or fragment`}},
+		{"public with names, empty names", `routes:
+  - {name: a, allow: {public: true, groups: [eng]}}
+  - {name: b, allow: {groups: [""]}, deny: {users: [" "]}}`, []string{
+			"routes[0].allow: public: true admits everyone",
+			"routes[1].allow.groups[0]: is empty",
+			"routes[1].deny.users[0]: is empty"}},
+		{"unknown rule key", "routes:\n  - {name: a, allow: {group: [x]}}\n", []string{
+			`line 2: routes[0].allow.group: unknown key (did you mean "groups"?`}},
+		{"deny public", "routes:\n  - {name: a, allow: {users: [x]}, deny: {public: true}}\n", []string{
+			`routes[0].deny.public: unknown key`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Parse = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse = nil, want %v", tt.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("Parse problems:\n%s\nwant %d:\n%s", err, len(tt.want), strings.Join(tt.want, "\n"))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}

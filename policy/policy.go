@@ -1,0 +1,247 @@
+// Package policy compiles the routes of the configuration into an
+// immutable policy: which route a request falls under (host, path prefix,
+// method) and who that route admits or refuses. Group and user names stay
+// names here; package engine binds them to the live directory.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/scimgate/scimgate/config"
+)
+
+// Ref names a group or user in a rule: its name, lower-cased, and the
+// tenant name when the rule qualified it ("okta/engineering").
+type Ref struct {
+	Tenant string // the part before "/", "" when there is none
+	Short  string // lower-cased part after "/", when Tenant is set
+	Name   string // the whole name, lower-cased
+	Raw    string // as written
+}
+
+// Route is one compiled route.
+type Route struct {
+	Index    int
+	Name     string
+	Host     string // as configured; "" for any host
+	Path     string // normalised prefix, "/" or without a trailing slash
+	Methods  []string
+	Upstream *url.URL // nil: no built-in proxy for this route
+
+	Public      bool
+	AllowGroups []Ref
+	AllowUsers  []Ref
+	DenyGroups  []Ref
+	DenyUsers   []Ref
+
+	methods uint16 // bit per method; 0 means all
+}
+
+// Policy is an immutable, compiled set of routes.
+type Policy struct {
+	Routes []*Route
+	// Hash identifies the policy's content (SHA-256 of its canonical
+	// JSON), for audit records of which policy decided.
+	Hash string
+	// Source says where the policy came from (a file path).
+	Source string
+	// Loaded is when it was compiled.
+	Loaded time.Time
+
+	exact    map[string]*trie // host -> routes
+	wildcard map[string]*trie // parent domain of "*.example.com" -> routes
+	any      *trie
+}
+
+// Compile builds a policy from validated routes (config.Config.Validate
+// reports their problems; Compile trusts them).
+func Compile(routes []config.Route, source string, now time.Time) (*Policy, error) {
+	p := &Policy{Source: source, Loaded: now, exact: map[string]*trie{}, wildcard: map[string]*trie{}}
+	for i, cr := range routes {
+		r := &Route{
+			Index: i, Name: cr.Name, Host: strings.ToLower(cr.Host), Path: normPrefix(cr.Path), Methods: cr.Methods,
+			Public:      cr.Allow.Public,
+			AllowGroups: refs(cr.Allow.Groups), AllowUsers: refs(cr.Allow.Users),
+			DenyGroups: refs(cr.Deny.Groups), DenyUsers: refs(cr.Deny.Users),
+		}
+		if r.Host == "*" {
+			r.Host = ""
+		}
+		for _, m := range cr.Methods {
+			r.methods |= methodBit(m)
+			if m == "GET" {
+				r.methods |= methodBit("HEAD")
+			}
+		}
+		if cr.Upstream != "" {
+			u, err := url.Parse(cr.Upstream)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
+			}
+			r.Upstream = u
+		}
+		p.Routes = append(p.Routes, r)
+		p.trieFor(r.Host).insert(r)
+	}
+	canon, _ := json.Marshal(routes)
+	sum := sha256.Sum256(canon)
+	p.Hash = hex.EncodeToString(sum[:])
+	return p, nil
+}
+
+// trieFor returns the trie holding the routes of a host pattern.
+func (p *Policy) trieFor(host string) *trie {
+	m, key := p.exact, host
+	switch {
+	case host == "":
+		if p.any == nil {
+			p.any = &trie{}
+		}
+		return p.any
+	case strings.HasPrefix(host, "*."):
+		m, key = p.wildcard, host[2:]
+	}
+	t := m[key]
+	if t == nil {
+		t = &trie{}
+		m[key] = t
+	}
+	return t
+}
+
+func refs(names []string) []Ref {
+	out := make([]Ref, 0, len(names))
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		r := Ref{Raw: n, Name: strings.ToLower(n)}
+		if tenant, name, ok := strings.Cut(n, "/"); ok && tenant != "" && name != "" {
+			// Whether the prefix is a tenant is decided when binding, where
+			// the tenants are known: "Eng/Platform" may be a group's name.
+			r.Tenant, r.Short = tenant, strings.ToLower(name)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// normPrefix turns a configured path into the form Match compares.
+func normPrefix(p string) string {
+	if p == "" || p == "/" {
+		return "/"
+	}
+	return strings.TrimRight(p, "/")
+}
+
+// Match returns the route for a request, or nil when none applies. host is
+// lower-case without port, path normalised (see NormalizePath). The most
+// specific host wins (exact, then wildcard, then any); within it the
+// longest path prefix whose methods admit the request; ties go to the
+// route listed first. It does not allocate.
+func (p *Policy) Match(host, path, method string) *Route {
+	if t := p.exact[host]; t != nil {
+		if r := t.match(path, methodBit(method)); r != nil {
+			return r
+		}
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		if t := p.wildcard[host[i+1:]]; t != nil {
+			if r := t.match(path, methodBit(method)); r != nil {
+				return r
+			}
+		}
+	}
+	if p.any != nil {
+		return p.any.match(path, methodBit(method))
+	}
+	return nil
+}
+
+// Route returns a route by name, or nil.
+func (p *Policy) Route(name string) *Route {
+	for _, r := range p.Routes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+var methodBits = map[string]uint16{
+	"GET": 1 << 0, "HEAD": 1 << 1, "POST": 1 << 2, "PUT": 1 << 3, "PATCH": 1 << 4,
+	"DELETE": 1 << 5, "OPTIONS": 1 << 6, "CONNECT": 1 << 7, "TRACE": 1 << 8,
+}
+
+// methodBit maps a method to its bit; unknown methods get a bit no route
+// lists, so only routes admitting every method match them.
+func methodBit(m string) uint16 {
+	if b, ok := methodBits[m]; ok {
+		return b
+	}
+	return 1 << 15
+}
+
+// admits reports whether the route admits the method bit.
+func (r *Route) admits(bit uint16) bool { return r.methods == 0 || r.methods&bit != 0 }
+
+// trie indexes the routes of one host by path segment.
+type trie struct {
+	routes []*Route // routes whose prefix ends here, in configuration order
+	kids   map[string]*trie
+}
+
+func (t *trie) insert(r *Route) {
+	n := t
+	for _, seg := range segments(r.Path) {
+		if n.kids == nil {
+			n.kids = map[string]*trie{}
+		}
+		c := n.kids[seg]
+		if c == nil {
+			c = &trie{}
+			n.kids[seg] = c
+		}
+		n = c
+	}
+	n.routes = append(n.routes, r)
+}
+
+func segments(prefix string) []string {
+	if prefix == "/" {
+		return nil
+	}
+	return strings.Split(strings.TrimPrefix(prefix, "/"), "/")
+}
+
+// match walks path segment by segment and keeps the deepest route that
+// admits the method.
+func (t *trie) match(path string, bit uint16) *Route {
+	var best *Route
+	n := t
+	rest := strings.TrimPrefix(path, "/")
+	for {
+		for _, r := range n.routes {
+			if r.admits(bit) {
+				best = r
+				break
+			}
+		}
+		if rest == "" || n.kids == nil {
+			return best
+		}
+		seg := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if n = n.kids[seg]; n == nil {
+			return best
+		}
+	}
+}

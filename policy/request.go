@@ -1,0 +1,65 @@
+package policy
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// ErrAmbiguousPath rejects request paths that proxies and applications may
+// read differently: encoded slashes or backslashes, NUL, or bad escapes.
+// Deciding on one reading while the upstream acts on another is how
+// path-based rules get bypassed, so such requests are refused.
+var ErrAmbiguousPath = errors.New("ambiguous request path")
+
+// NormalizePath turns an escaped request path (as in the request line,
+// without the query) into the form routes are matched against: unescaped,
+// dot segments resolved, repeated slashes merged, a trailing slash kept.
+// It allocates only when the path needs changing.
+func NormalizePath(escaped string) (string, error) {
+	if escaped == "" {
+		return "/", nil
+	}
+	if escaped[0] != '/' {
+		return "", ErrAmbiguousPath
+	}
+	for i := 0; i < len(escaped); i++ {
+		switch c := escaped[i]; {
+		case c == '\\' || c == 0:
+			return "", ErrAmbiguousPath
+		case c == '%' && i+2 < len(escaped):
+			switch strings.ToLower(escaped[i+1 : i+3]) {
+			case "2f", "5c", "00":
+				return "", ErrAmbiguousPath
+			}
+		}
+	}
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", ErrAmbiguousPath
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, nil
+}
+
+// NormalizeHost lower-cases a Host header value and strips the port and a
+// trailing dot.
+func NormalizeHost(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
