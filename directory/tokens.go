@@ -27,7 +27,7 @@ const (
 
 // Change-log resource types for tenants and tokens.
 const (
-	TypeTenant    = "Tenant"
+	TypeTenant    = store.TypeTenant
 	TypeScimToken = "ScimToken"
 )
 

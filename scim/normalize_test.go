@@ -459,3 +459,22 @@ func TestNormalizeSCIM1URNs(t *testing.T) {
 		t.Errorf("Compile(filter with the SCIM 1.0 enterprise URN) = %v", err)
 	}
 }
+
+// TestNormalizeOneLoginEnterprise: OneLogin's SCIM 1.1 enterprise template
+// names the manager's id managerId, and some OneLogin connectors send the
+// URNs with "2.0" in place of "1.0".
+func TestNormalizeOneLoginEnterprise(t *testing.T) {
+	for _, urn := range []string{"urn:scim:schemas:extension:enterprise:1.0", "urn:scim:schemas:extension:enterprise:2.0"} {
+		body := `{"schemas":["urn:scim:schemas:core:2.0","` + urn + `"],"userName":"bjensen",
+			"` + urn + `":{"manager":{"managerId":"26118915-6090-4610-87e4-49d8ca9f808d","displayName":"John Smith"},"department":"Tour"}}`
+		got, err := Normalize(schema.UserType, mustDecode(t, body))
+		if err != nil {
+			t.Fatalf("Normalize(%s) = %v", urn, err)
+		}
+		want := map[string]any{"userName": "bjensen", schema.EnterpriseURN: map[string]any{
+			"department": "Tour", "manager": map[string]any{"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Normalize(%s) mismatch (-want +got):\n%s", urn, diff)
+		}
+	}
+}

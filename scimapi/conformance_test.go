@@ -22,7 +22,7 @@ import (
 	"github.com/scimgate/scimgate/store/sqlite"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/conformance from the actual responses")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/conformance and testdata/idp from the actual responses")
 
 // baseURL is the external SCIM base URL every golden file sees.
 const baseURL = "https://scim.example.test/scim/v2"
@@ -218,6 +218,8 @@ func (h *harness) do(st *step) (response, error) {
 // encodeTarget percent-encodes the query of a readable request target:
 // keys and values are split on '&' and the first '=', %XX escapes in them
 // are decoded, and the result is encoded again, keeping parameter order.
+// Empty parts stay empty, so that a target written with a trailing '?' or
+// '&' (OneLogin sends both) is sent that way.
 func encodeTarget(target string) (string, error) {
 	path, rawQuery, hasQuery := strings.Cut(target, "?")
 	if !hasQuery {
@@ -225,6 +227,10 @@ func encodeTarget(target string) (string, error) {
 	}
 	var parts []string
 	for _, kv := range strings.Split(rawQuery, "&") {
+		if kv == "" {
+			parts = append(parts, "")
+			continue
+		}
 		k, v, _ := strings.Cut(kv, "=")
 		dk, err := url.PathUnescape(k)
 		if err != nil {

@@ -110,6 +110,15 @@ func (e *editor) apply(c store.Change) error {
 			return e.edges(c)
 		}
 		return nil
+	case store.TypeTenant:
+		var d struct {
+			Name string `json:"name"`
+		}
+		if c.Op == store.OpCreate && json.Unmarshal(c.After, &d) == nil {
+			e.copyGroups() // bindings depend on tenant names too
+			e.s.tenants = maps.Clone(e.s.tenants)
+			e.s.tenants[d.Name] = c.TenantID
+		}
 	case store.TypeAccessToken:
 		switch c.Op {
 		case store.OpCreate:

@@ -24,6 +24,7 @@ func Load(ctx context.Context, st store.Store) (*Snapshot, error) {
 			return err
 		}
 		for _, tn := range tenants {
+			e.s.tenants[tn.Name] = tn.ID
 			if err := loadTenant(ctx, tx, e, tn.ID); err != nil {
 				return fmt.Errorf("tenant %s: %w", tn.Name, err)
 			}
@@ -97,4 +98,25 @@ func tokenOf(t store.AccessToken) *Token {
 	tk := &Token{ID: t.ID, Owner: Key{Tenant: t.TenantID, ID: t.UserID}, Expires: t.Expires, Revoked: !t.Revoked.IsZero()}
 	copy(tk.Hash[:], t.Hash)
 	return tk
+}
+
+// Build makes a snapshot from a change log alone, without a store: the
+// directory as it was after the last change. Access tokens are not
+// rebuilt, since the change log does not carry their hashes. Tests,
+// benchmarks and point-in-time questions use it.
+func Build(changes []store.Change) (*Snapshot, error) {
+	return empty().Apply(changes)
+}
+
+// Apply returns the snapshot that results from applying changes (in
+// sequence order) to s; s is not modified.
+func (s *Snapshot) Apply(changes []store.Change) (*Snapshot, error) {
+	e := s.edit()
+	for _, c := range changes {
+		if err := e.apply(c); err != nil {
+			return nil, err
+		}
+	}
+	e.nesting = true
+	return e.done(), nil
 }

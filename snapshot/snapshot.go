@@ -72,6 +72,8 @@ type Snapshot struct {
 	names  *shardMap[nameKey, Key]
 	tokens *shardMap[string, *Token]
 
+	tenants map[string]int64 // tenant name -> id
+
 	groups    []*Group           // by index; nil once deleted
 	groupIdx  map[Key]int32      // group key -> index
 	ancestors [][]int32          // by index: the group and every group above it
@@ -83,6 +85,7 @@ func empty() *Snapshot {
 		users:    newShardMap[Key, *User](hashKey),
 		names:    newShardMap[nameKey, Key](func(k nameKey) uint64 { return hashString(k.Name) ^ uint64(k.Tenant) }),
 		tokens:   newShardMap[string, *Token](hashString),
+		tenants:  map[string]int64{},
 		groupIdx: map[Key]int32{},
 		byName:   map[string][]int32{},
 	}
@@ -102,6 +105,19 @@ func (s *Snapshot) UserByName(tenant int64, nameKey string) (*User, bool) {
 }
 
 func nameKeyOf(tenant int64, name string) nameKey { return nameKey{Tenant: tenant, Name: name} }
+
+// TenantID returns the id of the tenant with the given name.
+func (s *Snapshot) TenantID(name string) (int64, bool) {
+	id, ok := s.tenants[name]
+	return id, ok
+}
+
+// TenantIDs calls fn for every tenant id.
+func (s *Snapshot) TenantIDs(fn func(int64)) {
+	for _, id := range s.tenants {
+		fn(id)
+	}
+}
 
 // Token returns an access token by id.
 func (s *Snapshot) Token(id string) (*Token, bool) { return s.tokens.get(id) }

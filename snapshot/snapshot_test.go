@@ -24,6 +24,7 @@ import (
 // compare equal when they hold the same directory.
 func dump(s *snapshot.Snapshot) []string {
 	var out []string
+	s.TenantIDs(func(id int64) { out = append(out, fmt.Sprint("tenant ", id)) })
 	name := func(i int32) string {
 		g := s.Group(i)
 		if g == nil {

@@ -29,6 +29,7 @@ const (
 	TypeUser        = "User"
 	TypeGroup       = "Group"
 	TypeAccessToken = "AccessToken"
+	TypeTenant      = "Tenant"
 )
 
 // Tenant is one identity-provider connection. Every resource, token and

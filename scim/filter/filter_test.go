@@ -475,7 +475,6 @@ var errorTests = []struct {
 	{"blank", "  \t ", nil, `empty filter`, 4},
 	{"empty parens", `()`, nil, `empty filter`, 1},
 	{"lone paren", `)`, nil, `unexpected ')', expected an expression`, 0},
-	{"dot after value path", `emails[type eq "work"].value eq "x"`, nil, `unexpected '.'`, 22},
 	{"operator after value path", `emails[type eq "work"] eq "x"`, nil, `unexpected "eq" after expression`, 23},
 	{"stray bracket", `userName eq "x"]`, nil, `unexpected ']'`, 15},
 
@@ -732,5 +731,44 @@ func TestPresent(t *testing.T) {
 	}
 	if f.Match(Map{"emails": []any{map[string]any{}, map[string]any{"value": ""}}}) {
 		t.Errorf("Compile(%q) matches emails without present values", `emails pr`)
+	}
+}
+
+// TestValuePathSubAttribute: Entra ID filters users on a work email with
+// emails[type eq "work"].value eq "x", outside the RFC grammar; it reads as
+// emails[type eq "work" and value eq "x"].
+func TestValuePathSubAttribute(t *testing.T) {
+	doc := Map{"emails": []any{
+		map[string]any{"type": "home", "value": "b@home.example"},
+		map[string]any{"type": "work", "value": "Babs@Work.example"},
+	}}
+	tests := []struct {
+		filter string
+		want   bool
+		canon  string
+	}{
+		{`emails[type eq "work"].value eq "babs@work.example"`, true, `emails[type eq "work" and value eq "babs@work.example"]`},
+		{`emails[type eq "work"].value eq "b@home.example"`, false, ``},
+		{`emails[type eq "home"].value sw "b@"`, true, ``},
+		{`emails[type eq "work"].display pr`, false, ``},
+		{`emails[type eq "work"].value pr and userName pr`, false, ``},
+	}
+	for _, tt := range tests {
+		f, err := Compile(schema.UserType, tt.filter)
+		if err != nil {
+			t.Errorf("Compile(%q) = %v", tt.filter, err)
+			continue
+		}
+		if got := f.Match(doc); got != tt.want {
+			t.Errorf("Compile(%q).Match = %v, want %v", tt.filter, got, tt.want)
+		}
+		if tt.canon != "" && f.String() != tt.canon {
+			t.Errorf("Compile(%q).String() = %q, want %q", tt.filter, f.String(), tt.canon)
+		}
+	}
+	for _, bad := range []string{`emails[type eq "work"].`, `emails[type eq "work"]. value eq "x"`, `emails[type eq "work"].bogus eq "x"`, `emails[type eq "work"].value`} {
+		if _, err := Compile(schema.UserType, bad); err == nil {
+			t.Errorf("Compile(%q) = nil error", bad)
+		}
 	}
 }

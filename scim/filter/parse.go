@@ -291,6 +291,27 @@ func (p *parser) parseValuePath(path AttrPath, off int) (Expr, node, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.tok.kind == tDot && !p.tok.sp {
+		// emails[type eq "work"].value eq "x": not in the RFC grammar, but
+		// Microsoft Entra ID sends it when matching users on a work email.
+		// It means emails[type eq "work" and value eq "x"].
+		if err := p.advance(); err != nil {
+			return nil, nil, err
+		}
+		if p.tok.kind != tWord || p.tok.sp {
+			return nil, nil, errorf(p.tok.off, "missing sub-attribute after \"].\"")
+		}
+		p.parent, p.parentPath = path.Attr, path
+		se, sn, err := p.parseAttrExp()
+		p.parent, p.parentPath = nil, AttrPath{}
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, nested := se.(*ValuePath); nested {
+			return nil, nil, errorf(off, "a value filter cannot follow a sub-attribute")
+		}
+		e, n = &And{Left: e, Right: se}, &andNode{n, sn}
+	}
 	return &ValuePath{Path: path, Filter: e}, &valuePathNode{loc: locate(path, false), inner: n}, nil
 }
 

@@ -7,9 +7,12 @@ const (
 	EnterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 	// SCIM 1.0 URNs, accepted as aliases: OneLogin templates written for
-	// SCIM 1.1 still send them on its SCIM 2.0 connector.
-	core1URN       = "urn:scim:schemas:core:1.0"
-	enterprise1URN = "urn:scim:schemas:extension:enterprise:1.0"
+	// SCIM 1.1 still send them on its SCIM 2.0 connector, and some send
+	// the same URNs with "2.0" in place of "1.0", which no RFC defines.
+	core1URN            = "urn:scim:schemas:core:1.0"
+	enterprise1URN      = "urn:scim:schemas:extension:enterprise:1.0"
+	coreHybridURN       = "urn:scim:schemas:core:2.0"
+	enterpriseHybridURN = "urn:scim:schemas:extension:enterprise:2.0"
 )
 
 func str(name, desc string) *Attribute {
@@ -68,7 +71,7 @@ var Common = index(&Schema{
 
 // User is the core User schema (RFC 7643 section 4.1).
 var User = index(&Schema{
-	ID: UserURN, Name: "User", Description: "User Account", Aliases: []string{core1URN},
+	ID: UserURN, Name: "User", Description: "User Account", Aliases: []string{core1URN, coreHybridURN},
 	Attributes: []*Attribute{
 		{Name: "userName", Type: String, Required: true, Uniqueness: Server,
 			Description: "Unique identifier for the User, typically used to sign in; unique per tenant, case-insensitively."},
@@ -124,7 +127,7 @@ var User = index(&Schema{
 
 // Group is the core Group schema (RFC 7643 section 4.2).
 var Group = index(&Schema{
-	ID: GroupURN, Name: "Group", Description: "Group", Aliases: []string{core1URN},
+	ID: GroupURN, Name: "Group", Description: "Group", Aliases: []string{core1URN, coreHybridURN},
 	Attributes: []*Attribute{
 		{Name: "displayName", Type: String, Required: true, Uniqueness: Server,
 			Description: "A human-readable name for the Group; unique per tenant, case-insensitively."},
@@ -144,7 +147,7 @@ var Group = index(&Schema{
 // Enterprise is the Enterprise User extension (RFC 7643 section 4.3).
 var Enterprise = index(&Schema{
 	ID: EnterpriseURN, Name: "EnterpriseUser", Description: "Enterprise User", Extension: true,
-	Aliases: []string{enterprise1URN},
+	Aliases: []string{enterprise1URN, enterpriseHybridURN},
 	Attributes: []*Attribute{
 		str("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
 		str("costCenter", "Identifies the name of a cost center."),
@@ -153,7 +156,8 @@ var Enterprise = index(&Schema{
 		str("department", "Identifies the name of a department."),
 		{Name: "manager", Type: Complex, Description: "The User's manager.",
 			SubAttributes: []*Attribute{
-				caseExact(str("value", "The id of the SCIM resource representing the User's manager.")),
+				{Name: "value", Type: String, CaseExact: true, Aliases: []string{"managerId"},
+					Description: "The id of the SCIM resource representing the User's manager (SCIM 1.1: managerId)."},
 				{Name: "$ref", Type: Reference, ReferenceTypes: []string{"User"}, CaseExact: true,
 					Description: "The URI of the SCIM resource representing the User's manager."},
 				readOnly(str("displayName", "The displayName of the User's manager.")),

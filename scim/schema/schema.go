@@ -68,6 +68,9 @@ type Attribute struct {
 	Uniqueness      Uniqueness
 	ReferenceTypes  []string
 	SubAttributes   []*Attribute
+	// Aliases are other names accepted for a sub-attribute in requests,
+	// such as SCIM 1.1's manager.managerId. Documents use Name.
+	Aliases []string
 
 	subs map[string]*Attribute // lower-case name -> sub-attribute
 }
@@ -225,5 +228,8 @@ func indexAttr(a *Attribute) {
 	for _, s := range a.SubAttributes {
 		indexAttr(s)
 		a.subs[strings.ToLower(s.Name)] = s
+		for _, alias := range s.Aliases {
+			a.subs[strings.ToLower(alias)] = s
+		}
 	}
 }
