@@ -1,0 +1,205 @@
+// Package engine is scimgate's one decision core: Decide takes who is
+// asking (a Principal) and what they ask for (a Request) and returns a
+// Decision, from the current directory snapshot and policy. Every adapter
+// (built-in proxy, forward-auth, Caddy, HAProxy) calls it; none holds
+// policy logic of its own.
+//
+// Credentials are judged on every decision against the directory as it is
+// now: a revoked token, a deactivated or deleted owner, a removed group
+// membership all deny the very next request.
+package engine
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+// Reasons are stable strings: metrics, logs and the audit trail record
+// them verbatim.
+const (
+	ReasonPublic          = "public"
+	ReasonGroupOK         = "group-ok"
+	ReasonUserOK          = "user-ok"
+	ReasonNoRoute         = "no-route"
+	ReasonUnauthenticated = "unauthenticated"
+	ReasonTokenInvalid    = "token-invalid"
+	ReasonTokenRevoked    = "token-revoked"
+	ReasonTokenExpired    = "token-expired"
+	ReasonUserUnknown     = "user-unknown"
+	ReasonUserInactive    = "user-inactive"
+	ReasonDeniedUser      = "denied-user"
+	ReasonDeniedGroup     = "denied-group"
+	ReasonNotAllowed      = "not-allowed"
+	ReasonStale           = "snapshot-stale"
+	ReasonBadPath         = "bad-path"
+)
+
+// Principal is who a request comes from, as authentication established it.
+// It names credentials rather than holding their state, so that every
+// decision re-reads that state: long-lived streams are re-decided with the
+// same Principal when the directory changes.
+type Principal struct {
+	User    snapshot.Key // zero: anonymous
+	TokenID string       // the access token used, if any
+}
+
+// Anonymous reports whether the request carried no usable identity.
+func (p Principal) Anonymous() bool { return p.User.ID == "" }
+
+// Request is what is asked for: host lower-case without port, path
+// normalised with policy.NormalizePath.
+type Request struct {
+	Host   string
+	Path   string
+	Method string
+}
+
+// Decision is the outcome of Decide, as data.
+type Decision struct {
+	Allow  bool
+	Reason string
+	Route  *policy.Route      // nil when no route applies
+	User   *snapshot.User     // the principal's user, when it is valid
+	Snap   *snapshot.Snapshot // the snapshot decided on
+}
+
+// Unauthenticated reports whether the request was denied for want of a
+// valid identity (401 or a sign-in redirect), rather than refused (403).
+func (d Decision) Unauthenticated() bool {
+	switch d.Reason {
+	case ReasonUnauthenticated, ReasonTokenInvalid, ReasonTokenRevoked, ReasonTokenExpired:
+		return true
+	}
+	return false
+}
+
+// Source provides the current directory snapshot; *snapshot.Live is one.
+type Source interface {
+	Current() *snapshot.Snapshot
+	Age() time.Duration
+}
+
+// Engine decides. It is safe for concurrent use.
+type Engine struct {
+	src    Source
+	maxAge time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	policy atomic.Pointer[policy.Policy]
+	bound  atomic.Pointer[bindings]
+	mu     sync.Mutex // serialises rebinding
+}
+
+// Options configures an Engine.
+type Options struct {
+	// MaxSnapshotAge: decisions deny when the snapshot has not been
+	// confirmed current for longer; default 30s.
+	MaxSnapshotAge time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// New returns an engine deciding with p over src.
+func New(src Source, p *policy.Policy, o Options) *Engine {
+	if o.MaxSnapshotAge <= 0 {
+		o.MaxSnapshotAge = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{src: src, maxAge: o.MaxSnapshotAge, now: o.Now, log: o.Logger}
+	e.policy.Store(p)
+	return e
+}
+
+// SetPolicy swaps in a new policy; the next decision uses it.
+func (e *Engine) SetPolicy(p *policy.Policy) { e.policy.Store(p) }
+
+// Policy returns the current policy.
+func (e *Engine) Policy() *policy.Policy { return e.policy.Load() }
+
+// Snapshot returns the current snapshot.
+func (e *Engine) Snapshot() *snapshot.Snapshot { return e.src.Current() }
+
+// Decide decides one request. It does not allocate.
+func (e *Engine) Decide(p Principal, r Request) Decision {
+	s := e.src.Current()
+	b := e.bindingsFor(s)
+	d := Decision{Snap: s}
+	route := b.policy.Match(r.Host, r.Path, r.Method)
+	if route == nil {
+		d.Reason = ReasonNoRoute
+		return d
+	}
+	d.Route = route
+	if e.src.Age() > e.maxAge {
+		d.Reason = ReasonStale
+		return d
+	}
+	u, bad := e.principal(s, p)
+	if route.Public {
+		d.Allow, d.Reason = true, ReasonPublic
+		if bad == "" {
+			d.User = u
+		}
+		return d
+	}
+	switch {
+	case bad != "":
+		d.Reason = bad
+		return d
+	case u == nil:
+		d.Reason = ReasonUnauthenticated
+		return d
+	}
+	d.User = u
+	rb := &b.routes[route.Index]
+	switch {
+	case !u.Active:
+		d.Reason = ReasonUserInactive
+	case rb.denyUsers.match(s, u):
+		d.Reason = ReasonDeniedUser
+	case rb.denyGroups.member(s, u):
+		d.Reason = ReasonDeniedGroup
+	case rb.allowUsers.match(s, u):
+		d.Allow, d.Reason = true, ReasonUserOK
+	case rb.allowGroups.member(s, u):
+		d.Allow, d.Reason = true, ReasonGroupOK
+	default:
+		d.Reason = ReasonNotAllowed
+	}
+	return d
+}
+
+// principal resolves p against the snapshot: the user, or the reason the
+// credentials are no good. An anonymous principal gives nil and "".
+func (e *Engine) principal(s *snapshot.Snapshot, p Principal) (*snapshot.User, string) {
+	if p.TokenID != "" {
+		tk, ok := s.Token(p.TokenID)
+		switch {
+		case !ok || tk.Owner != p.User:
+			return nil, ReasonTokenInvalid
+		case tk.Revoked:
+			return nil, ReasonTokenRevoked
+		case !tk.Expires.IsZero() && !e.now().Before(tk.Expires):
+			return nil, ReasonTokenExpired
+		}
+	}
+	if p.Anonymous() {
+		return nil, ""
+	}
+	u, ok := s.User(p.User)
+	if !ok {
+		return nil, ReasonUserUnknown
+	}
+	return u, ""
+}
