@@ -159,7 +159,7 @@ func (w *world) seed() {
 	w.user(a, "ivan@acme", false)
 	w.user(g, "gina@globex", true)
 	w.user(g, "shared@x", true)
-	w.group(a, "platform", "alice@acme")               // nested in engineering
+	w.group(a, "platform", "alice@acme") // nested in engineering
 	w.group(a, "engineering", "group:platform", "bob@acme")
 	w.group(a, "admins", "bob@acme", "dave@acme", "ivan@acme")
 	w.group(a, "contractors", "dave@acme")
@@ -189,8 +189,8 @@ func TestDecide(t *testing.T) {
 		{w.who(a, "dave@acme"), "/admin", false, engine.ReasonDeniedGroup}, // deny wins over the admins group
 		{w.who(a, "ivan@acme"), "/admin", false, engine.ReasonUserInactive},
 		{w.who(a, "erin@acme"), "/ops", true, engine.ReasonGroupOK},
-		{w.who(g, "gina@globex"), "/ops", false, engine.ReasonNotAllowed}, // acme/ops only
-		{w.who(a, "erin@acme"), "/ops-any", false, engine.ReasonNotAllowed},  // "ops" is ambiguous: binds nothing
+		{w.who(g, "gina@globex"), "/ops", false, engine.ReasonNotAllowed},   // acme/ops only
+		{w.who(a, "erin@acme"), "/ops-any", false, engine.ReasonNotAllowed}, // "ops" is ambiguous: binds nothing
 		{w.who(g, "gina@globex"), "/ops-any", false, engine.ReasonNotAllowed},
 		{w.who(a, "shared@x"), "/shared", false, engine.ReasonNotAllowed}, // two tenants have shared@x
 		{w.who(a, "shared@x"), "/shared-acme", true, engine.ReasonUserOK},
