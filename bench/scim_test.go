@@ -64,7 +64,7 @@ func startEnv() (*env, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "scimgate.yaml")
-	if err := os.WriteFile(cfg, []byte("listen: \"127.0.0.1:0\"\nstore: \"sqlite:"+db+"\"\nlog:\n  level: warn\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\nstore: \"sqlite:"+db+"\"\nlog:\n  level: warn\n"), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)

@@ -47,6 +47,10 @@ type Options struct {
 	AuthFailureInterval time.Duration
 	Logger              *slog.Logger
 	Now                 func() time.Time // default time.Now
+	// Observe, when set, is told of every request: its operation (create,
+	// get, list, replace, patch, delete, search, bulk, discovery, other),
+	// HTTP status and duration.
+	Observe func(operation string, status int, took time.Duration)
 }
 
 // Server is the SCIM HTTP handler.
@@ -124,12 +128,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(sw, r, err)
 	}
+	op := s.operation(r)
+	if s.opts.Observe != nil {
+		s.opts.Observe(op, sw.status, time.Since(start))
+	}
 	level := slog.LevelInfo
 	if r.Method == http.MethodGet {
 		level = slog.LevelDebug
 	}
-	s.log.Log(r.Context(), level, "scim request", "method", r.Method, "path", r.URL.Path,
+	s.log.Log(r.Context(), level, "scim request", "operation", op, "method", r.Method, "path", r.URL.Path,
 		"status", sw.status, "tenant_id", tenant, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// operation names a request for metrics and logs.
+func (s *Server) operation(r *http.Request) string {
+	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, s.opts.BasePath), "/")
+	seg := strings.Split(rest, "/")
+	switch seg[0] {
+	case "Users", "Groups":
+		switch {
+		case len(seg) == 2 && seg[1] == ".search":
+			return "search"
+		case len(seg) == 1 && r.Method == http.MethodGet:
+			return "list"
+		case len(seg) == 1 && r.Method == http.MethodPost:
+			return "create"
+		case len(seg) == 2:
+			switch r.Method {
+			case http.MethodGet:
+				return "get"
+			case http.MethodPut:
+				return "replace"
+			case http.MethodPatch:
+				return "patch"
+			case http.MethodDelete:
+				return "delete"
+			}
+		}
+	case ".search":
+		return "search"
+	case "Bulk":
+		return "bulk"
+	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
+		return "discovery"
+	}
+	return "other"
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int64, error) {

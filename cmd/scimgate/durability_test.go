@@ -157,7 +157,7 @@ func TestKill9Durability(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "data", "scimgate.db")
 	config := filepath.Join(dir, "scimgate.yaml")
-	cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: durability\nlog:\n  level: warn\n", dbPath)
+	cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: durability\nlog:\n  level: warn\n", dbPath)
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

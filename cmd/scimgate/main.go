@@ -11,9 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/snapshot"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
@@ -25,6 +27,11 @@ Usage:
   scimgate scim-token create --config FILE --tenant NAME [--description D] [--ttl DURATION]
   scimgate scim-token list --config FILE [--tenant NAME]
   scimgate scim-token revoke --config FILE ID
+  scimgate access-token create --config FILE --user USERNAME [--tenant T] [--ttl DURATION] [--description D]
+  scimgate access-token list --config FILE [--user USERNAME] [--tenant T]
+  scimgate access-token revoke --config FILE ID
+  scimgate policy check --config FILE
+  scimgate policy explain --config FILE [--user USERNAME] [--method GET] --url URL
   scimgate version
 
 Run "scimgate COMMAND -h" for a command's flags.
@@ -57,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "scim-token":
 		return scimToken(ctx, args[1:], stdout, stderr)
+	case "access-token":
+		return accessToken(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return policyCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -132,3 +143,8 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 }
 
 func defaultLog() config.LogConfig { return config.Default().Log }
+
+// settle waits until running servers have read a change this process just
+// committed (they poll the change log every snapshot.DefaultPoll), so that
+// a revocation is in force when the command returns.
+func settle() { time.Sleep(3 * snapshot.DefaultPoll) }

@@ -8,12 +8,30 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/scimgate/scimgate/admin"
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/authn"
+	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/forwardauth"
+	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scimapi"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+// Paths the gateway reserves on the main listener, on every host.
+const (
+	forwardAuthPath = "/.scimgate/auth"
+	jwksPath        = "/.scimgate/jwks.json"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,6 +59,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	live, err := snapshot.Start(ctx, st, snapshot.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	pol, err := policy.Compile(cfg.Routes, *configPath, time.Now())
+	if err != nil {
+		return err
+	}
+	eng := engine.New(live, pol, engine.Options{MaxSnapshotAge: cfg.Gateway.MaxSnapshotAge, Logger: log})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	publicURL := strings.TrimRight(cfg.Gateway.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	signer, err := assertion.NewSigner(ctx, st, assertion.Options{Issuer: publicURL, TTL: cfg.Gateway.AssertionTTL})
+	if err != nil {
+		return err
+	}
+	streams := gateway.NewStreams(eng, log)
+	metrics := admin.NewMetrics(live, streams)
+	gate := &gateway.Gate{Engine: eng, Auth: authn.New(live), Identity: assertion.NewIdentity(signer),
+		Log: log, Metrics: metrics, Streams: streams}
+	go streams.Watch(ctx, live.Subscribe())
+
 	api := scimapi.New(dir, scimapi.Options{
 		BasePath:            cfg.SCIM.BasePath,
 		BaseURL:             cfg.SCIM.BaseURL,
@@ -49,35 +95,79 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BulkMaxPayload:      cfg.SCIM.Bulk.MaxPayloadBytes,
 		AuthFailureBurst:    cfg.SCIM.AuthFailures.Burst,
 		AuthFailureInterval: cfg.SCIM.AuthFailures.Interval,
+		Observe:             metrics.SCIM,
 		Logger:              log,
 	})
-	mux := http.NewServeMux()
-	mux.Handle(api.BasePath()+"/", api)
-	mux.Handle(api.BasePath(), api)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	handler := mainHandler(api, forwardauth.New(gate), proxy.New(gate, log), signer)
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No read or write timeout: proxied downloads and WebSockets may
+		// last; the gate cuts them when access goes.
 	}
+	ready := func() error {
+		if age := live.Age(); age > cfg.Gateway.MaxSnapshotAge {
+			return fmt.Errorf("directory snapshot is %s old", age.Round(time.Second))
+		}
+		return nil
+	}
+	var adminSrv *http.Server
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("listen admin: %w", err)
+		}
+		adminSrv = &http.Server{Handler: metrics.Handler(ready), ReadHeaderTimeout: 10 * time.Second}
+		go adminSrv.Serve(aln)
+		log.Info("admin listener", "addr", aln.Addr().String())
+	}
+
+	reload := func(why string) {
+		var p *policy.Policy
+		next, err := config.Load(*configPath)
+		if err == nil {
+			p, err = policy.Compile(next.Routes, *configPath, time.Now())
+		}
+		if err != nil {
+			metrics.PolicyReload(false)
+			log.Error("policy reload failed; keeping the running policy", "trigger", why, "err", err)
+			return
+		}
+		eng.SetPolicy(p)
+		metrics.PolicyReload(true)
+		log.Info("policy reloaded", "trigger", why, "routes", len(p.Routes), "hash", p.Hash)
+		for _, w := range eng.Warnings() {
+			log.Warn("policy name not bound", "problem", w)
+		}
+		streams.Recheck()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload("SIGHUP")
+			}
+		}
+	}()
+	go config.Watch(ctx, *configPath, time.Second, func() { reload("file changed") })
+	for _, w := range eng.Warnings() {
+		log.Warn("policy name not bound", "problem", w)
+	}
+
 	base := cfg.SCIM.BaseURL
 	if base == "" {
 		base = "http://" + ln.Addr().String() + api.BasePath()
 	}
 	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath)
-	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store)
+	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(pol.Routes))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -89,10 +179,38 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(shutdownCtx)
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// mainHandler routes the main listener: the SCIM API under its base path,
+// /healthz, the forward-auth endpoint and the JWKS on every host, and
+// everything else through the gateway.
+func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *assertion.Signer) http.Handler {
+	base := api.BasePath()
+	jwks := signer.JWKS()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == base || strings.HasPrefix(p, base+"/"):
+			api.ServeHTTP(w, r)
+		case p == "/healthz" && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "ok\n")
+		case p == forwardAuthPath:
+			fa.ServeHTTP(w, r)
+		case p == jwksPath && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			w.Header().Set("Cache-Control", "max-age=300")
+			_, _ = w.Write(jwks)
+		default:
+			gw.ServeHTTP(w, r)
+		}
+	})
 }
 
 func printBanner(w io.Writer, base, tenant, secret, configPath string) {

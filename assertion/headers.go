@@ -1,0 +1,122 @@
+package assertion
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+// Identity headers set on allowed requests. Every adapter deletes every
+// X-Scimgate-* header of the incoming request first, so an upstream can
+// trust them as long as it is reachable only through the gateway.
+const (
+	HeaderUser      = "X-Scimgate-User"      // userName
+	HeaderEmail     = "X-Scimgate-Email"     // primary email
+	HeaderGroups    = "X-Scimgate-Groups"    // group names, direct and nested, comma-separated, each URL-escaped
+	HeaderAssertion = "X-Scimgate-Assertion" // signed JWT with the same facts
+)
+
+const headerPrefix = "X-Scimgate-"
+
+// Strip deletes every X-Scimgate-* header from h, in any spelling.
+func Strip(h http.Header) {
+	for k := range h {
+		if len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix) {
+			delete(h, k)
+		}
+	}
+}
+
+// IsIdentityHeader reports whether name is one of the headers the gateway
+// owns.
+func IsIdentityHeader(name string) bool {
+	c := textproto.CanonicalMIMEHeaderKey(name)
+	return strings.HasPrefix(c, headerPrefix)
+}
+
+// Identity computes identity headers, caching the signed assertion of a
+// user for a route until it is half-way to expiry or the user or the
+// groups change.
+type Identity struct {
+	signer *Signer
+
+	mu    sync.RWMutex
+	cache map[cacheKey]*cached
+}
+
+type cacheKey struct {
+	user  snapshot.Key
+	route int
+}
+
+type cached struct {
+	user   *snapshot.User // the version signed; a changed user is a new pointer
+	gen    int64          // snapshot.GroupGen signed under
+	values Values
+	renew  time.Time
+}
+
+// Values are the identity of an allowed request.
+type Values struct {
+	User, Email, Groups, Assertion string
+}
+
+// NewIdentity returns an Identity signing with s.
+func NewIdentity(s *Signer) *Identity {
+	return &Identity{signer: s, cache: map[cacheKey]*cached{}}
+}
+
+// Signer returns the signer.
+func (id *Identity) Signer() *Signer { return id.signer }
+
+// For returns the identity values of an allowed decision with a user;
+// ok is false for anonymous requests (public routes).
+func (id *Identity) For(d engine.Decision) (Values, bool, error) {
+	if d.User == nil || d.Route == nil {
+		return Values{}, false, nil
+	}
+	k := cacheKey{user: d.User.Key, route: d.Route.Index}
+	now := id.signer.now()
+	id.mu.RLock()
+	c := id.cache[k]
+	id.mu.RUnlock()
+	if c != nil && c.user == d.User && c.gen == d.Snap.GroupGen && now.Before(c.renew) {
+		return c.values, true, nil
+	}
+	names := d.Snap.GroupNames(d.User)
+	escaped := make([]string, len(names))
+	for i, n := range names {
+		escaped[i] = url.PathEscape(n)
+	}
+	jwt, exp, err := id.signer.Sign(Claims{
+		Subject: d.User.ID, UserName: d.User.UserName, Email: d.User.Email, Groups: names,
+		Tenant: d.User.Tenant, Audience: d.Route.Name,
+	})
+	if err != nil {
+		return Values{}, false, err
+	}
+	v := Values{User: d.User.UserName, Email: d.User.Email, Groups: strings.Join(escaped, ","), Assertion: jwt}
+	id.mu.Lock()
+	if len(id.cache) > 100_000 {
+		clear(id.cache) // bounded: a cache miss only costs a signature
+	}
+	id.cache[k] = &cached{user: d.User, gen: d.Snap.GroupGen, values: v, renew: exp.Add(-id.signer.ttl / 2)}
+	id.mu.Unlock()
+	return v, true, nil
+}
+
+// Set writes v into h.
+func (v Values) Set(h http.Header) {
+	h.Set(HeaderUser, v.User)
+	if v.Email != "" {
+		h.Set(HeaderEmail, v.Email)
+	}
+	h.Set(HeaderGroups, v.Groups)
+	h.Set(HeaderAssertion, v.Assertion)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+func accessToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: access-token needs a subcommand: create, list or revoke", errUsage)
+	}
+	switch args[0] {
+	case "create":
+		return accessTokenCreate(ctx, args[1:], stdout, stderr)
+	case "list":
+		return accessTokenList(ctx, args[1:], stdout, stderr)
+	case "revoke":
+		return accessTokenRevoke(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown access-token subcommand %q (create, list or revoke)", errUsage, args[0])
+}
+
+// accessTokenCreate prints the secret alone on stdout.
+func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("access-token create", stderr)
+	user := fs.String("user", "", "userName of the directory user who owns the token")
+	tenant := fs.String("tenant", "", "tenant of the user, when several tenants have that userName")
+	desc := fs.String("description", "", "what the token is for, shown by list")
+	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 720h; 0 means no expiry")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *user == "" {
+		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
+	}
+	if *ttl < 0 {
+		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	secret, info, err := dir.CreateAccessToken(ctx, *tenant, *user, *desc, *ttl, "cli")
+	if err != nil {
+		return err
+	}
+	exp := "never"
+	if !info.Expires.IsZero() {
+		exp = info.Expires.Format(time.RFC3339)
+	}
+	fmt.Fprintf(stderr, "created access token %s for %s (tenant %s), expires %s; it is shown once\n", info.ID, *user, info.Tenant, exp)
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("access-token list", stderr)
+	user := fs.String("user", "", "only this user's tokens")
+	tenant := fs.String("tenant", "", "only this tenant's tokens")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	tokens, err := dir.AccessTokens(ctx, *tenant, *user)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTENANT\tUSER\tSTATUS\tCREATED\tEXPIRES\tDESCRIPTION")
+	now := time.Now()
+	for _, t := range tokens {
+		status := "active"
+		switch {
+		case !t.Revoked.IsZero():
+			status = "revoked"
+		case !t.Expires.IsZero() && !now.Before(t.Expires):
+			status = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, t.UserName, status, stamp(t.Created), stamp(t.Expires), t.Description)
+	}
+	return tw.Flush()
+}
+
+func accessTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := flags("access-token revoke", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: access-token revoke --config FILE ID (see access-token list)", errUsage)
+	}
+	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := dir.RevokeAccessToken(ctx, fs.Arg(0), "cli"); err != nil {
+		return err
+	}
+	settle()
+	fmt.Fprintf(stdout, "revoked access token %s\n", fs.Arg(0))
+	return nil
+}

@@ -1,0 +1,108 @@
+// Package gateway is what every enforcement adapter shares: authenticate,
+// decide, record, and answer a refusal. The built-in proxy, the
+// forward-auth endpoint and the proxy modules are thin layers over a Gate.
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/authn"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/policy"
+)
+
+// Recorder counts decisions (metrics).
+type Recorder interface {
+	Decision(adapter string, d engine.Decision, took time.Duration)
+}
+
+// Gate decides requests for an adapter.
+type Gate struct {
+	Engine   *engine.Engine
+	Auth     *authn.Authenticator
+	Identity *assertion.Identity
+	Log      *slog.Logger
+	Metrics  Recorder // may be nil
+	// SignIn returns the URL that starts a sign-in returning to returnTo,
+	// or "" when sign-in is not configured: browsers then get a 401 too.
+	SignIn func(r *http.Request, returnTo string) string
+	// Streams holds open streams to cut when access goes; may be nil.
+	Streams *Streams
+}
+
+// Check is one request to decide.
+type Check struct {
+	Adapter   string
+	Principal engine.Principal
+	Request   engine.Request
+	Decision  engine.Decision
+}
+
+// Decide authenticates r and decides req for it, and records the outcome:
+// one access-log line and the decision metrics.
+func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check {
+	start := time.Now()
+	p := g.Auth.Authenticate(r)
+	d := g.Engine.Decide(p, req)
+	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: d}
+	g.record(r, c, time.Since(start))
+	return c
+}
+
+// BadRequest records and returns a decision for a request whose path
+// cannot be decided safely (see policy.NormalizePath).
+func (g *Gate) BadRequest(adapter string, r *http.Request, host, method string) Check {
+	c := Check{Adapter: adapter, Request: engine.Request{Host: host, Method: method},
+		Decision: engine.Decision{Reason: engine.ReasonBadPath}}
+	g.record(r, c, 0)
+	return c
+}
+
+func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
+	d := c.Decision
+	if g.Metrics != nil {
+		g.Metrics.Decision(c.Adapter, d, took)
+	}
+	if g.Log == nil {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
+		slog.String("adapter", c.Adapter),
+		slog.Bool("allow", d.Allow),
+		slog.String("reason", d.Reason),
+		slog.String("method", c.Request.Method),
+		slog.String("host", c.Request.Host),
+		slog.String("path", c.Request.Path),
+	)
+	if d.Route != nil {
+		attrs = append(attrs, slog.String("route", d.Route.Name))
+	}
+	if d.User != nil {
+		attrs = append(attrs, slog.String("user", d.User.UserName), slog.Int64("tenant_id", d.User.Tenant))
+	}
+	if c.Principal.TokenID != "" {
+		attrs = append(attrs, slog.String("token_id", c.Principal.TokenID))
+	}
+	attrs = append(attrs, slog.String("remote_addr", r.RemoteAddr), slog.Int64("decide_us", took.Microseconds()))
+	g.Log.LogAttrs(r.Context(), slog.LevelInfo, "decision", attrs...)
+}
+
+// Identify returns the identity values of an allowed check, or ok false
+// when it has no user (a public route without credentials).
+func (g *Gate) Identify(c Check) (assertion.Values, bool, error) {
+	return g.Identity.For(c.Decision)
+}
+
+// RequestFrom builds the engine request of r as the built-in proxy sees
+// it. ok is false when the path is ambiguous and must be refused.
+func RequestFrom(r *http.Request) (engine.Request, bool) {
+	p, err := policy.NormalizePath(r.URL.EscapedPath())
+	if err != nil {
+		return engine.Request{}, false
+	}
+	return engine.Request{Host: policy.NormalizeHost(r.Host), Path: p, Method: r.Method}, true
+}

@@ -1,0 +1,136 @@
+// Package proxy is scimgate's built-in reverse proxy: it decides every
+// request with the gate and forwards allowed ones to their route's
+// upstream with trustworthy identity headers. Streaming responses and
+// WebSockets pass through, and are cut as soon as their user loses access.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/gateway"
+)
+
+// Proxy is the built-in reverse proxy handler.
+type Proxy struct {
+	gate      *gateway.Gate
+	log       *slog.Logger
+	transport http.RoundTripper
+
+	mu        sync.Mutex
+	upstreams map[string]*httputil.ReverseProxy // by upstream URL
+}
+
+// New returns a proxy deciding with gate.
+func New(gate *gateway.Gate, log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &http.Transport{
+		Proxy:                 nil, // never through an environment proxy
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Proxy{gate: gate, log: log, transport: t, upstreams: map[string]*httputil.ReverseProxy{}}
+}
+
+type identityKey struct{}
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, ok := gateway.RequestFrom(r)
+	if !ok {
+		p.gate.Deny(w, r, p.gate.BadRequest("proxy", r, r.Host, r.Method), "")
+		return
+	}
+	c := p.gate.Decide("proxy", r, req)
+	if !c.Decision.Allow {
+		p.gate.Deny(w, r, c, returnURL(r))
+		return
+	}
+	route := c.Decision.Route
+	if route.Upstream == nil {
+		http.Error(w, "route "+route.Name+" has no upstream: use it through forward-auth or a proxy module", http.StatusBadGateway)
+		return
+	}
+	vals, identified, err := p.gate.Identify(c)
+	if err != nil {
+		p.log.Error("sign assertion", "route", route.Name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if p.gate.Streams != nil {
+		defer p.gate.Streams.Track(c.Principal, req, cancel)()
+	}
+	if identified {
+		ctx = context.WithValue(ctx, identityKey{}, vals)
+	}
+	out := r.WithContext(ctx)
+	// Forward the path that was decided on, not a spelling of it the
+	// upstream might read differently.
+	out.URL.Path, out.URL.RawPath = req.Path, ""
+	p.upstream(route.Upstream).ServeHTTP(w, out)
+}
+
+// upstream returns the reverse proxy for an upstream URL.
+func (p *Proxy) upstream(u *url.URL) *httputil.ReverseProxy {
+	key := u.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rp := p.upstreams[key]; rp != nil {
+		return rp
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+			assertion.Strip(pr.Out.Header)
+			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
+				v.Set(pr.Out.Header)
+			}
+		},
+		Transport:    p.transport,
+		ErrorHandler: p.upstreamError,
+		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	p.upstreams[key] = rp
+	return rp
+}
+
+// upstreamError answers a request the upstream could not serve, or that
+// was cut because access was revoked before the upstream answered.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(context.Cause(r.Context()), gateway.ErrAccessRevoked) {
+		http.Error(w, "access revoked", http.StatusForbidden)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return // the client went away
+	}
+	p.log.Warn("upstream error", "host", r.Host, "path", r.URL.Path, "err", err)
+	http.Error(w, "upstream unavailable", http.StatusBadGateway)
+}
+
+// returnURL is where a sign-in started by this request comes back to.
+func returnURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
