@@ -45,6 +45,9 @@ go run "$STATICCHECK" ./...
 step "unit and integration tests (-race)"
 go test -race -count=1 -timeout 30m ./...
 
+step "revocation race: 10,000 trials per kind, without the race detector's slowdown"
+go test -count=1 -run '^TestRevocationRace$' -v ./cmd/scimgate | grep -E '^(---|ok|FAIL)|trials in'
+
 step "fuzz ($FUZZTIME per target)"
 # Every Fuzz* function in the repository, one bounded run each.
 while IFS= read -r line; do

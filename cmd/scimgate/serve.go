@@ -26,6 +26,7 @@ import (
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scimapi"
 	"github.com/scimgate/scimgate/snapshot"
+	"github.com/scimgate/scimgate/store"
 )
 
 // Paths the gateway reserves on the main listener, on every host.
@@ -47,60 +48,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	dir := directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults})
-	var secret string
-	if cfg.SCIM.BootstrapTenant != "" {
-		if secret, err = dir.Bootstrap(ctx, cfg.SCIM.BootstrapTenant); err != nil {
-			return err
-		}
-	}
-	live, err := snapshot.Start(ctx, st, snapshot.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	pol, err := policy.Compile(cfg.Routes, *configPath, time.Now())
-	if err != nil {
-		return err
-	}
-	eng := engine.New(live, pol, engine.Options{MaxSnapshotAge: cfg.Gateway.MaxSnapshotAge, Logger: log})
-
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	publicURL := strings.TrimRight(cfg.Gateway.PublicURL, "/")
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
-	}
-	signer, err := assertion.NewSigner(ctx, st, assertion.Options{Issuer: publicURL, TTL: cfg.Gateway.AssertionTTL})
+	a, err := newApp(ctx, cfg, *configPath, "http://"+ln.Addr().String(), log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	streams := gateway.NewStreams(eng, log)
-	metrics := admin.NewMetrics(live, streams)
-	gate := &gateway.Gate{Engine: eng, Auth: authn.New(live), Identity: assertion.NewIdentity(signer),
-		Log: log, Metrics: metrics, Streams: streams}
-	go streams.Watch(ctx, live.Subscribe())
-
-	api := scimapi.New(dir, scimapi.Options{
-		BasePath:            cfg.SCIM.BasePath,
-		BaseURL:             cfg.SCIM.BaseURL,
-		MaxBodyBytes:        cfg.SCIM.MaxBodyBytes,
-		BulkMaxOperations:   cfg.SCIM.Bulk.MaxOperations,
-		BulkMaxPayload:      cfg.SCIM.Bulk.MaxPayloadBytes,
-		AuthFailureBurst:    cfg.SCIM.AuthFailures.Burst,
-		AuthFailureInterval: cfg.SCIM.AuthFailures.Interval,
-		Observe:             metrics.SCIM,
-		Logger:              log,
-	})
-	handler := mainHandler(api, forwardauth.New(gate), proxy.New(gate, log), signer)
+	defer a.st.Close()
+	var secret string
+	if cfg.SCIM.BootstrapTenant != "" {
+		if secret, err = a.dir.Bootstrap(ctx, cfg.SCIM.BootstrapTenant); err != nil {
+			return err
+		}
+	}
+	live, eng, metrics, streams, api := a.live, a.eng, a.metrics, a.streams, a.api
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -167,7 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		base = "http://" + ln.Addr().String() + api.BasePath()
 	}
 	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath)
-	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(pol.Routes))
+	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(eng.Policy().Routes))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -186,6 +152,69 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// app is scimgate assembled from its configuration: everything serve
+// runs, without the listeners.
+type app struct {
+	st      store.Store
+	dir     *directory.Service
+	live    *snapshot.Live
+	eng     *engine.Engine
+	gate    *gateway.Gate
+	streams *gateway.Streams
+	metrics *admin.Metrics
+	api     *scimapi.Server
+	handler http.Handler // the main listener's
+}
+
+// newApp opens the store and wires the server; publicURL is the gateway's
+// URL when the configuration names none. Background work (snapshot
+// tailing, stream rechecks) stops with ctx; the caller closes a.st.
+func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL string, log *slog.Logger) (*app, error) {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{st: st}
+	fail := func(err error) (*app, error) {
+		st.Close()
+		return nil, err
+	}
+	a.dir = directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults})
+	if a.live, err = snapshot.Start(ctx, st, snapshot.Options{Logger: log}); err != nil {
+		return fail(err)
+	}
+	pol, err := policy.Compile(cfg.Routes, configPath, time.Now())
+	if err != nil {
+		return fail(err)
+	}
+	a.eng = engine.New(a.live, pol, engine.Options{MaxSnapshotAge: cfg.Gateway.MaxSnapshotAge, Logger: log})
+	if cfg.Gateway.PublicURL != "" {
+		publicURL = strings.TrimRight(cfg.Gateway.PublicURL, "/")
+	}
+	signer, err := assertion.NewSigner(ctx, st, assertion.Options{Issuer: publicURL, TTL: cfg.Gateway.AssertionTTL})
+	if err != nil {
+		return fail(err)
+	}
+	a.streams = gateway.NewStreams(a.eng, log)
+	a.metrics = admin.NewMetrics(a.live, a.streams)
+	a.gate = &gateway.Gate{Engine: a.eng, Auth: authn.New(a.live), Identity: assertion.NewIdentity(signer),
+		Log: log, Metrics: a.metrics, Streams: a.streams}
+	go a.streams.Watch(ctx, a.live.Subscribe())
+	a.api = scimapi.New(a.dir, scimapi.Options{
+		BasePath:            cfg.SCIM.BasePath,
+		BaseURL:             cfg.SCIM.BaseURL,
+		MaxBodyBytes:        cfg.SCIM.MaxBodyBytes,
+		BulkMaxOperations:   cfg.SCIM.Bulk.MaxOperations,
+		BulkMaxPayload:      cfg.SCIM.Bulk.MaxPayloadBytes,
+		AuthFailureBurst:    cfg.SCIM.AuthFailures.Burst,
+		AuthFailureInterval: cfg.SCIM.AuthFailures.Interval,
+		Observe:             a.metrics.SCIM,
+		Logger:              log,
+	})
+	a.handler = mainHandler(a.api, forwardauth.New(a.gate), proxy.New(a.gate, log), signer)
+	return a, nil
 }
 
 // mainHandler routes the main listener: the SCIM API under its base path,
