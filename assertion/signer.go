@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/scimgate/scimgate/store"
@@ -101,14 +100,9 @@ func newKey(now time.Time) (store.SigningKey, error) {
 }
 
 func jwk(k *ecdsa.PrivateKey, kid string) map[string]string {
-	b := func(n *big.Int) string {
-		buf := make([]byte, 32)
-		return base64.RawURLEncoding.EncodeToString(n.FillBytes(buf))
-	}
-	pub, _ := k.PublicKey.ECDH() // validated curve: cannot fail
-	raw := pub.Bytes()           // 0x04 || X || Y
-	x, y := new(big.Int).SetBytes(raw[1:33]), new(big.Int).SetBytes(raw[33:])
-	return map[string]string{"kty": "EC", "crv": "P-256", "x": b(x), "y": b(y), "kid": kid, "alg": "ES256", "use": "sig"}
+	raw, _ := k.PublicKey.Bytes() // 0x04 || X || Y; P-256 was checked
+	enc := base64.RawURLEncoding.EncodeToString
+	return map[string]string{"kty": "EC", "crv": "P-256", "x": enc(raw[1:33]), "y": enc(raw[33:65]), "kid": kid, "alg": "ES256", "use": "sig"}
 }
 
 // JWKS is the JSON Web Key Set upstreams verify assertions with.

@@ -32,6 +32,7 @@ Usage:
   scimgate access-token revoke --config FILE ID
   scimgate policy check --config FILE
   scimgate policy explain --config FILE [--user USERNAME] [--method GET] --url URL
+  scimgate whoami [--listen ADDR] [--jwks URL]          a demo upstream that shows what it receives
   scimgate version
 
 Run "scimgate COMMAND -h" for a command's flags.
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return accessToken(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return policyCmd(ctx, args[1:], stdout, stderr)
+	case "whoami":
+		return whoami(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -79,13 +82,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }
 
-// flags returns a flag set that writes its usage to stderr and a
-// --config flag.
-func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+// newFlagSet returns a flag set that writes its usage to stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("scimgate "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := fs.String("config", "", "configuration file (YAML)")
-	return fs, cfg
+	return fs
+}
+
+// flags returns a flag set with a --config flag.
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := newFlagSet(name, stderr)
+	return fs, fs.String("config", "", "configuration file (YAML)")
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

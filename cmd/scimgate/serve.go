@@ -133,6 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		base = "http://" + ln.Addr().String() + api.BasePath()
 	}
 	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath)
+	printRoutes(stdout, "http://"+ln.Addr().String(), eng.Policy())
 	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(eng.Policy().Routes))
 
 	errc := make(chan error, 1)
@@ -240,6 +241,38 @@ func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *
 			gw.ServeHTTP(w, r)
 		}
 	})
+}
+
+// printRoutes lists what the gateway protects.
+func printRoutes(w io.Writer, base string, p *policy.Policy) {
+	if len(p.Routes) == 0 {
+		fmt.Fprintf(w, "No routes configured: the gateway at %s/ denies everything. Add routes: to the configuration.\n\n", base)
+		return
+	}
+	fmt.Fprintf(w, "Gateway at %s/ (forward-auth: %s%s):\n", base, base, forwardAuthPath)
+	for _, r := range p.Routes {
+		host := r.Host
+		if host == "" {
+			host = "*"
+		}
+		who := "public"
+		if !r.Public {
+			var names []string
+			for _, g := range r.AllowGroups {
+				names = append(names, "group "+g.Raw)
+			}
+			for _, u := range r.AllowUsers {
+				names = append(names, "user "+u.Raw)
+			}
+			who = strings.Join(names, ", ")
+		}
+		up := "no upstream (forward-auth only)"
+		if r.Upstream != nil {
+			up = "-> " + r.Upstream.String()
+		}
+		fmt.Fprintf(w, "  %-12s host %s path %s %s, admits %s\n", r.Name, host, r.Path, up, who)
+	}
+	fmt.Fprintln(w)
 }
 
 func printBanner(w io.Writer, base, tenant, secret, configPath string) {

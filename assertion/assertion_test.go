@@ -1,0 +1,75 @@
+package assertion_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/store/sqlite"
+)
+
+func TestSignVerify(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Unix(1_800_000_000, 0)
+	s, err := assertion.NewSigner(ctx, st, assertion.Options{Issuer: "https://gate.test", TTL: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := assertion.NewSigner(ctx, st, assertion.Options{Issuer: "https://gate.test"})
+	if err != nil || again.KeyID() != s.KeyID() {
+		t.Fatalf("a second signer on the same store uses key %s (%v), want the stored %s", again.KeyID(), err, s.KeyID())
+	}
+	keys, err := assertion.ParseJWKS(s.JWKS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt, exp, err := s.Sign(assertion.Claims{Subject: "u1", UserName: "alice", Groups: []string{"eng", "ops"}, Tenant: 7, Audience: "app"})
+	if err != nil || !exp.Equal(now.Add(time.Minute)) {
+		t.Fatalf("Sign = %v, exp %v", err, exp)
+	}
+	v, err := assertion.Verify(jwt, keys, now)
+	if err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	if v.Subject != "u1" || v.UserName != "alice" || v.Audience != "app" || v.Issuer != "https://gate.test" || len(v.Groups) != 2 || v.Tenant != 7 {
+		t.Errorf("Verify claims = %+v", v)
+	}
+	parts := strings.Split(jwt, ".")
+	tampered := parts[0] + "." + strings.Replace(parts[1], parts[1][5:9], "AAAA", 1) + "." + parts[2]
+	for name, tc := range map[string]struct {
+		token string
+		at    time.Time
+	}{
+		"tampered":  {tampered, now},
+		"expired":   {jwt, now.Add(3 * time.Minute)},
+		"truncated": {parts[0] + "." + parts[1], now},
+		"garbage":   {"x.y.z", now},
+	} {
+		if _, err := assertion.Verify(tc.token, keys, tc.at); err == nil {
+			t.Errorf("Verify(%s) = nil error", name)
+		}
+	}
+}
+
+func TestStrip(t *testing.T) {
+	h := http.Header{}
+	h["X-Scimgate-User"] = []string{"root"}
+	h["x-scimgate-groups"] = []string{"admins"} // not canonical: set directly
+	h.Set("X-SCIMGATE-ASSERTION", "forged")
+	h.Set("X-Scimgate-Whatever", "x")
+	h.Set("X-Other", "keep")
+	assertion.Strip(h)
+	if len(h) != 1 || h.Get("X-Other") != "keep" {
+		t.Errorf("after Strip: %v, want only X-Other", h)
+	}
+}
