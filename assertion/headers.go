@@ -2,7 +2,6 @@ package assertion
 
 import (
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -24,20 +23,33 @@ const (
 
 const headerPrefix = "X-Scimgate-"
 
-// Strip deletes every X-Scimgate-* header from h, in any spelling.
+// Strip deletes every X-Scimgate-* header from h, in any spelling:
+// any case, and with underscores for dashes, which servers that map
+// headers to CGI-style names (HTTP_X_SCIMGATE_USER) read as the same.
 func Strip(h http.Header) {
 	for k := range h {
-		if len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix) {
+		if IsIdentityHeader(k) {
 			delete(h, k)
 		}
 	}
 }
 
-// IsIdentityHeader reports whether name is one of the headers the gateway
-// owns.
+// IsIdentityHeader reports whether name is, or reads as, one of the
+// headers the gateway owns.
 func IsIdentityHeader(name string) bool {
-	c := textproto.CanonicalMIMEHeaderKey(name)
-	return strings.HasPrefix(c, headerPrefix)
+	if len(name) < len(headerPrefix) {
+		return false
+	}
+	for i := range len(headerPrefix) {
+		c, p := name[i], headerPrefix[i]
+		if c == '_' {
+			c = '-'
+		}
+		if c != p && c|0x20 != p|0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // Identity computes identity headers, caching the signed assertion of a

@@ -147,8 +147,9 @@ func (e *Engine) Decide(p Principal, r Request) Decision {
 	}
 	u, bad := e.principal(s, p)
 	if route.Public {
+		// Everyone may pass; only a valid, active user is identified.
 		d.Allow, d.Reason = true, ReasonPublic
-		if bad == "" {
+		if bad == "" && u != nil && u.Active {
 			d.User = u
 		}
 		return d

@@ -6,6 +6,7 @@
 package forwardauth
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -34,24 +35,45 @@ type original struct {
 	nginx                    bool // nginx auth_request style headers
 }
 
+// errConflict: the two header styles disagree about the original request.
+var errConflict = errors.New("conflicting forward-auth headers")
+
 // originalRequest reads the original request from the headers each proxy
-// sends: nginx X-Original-URI and X-Original-Method (with Host set to the
-// original host); Traefik and Caddy X-Forwarded-Method, -Uri, -Host and
-// -Proto.
-func originalRequest(r *http.Request) (original, bool) {
+// sends: nginx X-Original-URI and X-Original-Method, with Host set to the
+// original host; Traefik and Caddy X-Forwarded-Method, -Uri, -Host and
+// -Proto. Proxies pass client headers through to the auth request, so a
+// client can add headers of the other style: when both styles are present
+// and disagree, the request is refused rather than decided on a value the
+// client may have chosen.
+func originalRequest(r *http.Request) (original, error) {
 	h := r.Header
-	o := original{
-		method: first(h.Get("X-Original-Method"), h.Get("X-Forwarded-Method")),
-		host:   first(h.Get("X-Forwarded-Host"), r.Host),
+	fwd := original{
+		method: h.Get("X-Forwarded-Method"),
+		host:   h.Get("X-Forwarded-Host"),
+		uri:    h.Get("X-Forwarded-Uri"),
 		proto:  first(h.Get("X-Forwarded-Proto"), "http"),
 	}
-	if uri := h.Get("X-Original-URI"); uri != "" {
-		o.uri, o.nginx = uri, true
-	} else {
-		o.uri = h.Get("X-Forwarded-Uri")
+	uri := h.Get("X-Original-URI")
+	if uri == "" {
+		if fwd.uri == "" {
+			return original{}, errMissing
+		}
+		if h.Get("X-Original-Method") != "" {
+			return original{}, errConflict
+		}
+		if fwd.host == "" {
+			fwd.host = r.Host
+		}
+		return fwd, nil
 	}
-	return o, o.uri != ""
+	o := original{method: h.Get("X-Original-Method"), host: r.Host, uri: uri, proto: fwd.proto, nginx: true}
+	if (fwd.uri != "" && fwd.uri != o.uri) || (fwd.method != "" && fwd.method != o.method) || (fwd.host != "" && fwd.host != o.host) {
+		return original{}, errConflict
+	}
+	return o, nil
 }
+
+var errMissing = errors.New("forward-auth needs the original request: X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy)")
 
 func first(vals ...string) string {
 	for _, v := range vals {
@@ -66,9 +88,13 @@ func first(vals ...string) string {
 // request is decided with an unknown method, which only routes open to
 // every method admit: a proxy that forgets to send it fails closed.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o, ok := originalRequest(r)
-	if !ok {
-		http.Error(w, "forward-auth needs the original request: X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy)", http.StatusBadRequest)
+	o, err := originalRequest(r)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, errConflict) {
+			status = http.StatusForbidden // nginx understands only 2xx, 401 and 403
+		}
+		http.Error(w, err.Error(), status)
 		return
 	}
 	path := o.uri
@@ -106,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// error, and cannot pass a redirect: send 401 with the sign-in URL in
 	// a header, and fold other refusals into 403.
 	if gateway.Status(c.Decision) == http.StatusUnauthorized {
-		if h.gate.SignIn != nil {
+		if h.gate.SignIn != nil && gateway.WantsHTML(r) {
 			if u := h.gate.SignIn(r, returnTo); u != "" {
 				w.Header().Set(HeaderSignIn, u)
 			}

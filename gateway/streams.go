@@ -91,14 +91,22 @@ func (s *Streams) Recheck() int {
 	return cut
 }
 
-// Watch rechecks after every signal on changed until ctx ends.
+// RecheckEvery is how often open streams are decided again even when
+// nothing changed: credentials expire and snapshots go stale with time.
+const RecheckEvery = time.Second
+
+// Watch rechecks after every signal on changed, and every RecheckEvery,
+// until ctx ends.
 func (s *Streams) Watch(ctx context.Context, changed <-chan struct{}) {
+	t := time.NewTicker(RecheckEvery)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
-			s.Recheck()
+		case <-t.C:
 		}
+		s.Recheck()
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/gateway"
 )
 
@@ -76,6 +78,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel(nil)
 	if p.gate.Streams != nil {
 		defer p.gate.Streams.Track(c.Principal, req, cancel)()
+		// A change committed between the decision and Track would be
+		// missed by the recheck it triggers: decide once more now.
+		if d := p.gate.Engine.Decide(c.Principal, req); !d.Allow {
+			c.Decision = d
+			p.gate.Deny(w, r, c, returnURL(r))
+			return
+		}
 	}
 	if identified {
 		ctx = context.WithValue(ctx, identityKey{}, vals)
@@ -100,6 +109,7 @@ func (p *Proxy) upstream(u *url.URL) *httputil.ReverseProxy {
 			pr.SetURL(u)
 			pr.SetXForwarded()
 			assertion.Strip(pr.Out.Header)
+			stripCredentials(pr.Out.Header)
 			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
 				v.Set(pr.Out.Header)
 			}
@@ -124,6 +134,16 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	p.log.Warn("upstream error", "host", r.Host, "path", r.URL.Path, "err", err)
 	http.Error(w, "upstream unavailable", http.StatusBadGateway)
+}
+
+// stripCredentials removes scimgate's own credentials from a request going
+// upstream, so that an upstream cannot replay them on other routes. Other
+// credentials (the application's own) pass through.
+func stripCredentials(h http.Header) {
+	if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") &&
+		strings.HasPrefix(strings.TrimSpace(a[7:]), directory.AccessTokenPrefix) {
+		h.Del("Authorization")
+	}
 }
 
 // returnURL is where a sign-in started by this request comes back to.

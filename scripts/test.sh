@@ -12,8 +12,8 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 FUZZTIME="${FUZZTIME:-20s}"
 STATICCHECK="honnef.co/go/tools/cmd/staticcheck@v0.7.0"
 
-# Debian packages the integration tests drive (none needed yet beyond Go).
-PACKAGES=()
+# Debian packages the integration tests drive (real nginx for auth_request).
+PACKAGES=(nginx)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -1,0 +1,488 @@
+package forwardauth_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/forwardauth"
+	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+const faRoutes = `
+routes:
+  - {name: public, host: app.test, path: /public, allow: {public: true}}
+  - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
+  - {name: console, host: app.test, path: /console, allow: {groups: [console-admins], users: [carol]}}
+  - {name: readonly, host: app.test, path: /readonly, methods: [GET], allow: {groups: [engineering]}}
+  - {name: other-public, host: public.test, allow: {public: true}}
+`
+
+// faEnv is the forward-auth endpoint over a real directory:
+//
+//	alice  in engineering
+//	bob    in sales
+//	carol  admitted to console by name
+type faEnv struct {
+	*fixture
+	tokens map[string]string
+}
+
+func newFAEnv(t *testing.T) *faEnv {
+	t.Helper()
+	f := newFixture(t, faRoutes)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		f.user(u)
+	}
+	f.group("engineering", "alice")
+	f.group("sales", "bob")
+	f.group("console-admins")
+	e := &faEnv{fixture: f, tokens: map[string]string{}}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.tokens[u], _ = f.token(u, time.Hour)
+	}
+	return e
+}
+
+// handler returns the endpoint over a copy of the gate with sign-in set or
+// not.
+func (e *faEnv) handler(signIn func(*http.Request, string) string) http.Handler {
+	g := *e.gate
+	g.SignIn = signIn
+	return forwardauth.New(&g)
+}
+
+func signIn(r *http.Request, returnTo string) string {
+	return "https://gate.test/sign-in?rd=" + url.QueryEscape(returnTo)
+}
+
+// nginx builds an auth subrequest as the example nginx.conf sends it: the
+// original URI and method in X-Original-*, Host the original host. The
+// client's own headers come along, as nginx passes them.
+func nginx(method, uri string, h http.Header) *http.Request {
+	r := httptest.NewRequest("GET", "http://scimgate.internal/.scimgate/auth", nil)
+	r.Host = "app.test"
+	addHeaders(r, h)
+	if uri != "" {
+		r.Header.Set("X-Original-URI", uri)
+	}
+	if method != "" {
+		r.Header.Set("X-Original-Method", method)
+	}
+	return r
+}
+
+// traefik builds an auth request as Traefik's forwardAuth and Caddy's
+// forward_auth send it: X-Forwarded-Method, -Uri, -Host and -Proto, with
+// Host the auth server's own.
+func traefik(method, uri string, h http.Header) *http.Request {
+	r := httptest.NewRequest("GET", "http://scimgate.internal/.scimgate/auth", nil)
+	addHeaders(r, h)
+	r.Header.Set("X-Forwarded-Host", "app.test")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if uri != "" {
+		r.Header.Set("X-Forwarded-Uri", uri)
+	}
+	if method != "" {
+		r.Header.Set("X-Forwarded-Method", method)
+	}
+	return r
+}
+
+// addHeaders adds the client's headers as a Go server reads them: keys in
+// canonical form, whatever their spelling on the wire.
+func addHeaders(r *http.Request, h http.Header) {
+	for k, vs := range h {
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
+}
+
+func serve(h http.Handler, r *http.Request) *http.Response {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Result()
+}
+
+func body(res *http.Response) string {
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// identity returns the X-Scimgate-* headers of a response.
+func identity(h http.Header) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range h {
+		if strings.HasPrefix(strings.ToLower(k), "x-scimgate-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// TestNginx covers the nginx auth_request contract: 200 with identity
+// headers, 401 (never a redirect, with the sign-in URL in a header when
+// sign-in is configured) or 403 for every other refusal, since nginx
+// treats any other status as an error.
+func TestNginx(t *testing.T) {
+	e := newFAEnv(t)
+	revoked, revokedID := e.token("alice", time.Hour)
+	if err := e.dir.RevokeAccessToken(e.ctx, revokedID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(user string) http.Header { return http.Header{"Authorization": {"Bearer " + e.tokens[user]}} }
+	withAccept := func(h http.Header, accept string) http.Header {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Accept", accept)
+		return h
+	}
+	tests := []struct {
+		name     string
+		method   string
+		uri      string
+		h        http.Header
+		signIn   bool
+		status   int
+		reason   string // for refusals
+		user     string // for allowed requests with a user
+		signInTo string // X-Scimgate-Sign-In's return address
+	}{
+		{"allowed", "GET", "/app/x?y=1", bearer("alice"), false, 200, "", "alice", ""},
+		{"allowed by name", "POST", "/console", bearer("carol"), false, 200, "", "carol", ""},
+		{"public anonymous", "GET", "/public/x", nil, false, 200, "", "", ""},
+		{"public with a user", "GET", "/public/x", bearer("bob"), false, 200, "", "bob", ""},
+		{"anonymous", "GET", "/app/x", nil, false, 401, engine.ReasonUnauthenticated, "", ""},
+		{"anonymous browser, no sign-in", "GET", "/app/x", withAccept(nil, browser), false, 401, engine.ReasonUnauthenticated, "", ""},
+		{"anonymous browser, sign-in", "GET", "/app/x?y=1", http.Header{"Accept": {"text/html"}}, true, 401, engine.ReasonUnauthenticated, "", "http://app.test/app/x?y=1"},
+		{"anonymous API client, sign-in configured", "GET", "/app/x?y=1", nil, true, 401, engine.ReasonUnauthenticated, "", ""},
+		{"anonymous browser, sign-in", "GET", "/app/x?y=1", withAccept(nil, browser), true, 401, engine.ReasonUnauthenticated, "", "http://app.test/app/x?y=1"},
+		{"revoked token, sign-in", "GET", "/app/x", withAccept(http.Header{"Authorization": {"Bearer " + revoked}}, browser), true, 401, engine.ReasonTokenRevoked, "", "http://app.test/app/x"},
+		{"garbage token", "GET", "/app/x", http.Header{"Authorization": {"Bearer nope"}}, false, 401, engine.ReasonTokenInvalid, "", ""},
+		{"not in the groups", "GET", "/console", bearer("bob"), true, 403, engine.ReasonNotAllowed, "", ""},
+		{"not in the groups, browser", "GET", "/console", withAccept(bearer("bob"), browser), true, 403, engine.ReasonNotAllowed, "", ""},
+		{"no route", "GET", "/nowhere", bearer("alice"), false, 403, engine.ReasonNoRoute, "", ""},
+		{"ambiguous path is 403, not 400", "GET", "/public/..%2fconsole", nil, false, 403, engine.ReasonBadPath, "", ""},
+		{"encoded backslash is 403, not 400", "GET", "/public/..%5Cconsole", bearer("alice"), false, 403, engine.ReasonBadPath, "", ""},
+		{"method outside the route", "DELETE", "/readonly/x", bearer("alice"), false, 403, engine.ReasonNoRoute, "", ""},
+		{"HEAD on a GET route", "HEAD", "/readonly/x", bearer("alice"), false, 200, "", "alice", ""},
+		{"dot segments out of public", "GET", "/public/../console", nil, false, 401, engine.ReasonUnauthenticated, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var si func(*http.Request, string) string
+			if tt.signIn {
+				si = signIn
+			}
+			res := serve(e.handler(si), nginx(tt.method, tt.uri, tt.h))
+			b := body(res)
+			if res.StatusCode != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.uri, res.StatusCode, b, tt.status)
+			}
+			if loc := res.Header.Get("Location"); loc != "" {
+				t.Errorf("Location = %q: nginx cannot pass a redirect from auth_request", loc)
+			}
+			wantSignIn := ""
+			if tt.signInTo != "" {
+				wantSignIn = signIn(nil, tt.signInTo)
+			}
+			if got := res.Header.Get(forwardauth.HeaderSignIn); got != wantSignIn {
+				t.Errorf("%s = %q, want %q", forwardauth.HeaderSignIn, got, wantSignIn)
+			}
+			if tt.status == 200 {
+				checkIdentity(t, e.fixture, res.Header, tt.user)
+				return
+			}
+			if ids := identity(res.Header); len(ids) > 0 && tt.signInTo == "" {
+				t.Errorf("refusal carries identity headers %v", ids)
+			}
+			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type = %q, want application/json (nginx shows its own page)", ct)
+			}
+			var got struct{ Error, Reason string }
+			if err := json.Unmarshal([]byte(b), &got); err != nil || got.Reason != tt.reason {
+				t.Errorf("body %q (%v), want reason %q", b, err, tt.reason)
+			}
+			if tt.status == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), `Bearer realm="scimgate"`) {
+				t.Errorf("WWW-Authenticate = %q, want the Bearer challenge", res.Header.Get("WWW-Authenticate"))
+			}
+			if strings.Contains(b, "console-admins") || strings.Contains(b, "carol") {
+				t.Errorf("refusal names who the route admits: %s", b)
+			}
+		})
+	}
+}
+
+// checkIdentity checks the identity headers of an allowed answer: those of
+// user, or none for an anonymous request.
+func checkIdentity(t *testing.T, f *fixture, h http.Header, user string) {
+	t.Helper()
+	ids := identity(h)
+	if user == "" {
+		if len(ids) > 0 {
+			t.Errorf("anonymous answer carries identity headers %v", ids)
+		}
+		return
+	}
+	if got := h.Values(assertion.HeaderUser); len(got) != 1 || got[0] != user {
+		t.Errorf("%s = %q, want [%s]", assertion.HeaderUser, got, user)
+	}
+	if got := h.Get(assertion.HeaderEmail); got != user {
+		t.Errorf("%s = %q, want %s", assertion.HeaderEmail, got, user)
+	}
+	if _, ok := h[assertion.HeaderGroups]; !ok {
+		t.Errorf("%s missing", assertion.HeaderGroups)
+	}
+	_, claims, err := verifyJWT(f.signer.JWKS(), h.Get(assertion.HeaderAssertion))
+	if err != nil {
+		t.Errorf("assertion does not verify: %v", err)
+	} else if claims["sub"] != f.id(user) || claims["preferred_username"] != user {
+		t.Errorf("assertion claims %v, want sub %s", claims, f.id(user))
+	}
+	if cc := h.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+}
+
+// TestNginxStaleSnapshot: a stale directory is a 403 to nginx (503 would
+// be an nginx error), and 503 to the other proxies.
+func TestNginxStaleSnapshot(t *testing.T) {
+	e := newFAEnv(t)
+	g := *e.gate
+	g.Engine = engine.New(staleSource{e.live.Current()}, compile(t, faRoutes), engine.Options{MaxSnapshotAge: time.Minute})
+	h := forwardauth.New(&g)
+	auth := http.Header{"Authorization": {"Bearer " + e.tokens["alice"]}}
+	if res := serve(h, nginx("GET", "/app/x", auth)); res.StatusCode != 403 || !strings.Contains(body(res), engine.ReasonStale) {
+		t.Errorf("nginx, stale = %d, want 403 %s", res.StatusCode, engine.ReasonStale)
+	}
+	if res := serve(h, traefik("GET", "/app/x", auth)); res.StatusCode != 503 {
+		t.Errorf("traefik, stale = %d, want 503", res.StatusCode)
+	}
+}
+
+type staleSource struct{ s *snapshot.Snapshot }
+
+func (s staleSource) Current() *snapshot.Snapshot { return s.s }
+func (s staleSource) Age() time.Duration          { return time.Hour }
+
+// TestTraefik covers the X-Forwarded-* style of Traefik and Caddy: allowed
+// answers carry identity headers, browsers that are not signed in are
+// redirected to sign in and back to the URL the headers name.
+func TestTraefik(t *testing.T) {
+	e := newFAEnv(t)
+	auth := func(user string) http.Header { return http.Header{"Authorization": {"Bearer " + e.tokens[user]}} }
+
+	res := serve(e.handler(signIn), traefik("GET", "/app/x?y=1", auth("alice")))
+	if res.StatusCode != 200 {
+		t.Fatalf("alice = %d %s", res.StatusCode, body(res))
+	}
+	checkIdentity(t, e.fixture, res.Header, "alice")
+
+	res = serve(e.handler(signIn), traefik("GET", "/app/x?y=1", http.Header{"Accept": {browser}}))
+	want := signIn(nil, "https://app.test/app/x?y=1")
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != want {
+		t.Errorf("anonymous browser = %d Location %q, want 302 to %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	res = serve(e.handler(nil), traefik("GET", "/app/x", http.Header{"Accept": {browser}}))
+	if res.StatusCode != 401 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("anonymous browser without sign-in = %d %q, want a 401 page", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	res = serve(e.handler(signIn), traefik("GET", "/app/x", nil))
+	if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") != `Bearer realm="scimgate"` || res.Header.Get("Location") != "" {
+		t.Errorf("anonymous API client = %d %v, want 401 with the challenge", res.StatusCode, res.Header)
+	}
+	if res := serve(e.handler(signIn), traefik("GET", "/console", auth("bob"))); res.StatusCode != 403 {
+		t.Errorf("bob /console = %d, want 403", res.StatusCode)
+	}
+	if res := serve(e.handler(nil), traefik("GET", "/public/..%2fconsole", nil)); res.StatusCode != 400 {
+		t.Errorf("ambiguous path = %d, want 400 (Traefik passes it on)", res.StatusCode)
+	}
+	// The host comes from X-Forwarded-Host: another host, another route.
+	r := traefik("GET", "/console", nil)
+	r.Header.Set("X-Forwarded-Host", "public.test")
+	if res := serve(e.handler(nil), r); res.StatusCode != 200 {
+		t.Errorf("public.test/console = %d, want 200 (host public.test is public)", res.StatusCode)
+	}
+}
+
+// TestOriginalRequest covers what the endpoint reads from the auth
+// request: a missing URI, a missing method, query strings and fragments.
+func TestOriginalRequest(t *testing.T) {
+	e := newFAEnv(t)
+	h := e.handler(nil)
+	alice := http.Header{"Authorization": {"Bearer " + e.tokens["alice"]}}
+
+	for _, r := range []*http.Request{nginx("GET", "", alice), traefik("GET", "", alice)} {
+		res := serve(h, r)
+		if res.StatusCode != 400 || !strings.Contains(body(res), "X-Original-URI") {
+			t.Errorf("no original URI = %d, want 400 naming the headers", res.StatusCode)
+		}
+	}
+
+	tests := []struct {
+		name   string
+		method string
+		uri    string
+		h      http.Header
+		want   int
+	}{
+		// Without the method, only routes open to every method admit.
+		{"no method, GET-only route", "", "/readonly/x", alice, 403},
+		{"no method, all-methods route", "", "/app/x", alice, 200},
+		{"unknown method, GET-only route", "PROPFIND", "/readonly/x", alice, 403},
+		{"unknown method, all-methods route", "PROPFIND", "/app/x", alice, 200},
+		// The query and fragment are not part of the path decided.
+		{"query naming another route", "GET", "/public/x?next=/console", nil, 200},
+		{"query with dot segments", "GET", "/console?x=/../public", nil, 401},
+		{"query with an encoded slash", "GET", "/public/x?a=%2f..%2fconsole", nil, 200},
+		{"fragment", "GET", "/public/x#/../../console", nil, 200},
+		{"query on a protected route", "GET", "/console?public", nil, 401},
+		// The access token arrives as the proxy forwards the client's
+		// Authorization header.
+		{"token", "GET", "/app/x", alice, 200},
+		{"lower-case bearer", "GET", "/app/x", http.Header{"Authorization": {"bearer " + e.tokens["alice"]}}, 200},
+		{"other user's token", "GET", "/app/x", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}}, 403},
+	}
+	for _, tt := range tests {
+		for _, style := range []struct {
+			name string
+			req  func(string, string, http.Header) *http.Request
+		}{{"nginx", nginx}, {"traefik", traefik}} {
+			res := serve(h, style.req(tt.method, tt.uri, tt.h))
+			if res.StatusCode != tt.want {
+				t.Errorf("%s, %s: %s %s = %d %s, want %d", tt.name, style.name, tt.method, tt.uri, res.StatusCode, body(res), tt.want)
+			}
+		}
+	}
+}
+
+// TestForwardAuthHeaderSpoofing: identity headers in the auth request never
+// come back in the answer, which the proxy copies upstream; only the
+// decision's values do.
+func TestForwardAuthHeaderSpoofing(t *testing.T) {
+	e := newFAEnv(t)
+	spoof := http.Header{
+		"X-Scimgate-User": {"root"}, "x-scimgate-groups": {"admins"}, "X-SCIMGATE-ASSERTION": {"forged"},
+		"X-Scimgate-Anything": {"x"}, "X-Scimgate-Email": {"root@evil.test"}, "X-Scimgate-Sign-In": {"https://evil.test/"},
+	}
+	forged := []string{"root", "admins", "forged", "x", "root@evil.test", "https://evil.test/"}
+	tests := []struct {
+		name, uri, user string
+		status          int
+	}{
+		{"allowed with a user", "/app/x", "alice", 200},
+		{"public with a user", "/public/x", "bob", 200},
+		{"public anonymous", "/public/x", "", 200},
+		{"refused", "/console", "bob", 403},
+		{"anonymous on a protected route", "/console", "", 401},
+	}
+	for _, tt := range tests {
+		for _, style := range []struct {
+			name string
+			req  func(string, string, http.Header) *http.Request
+		}{{"nginx", nginx}, {"traefik", traefik}} {
+			h := spoof.Clone()
+			if tt.user != "" {
+				h.Set("Authorization", "Bearer "+e.tokens[tt.user])
+			}
+			res := serve(e.handler(nil), style.req("GET", tt.uri, h))
+			if res.StatusCode != tt.status {
+				t.Fatalf("%s, %s: %d, want %d", tt.name, style.name, res.StatusCode, tt.status)
+			}
+			for k, vs := range identity(res.Header) {
+				for _, v := range vs {
+					if slices.Contains(forged, v) {
+						t.Errorf("%s, %s: answer echoes the client's %s: %q", tt.name, style.name, k, v)
+					}
+				}
+			}
+			if tt.status == 200 {
+				checkIdentity(t, e.fixture, res.Header, tt.user)
+			} else if ids := identity(res.Header); len(ids) > 0 {
+				t.Errorf("%s, %s: refusal carries %v", tt.name, style.name, ids)
+			}
+		}
+	}
+}
+
+// TestForwardAuthFollowsTheDirectory: each auth request is decided on the
+// directory as it is now.
+func TestForwardAuthFollowsTheDirectory(t *testing.T) {
+	e := newFAEnv(t)
+	h := e.handler(nil)
+	auth := http.Header{"Authorization": {"Bearer " + e.tokens["alice"]}}
+	check := func(step string, want int) {
+		t.Helper()
+		if res := serve(h, nginx("GET", "/app/x", auth)); res.StatusCode != want {
+			t.Errorf("%s: %d, want %d", step, res.StatusCode, want)
+		}
+	}
+	check("member", 200)
+	e.removeMember("engineering", "alice")
+	check("removed from the group", 403)
+	e.patch(schema.GroupType, "group:engineering", `[{"op":"add","path":"members","value":[{"value":"`+e.id("alice")+`"}]}]`)
+	check("added back", 200)
+	e.setActive("alice", false)
+	check("deactivated", 403)
+	e.setActive("alice", true)
+	check("reactivated", 200)
+}
+
+// TestForwardAuthPublicRouteDeactivatedUser: on a public route a
+// deactivated user passes as anonymous, without identity headers that
+// would tell the application she is calling.
+func TestForwardAuthPublicRouteDeactivatedUser(t *testing.T) {
+	e := newFAEnv(t)
+	e.setActive("bob", false)
+	res := serve(e.handler(nil), nginx("GET", "/public/x", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}}))
+	if res.StatusCode != 200 {
+		t.Fatalf("deactivated bob on a public route = %d, want 200", res.StatusCode)
+	}
+	if ids := identity(res.Header); len(ids) > 0 {
+		t.Errorf("deactivated bob on a public route is identified to the application: %s = %q", assertion.HeaderUser, res.Header.Get(assertion.HeaderUser))
+	}
+}
+
+// TestForwardAuthSpoofedOriginal: behind Traefik or Caddy, the client's
+// own headers reach the auth request; the proxy sets X-Forwarded-Uri and
+// -Method but not X-Original-*. A client-sent X-Original-URI must not
+// choose the path that is decided.
+func TestForwardAuthSpoofedOriginal(t *testing.T) {
+	e := newFAEnv(t)
+	r := traefik("GET", "/console", http.Header{"X-Original-URI": {"/public/"}})
+	if res := serve(e.handler(nil), r); res.StatusCode == 200 {
+		t.Errorf("Traefik-style request for /console with a client-sent X-Original-URI: /public/ = 200; "+
+			"the gate decided the client's path instead of X-Forwarded-Uri (identity %v)", identity(res.Header))
+	}
+	r = traefik("DELETE", "/readonly/x", http.Header{"X-Original-Method": {"GET"}, "Authorization": {"Bearer " + e.tokens["alice"]}})
+	if res := serve(e.handler(nil), r); res.StatusCode == 200 {
+		t.Errorf("Traefik-style DELETE /readonly/x with a client-sent X-Original-Method: GET = 200; the route admits GET only")
+	}
+}
+
+// TestNginxIgnoresForwardedHost: the nginx contract is that Host is the
+// original host (proxy_set_header Host $host). nginx passes the client's
+// other headers to the auth subrequest, so a client-sent X-Forwarded-Host
+// must not move the decision to another host's routes.
+func TestNginxIgnoresForwardedHost(t *testing.T) {
+	e := newFAEnv(t)
+	r := nginx("GET", "/console", http.Header{"X-Forwarded-Host": {"public.test"}})
+	if res := serve(e.handler(nil), r); res.StatusCode == 200 {
+		t.Errorf("nginx-style request for app.test/console with a client-sent X-Forwarded-Host: public.test = 200; " +
+			"it was decided as public.test/console")
+	}
+}

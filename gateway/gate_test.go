@@ -1,0 +1,149 @@
+package gateway_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/gateway"
+)
+
+func TestRequestFrom(t *testing.T) {
+	tests := []struct {
+		target, host string
+		ok           bool
+		want         engine.Request
+	}{
+		{"/app/x", "App.Test:8443", true, engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"}},
+		{"/app/./x//y/", "app.test.", true, engine.Request{Host: "app.test", Path: "/app/x/y/", Method: "GET"}},
+		{"/app/x/../y?q=/admin", "app.test", true, engine.Request{Host: "app.test", Path: "/app/y", Method: "GET"}},
+		{"/app/%7Eme", "app.test", true, engine.Request{Host: "app.test", Path: "/app/~me", Method: "GET"}},
+		{"/public/..%2fadmin", "app.test", false, engine.Request{}},
+		{"/public/..%2Fadmin", "app.test", false, engine.Request{}},
+		{"/public/..%5cadmin", "app.test", false, engine.Request{}},
+		{"/public/%00", "app.test", false, engine.Request{}},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "http://x"+tt.target, nil)
+		r.Host = tt.host
+		got, ok := gateway.RequestFrom(r)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("RequestFrom(%s %s) = %+v, %v; want %+v, %v", tt.host, tt.target, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// recorder counts decisions like the metrics do.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) Decision(adapter string, d engine.Decision, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	route := ""
+	if d.Route != nil {
+		route = d.Route.Name
+	}
+	r.got = append(r.got, adapter+" "+route+" "+d.Reason)
+}
+
+// TestDecideRecords: every decision, bad paths included, is counted and
+// logged once, with the user and token but never the credential.
+func TestDecideRecords(t *testing.T) {
+	f := newFixture(t, streamRoutes)
+	f.user("alice")
+	f.group("engineering", "alice")
+	secret, tokenID := f.token("alice", time.Hour)
+	var logs bytes.Buffer
+	rec := &recorder{}
+	f.gate.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.gate.Metrics = rec
+
+	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
+	r.Header.Set("Authorization", "Bearer "+secret)
+	req, _ := gateway.RequestFrom(r)
+	c := f.gate.Decide("proxy", r, req)
+	if !c.Decision.Allow || c.Principal.TokenID != tokenID || c.Adapter != "proxy" || c.Request != req {
+		t.Fatalf("Decide = %+v, want allowed with token %s", c, tokenID)
+	}
+	f.gate.BadRequest("forwardauth", r, "app.test", "GET")
+
+	if want := []string{"proxy app group-ok", "forwardauth  bad-path"}; strings.Join(rec.got, "|") != strings.Join(want, "|") {
+		t.Errorf("recorded %q, want %q", rec.got, want)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logged %d lines, want 2:\n%s", len(lines), logs.String())
+	}
+	for _, want := range []string{"adapter=proxy", "allow=true", "reason=group-ok", "route=app", "user=alice", "token_id=" + tokenID, "path=/app/x", "host=app.test"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("decision log %q lacks %q", lines[0], want)
+		}
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the access token secret was logged:\n%s", logs.String())
+	}
+	if !strings.Contains(lines[1], "reason=bad-path") || !strings.Contains(lines[1], "allow=false") {
+		t.Errorf("bad path log %q, want a refusal with reason bad-path", lines[1])
+	}
+
+	// Without a logger or metrics, deciding still works.
+	f.gate.Log, f.gate.Metrics = nil, nil
+	if c := f.gate.Decide("proxy", r, req); !c.Decision.Allow {
+		t.Errorf("Decide without logger = %+v", c.Decision)
+	}
+}
+
+// TestIdentify: a user gets identity values; an anonymous request on a
+// public route gets none.
+func TestIdentify(t *testing.T) {
+	f := newFixture(t, streamRoutes)
+	f.user("alice")
+	f.group("engineering", "alice")
+	r := httptest.NewRequest("GET", "http://app.test/public/x", nil)
+	c := f.gate.Decide("proxy", r, engine.Request{Host: "app.test", Path: "/public/x", Method: "GET"})
+	if v, ok, err := f.gate.Identify(c); ok || err != nil || v.User != "" {
+		t.Errorf("Identify(anonymous on public) = %+v, %v, %v; want nothing", v, ok, err)
+	}
+	c = gateway.Check{Decision: f.eng.Decide(f.who("alice"), engine.Request{Host: "app.test", Path: "/app", Method: "GET"})}
+	v, ok, err := f.gate.Identify(c)
+	if !ok || err != nil || v.User != "alice" || v.Email != "alice" || v.Groups != "engineering" || v.Assertion == "" {
+		t.Errorf("Identify(alice on app) = %+v, %v, %v", v, ok, err)
+	}
+}
+
+// TestDenyNamesNoMembers: a refusal decided by the real engine says which
+// route refused and why, but not which groups or users it admits.
+func TestDenyNamesNoMembers(t *testing.T) {
+	f := newFixture(t, `
+routes:
+  - {name: console, host: app.test, path: /console, allow: {groups: [console-admins], users: [carol-the-admin]}, deny: {groups: [contractors-secret]}}
+`)
+	f.user("bob")
+	f.user("carol-the-admin")
+	f.group("console-admins", "carol-the-admin")
+	f.group("contractors-secret")
+	for _, accept := range []string{"application/json", "text/html"} {
+		r := httptest.NewRequest("GET", "http://app.test/console", nil)
+		r.Header.Set("Accept", accept)
+		c := gateway.Check{Decision: f.eng.Decide(f.who("bob"), engine.Request{Host: "app.test", Path: "/console", Method: "GET"})}
+		w := httptest.NewRecorder()
+		f.gate.Deny(w, r, c, "")
+		body := w.Body.String()
+		if w.Code != 403 || !strings.Contains(body, "console") || !strings.Contains(body, engine.ReasonNotAllowed) {
+			t.Errorf("%s: %d %s, want 403 naming the route and reason", accept, w.Code, body)
+		}
+		for _, secret := range []string{"console-admins", "carol-the-admin", "contractors-secret"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s: refusal names %q, which the route admits or refuses:\n%s", accept, secret, body)
+			}
+		}
+	}
+}
