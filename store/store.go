@@ -30,6 +30,7 @@ const (
 	TypeGroup       = "Group"
 	TypeAccessToken = "AccessToken"
 	TypeTenant      = "Tenant"
+	TypeSession     = "Session"
 )
 
 // Tenant is one identity-provider connection. Every resource, token and
@@ -63,6 +64,32 @@ type AccessToken struct {
 	Created     time.Time
 	Expires     time.Time // zero: never
 	Revoked     time.Time // zero: not revoked
+}
+
+// Session is a browser session after sign-in. Only a hash of the cookie's
+// secret is stored.
+type Session struct {
+	ID        string
+	TenantID  int64
+	UserID    string
+	Hash      []byte // SHA-256 of the secret part of the cookie
+	Created   time.Time
+	LastSeen  time.Time
+	Expires   time.Time // absolute end, whatever the activity
+	Revoked   time.Time // zero: not revoked
+	IDToken   string    // the ID token of the sign-in, for RP-initiated logout
+	UserAgent string
+	Remote    string
+}
+
+// LoginState is a sign-in in progress, between the redirect to the
+// identity provider and its callback.
+type LoginState struct {
+	State    string
+	Nonce    string
+	Verifier string // PKCE code verifier
+	ReturnTo string
+	Created  time.Time
 }
 
 // SigningKey is a private key the gateway signs assertions with.
@@ -205,6 +232,11 @@ type ReadTx interface {
 	// SigningKeys lists the signing keys, oldest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 
+	// Session returns a session by id.
+	Session(ctx context.Context, id string) (Session, error)
+	// Sessions lists a tenant's sessions, or one user's when userID is set.
+	Sessions(ctx context.Context, tenantID int64, userID string) ([]Session, error)
+
 	// Changes returns up to limit changes with Seq > after, in order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
 	// LastSeq is the sequence number of the last change, 0 when none.
@@ -252,6 +284,23 @@ type Tx interface {
 
 	// PutSigningKey adds a signing key.
 	PutSigningKey(ctx context.Context, k SigningKey) error
+
+	// PutSession adds a session.
+	PutSession(ctx context.Context, s Session) error
+	// RevokeSession revokes a session; ErrNotFound unless it exists and is
+	// not revoked yet.
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+	// TouchSession records a session's last activity.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	// DeleteSessions deletes every session of a user and returns their ids.
+	DeleteSessions(ctx context.Context, tenantID int64, userID string) ([]string, error)
+
+	// PutLoginState records a sign-in in progress.
+	PutLoginState(ctx context.Context, l LoginState) error
+	// TakeLoginState returns and deletes a sign-in in progress, so that a
+	// state is used at most once; ErrNotFound when there is none. States
+	// created before olderThan are deleted as well.
+	TakeLoginState(ctx context.Context, state string, olderThan time.Time) (LoginState, error)
 
 	// AppendChange adds c to the change log and sets c.Seq.
 	AppendChange(ctx context.Context, c *Change) error

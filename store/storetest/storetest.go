@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"SigningKeys", testSigningKeys},
 		{"Memberships", testMemberships},
 		{"LastSeq", testLastSeq},
+		{"Sessions", testSessions},
+		{"LoginStates", testLoginStates},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+const sessionCols = `id, tenant_id, user_id, hash, created, last_seen, expires, revoked, id_token, user_agent, remote`
+
+func scanSession(row interface{ Scan(...any) error }) (store.Session, error) {
+	var s store.Session
+	var created, seen, expires, revoked int64
+	if err := row.Scan(&s.ID, &s.TenantID, &s.UserID, &s.Hash, &created, &seen, &expires, &revoked, &s.IDToken, &s.UserAgent, &s.Remote); err != nil {
+		return store.Session{}, mapErr(err)
+	}
+	s.Created, s.LastSeen, s.Expires, s.Revoked = fromNanos(created), fromNanos(seen), fromNanos(expires), fromNanos(revoked)
+	return s, nil
+}
+
+func (t *txn) Session(ctx context.Context, id string) (store.Session, error) {
+	return scanSession(t.q.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+}
+
+func (t *txn) Sessions(ctx context.Context, tenantID int64, userID string) ([]store.Session, error) {
+	var rows *sql.Rows
+	var err error
+	if userID == "" {
+		rows, err = t.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? ORDER BY created, id`, tenantID)
+	} else {
+		rows, err = t.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY created, id`, tenantID, userID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (t *txn) PutSession(ctx context.Context, s store.Session) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	_, err := t.q.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.TenantID, s.UserID, s.Hash, nanos(s.Created), nanos(s.LastSeen), nanos(s.Expires), nanos(s.Revoked), s.IDToken, s.UserAgent, s.Remote)
+	return mapErr(err)
+}
+
+func (t *txn) RevokeSession(ctx context.Context, id string, at time.Time) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, `UPDATE sessions SET revoked = ? WHERE id = ? AND revoked = 0`, nanos(at), id)
+}
+
+func (t *txn) TouchSession(ctx context.Context, id string, at time.Time) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE id = ?`, nanos(at), id)
+}
+
+func (t *txn) DeleteSessions(ctx context.Context, tenantID int64, userID string) ([]string, error) {
+	if err := t.mustWrite(); err != nil {
+		return nil, err
+	}
+	rows, err := t.q.QueryContext(ctx, `DELETE FROM sessions WHERE tenant_id = ? AND user_id = ? RETURNING id`, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (t *txn) PutLoginState(ctx context.Context, l store.LoginState) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	_, err := t.q.ExecContext(ctx, `INSERT INTO login_states (state, nonce, verifier, return_to, created) VALUES (?, ?, ?, ?, ?)`,
+		l.State, l.Nonce, l.Verifier, l.ReturnTo, nanos(l.Created))
+	return mapErr(err)
+}
+
+func (t *txn) TakeLoginState(ctx context.Context, state string, olderThan time.Time) (store.LoginState, error) {
+	if err := t.mustWrite(); err != nil {
+		return store.LoginState{}, err
+	}
+	var l store.LoginState
+	var created int64
+	err := t.q.QueryRowContext(ctx, `DELETE FROM login_states WHERE state = ? RETURNING state, nonce, verifier, return_to, created`, state).
+		Scan(&l.State, &l.Nonce, &l.Verifier, &l.ReturnTo, &created)
+	if err != nil {
+		return store.LoginState{}, mapErr(err)
+	}
+	l.Created = fromNanos(created)
+	if _, err := t.q.ExecContext(ctx, `DELETE FROM login_states WHERE created < ?`, nanos(olderThan)); err != nil {
+		return store.LoginState{}, err
+	}
+	return l, nil
+}
