@@ -1,8 +1,12 @@
 // Package authn turns the credentials a request carries into an
-// engine.Principal: who it claims to be and with which credential. It never
-// decides: a credential that does not verify becomes a principal the engine
-// refuses with a stable reason, so that every outcome is one decision,
-// logged and counted like the others.
+// engine.Principal: who it claims to be and with which credential. It
+// never decides: credentials that do not verify become a principal that
+// carries the reason, which the engine turns into a decision, logged and
+// counted like every other.
+//
+// Credentials, in order: an Authorization bearer value (a scimgate access
+// token, or a JWT issued by the identity provider), then the session
+// cookie of a browser sign-in.
 package authn
 
 import (
@@ -11,6 +15,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
@@ -27,32 +33,71 @@ type syncer interface {
 	Sync(ctx context.Context) error
 }
 
+// JWTs verifies bearer JWTs from the identity provider and finds their
+// user; *signin.Service is one.
+type JWTs interface {
+	VerifyJWT(ctx context.Context, raw string) (claim string, expires time.Time, err error)
+	Resolve(s *snapshot.Snapshot, claim string) (*snapshot.User, error)
+}
+
+// Options configures an Authenticator. Zero values disable sessions and
+// JWTs.
+type Options struct {
+	CookieName string        // session cookie; "" disables sessions
+	Idle       time.Duration // sessions unused this long are refused
+	JWTs       JWTs          // nil: bearer JWTs are refused
+	// Touch persists sessions' last activity; Run calls it every minute.
+	Touch func(ctx context.Context, seen map[string]time.Time) error
+	Now   func() time.Time
+}
+
 // Authenticator verifies credentials against the live snapshot, in memory.
 type Authenticator struct {
 	src Snapshots
+	o   Options
+
+	seen    sync.Map // session id -> time.Time of last use in this process
+	dirty   sync.Map // session ids used since the last Touch
+	jwtMu   sync.Mutex
+	jwtSeen map[[32]byte]verifiedJWT
+}
+
+type verifiedJWT struct {
+	user    snapshot.Key
+	expires time.Time
 }
 
 // New returns an authenticator over src.
-func New(src Snapshots) *Authenticator { return &Authenticator{src: src} }
+func New(src Snapshots, o Options) *Authenticator {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Authenticator{src: src, o: o, jwtSeen: map[[32]byte]verifiedJWT{}}
+}
 
-// invalidToken is a token id no token has: the engine refuses it as
-// token-invalid.
-const invalidToken = "-"
+func reject(reason string) engine.Principal { return engine.Principal{Reject: reason} }
 
-// Authenticate returns the principal of r. A request without credentials
-// is anonymous. An access token whose secret does not match, or a bearer
-// value that is not an access token, yields a principal the engine refuses
-// as token-invalid.
+// Authenticate returns the principal of r.
 func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return engine.Principal{}
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		cred = strings.TrimSpace(cred)
+		switch {
+		case !strings.EqualFold(scheme, "Bearer"):
+			return reject(engine.ReasonTokenInvalid)
+		case strings.HasPrefix(cred, directory.AccessTokenPrefix):
+			return a.Token(cred)
+		case a.o.JWTs != nil && strings.Count(cred, ".") == 2:
+			return a.jwt(r.Context(), cred)
+		}
+		return reject(engine.ReasonTokenInvalid)
 	}
-	scheme, cred, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return engine.Principal{TokenID: invalidToken}
+	if a.o.CookieName != "" {
+		if c, err := r.Cookie(a.o.CookieName); err == nil {
+			return a.Session(c.Value)
+		}
 	}
-	return a.Token(strings.TrimSpace(cred))
+	return engine.Principal{}
 }
 
 // Token verifies an access token. The secret is compared with the stored
@@ -60,24 +105,119 @@ func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
 func (a *Authenticator) Token(bearer string) engine.Principal {
 	id, secret, ok := directory.SplitAccessToken(bearer)
 	if !ok {
-		return engine.Principal{TokenID: invalidToken}
+		return reject(engine.ReasonTokenInvalid)
 	}
 	sum := sha256.Sum256([]byte(secret))
 	tk, found := a.src.Current().Token(id)
-	if !found {
+	if !found && a.sync() {
 		// A token made a moment ago by another process (the command line)
 		// may not have reached the snapshot yet.
-		if s, ok := a.src.(syncer); ok && s.Sync(context.Background()) == nil {
-			tk, found = a.src.Current().Token(id)
-		}
+		tk, found = a.src.Current().Token(id)
 	}
 	var want [32]byte
 	if found {
 		want = tk.Hash
 	}
 	if subtle.ConstantTimeCompare(want[:], sum[:]) != 1 || !found {
-		return engine.Principal{TokenID: invalidToken}
+		return reject(engine.ReasonTokenInvalid)
 	}
 	// Revocation and expiry are the engine's to judge, on every decision.
 	return engine.Principal{User: tk.Owner, TokenID: id}
+}
+
+func (a *Authenticator) sync() bool {
+	s, ok := a.src.(syncer)
+	return ok && s.Sync(context.Background()) == nil
+}
+
+// Session verifies a session cookie and its idle time.
+func (a *Authenticator) Session(cookie string) engine.Principal {
+	id, secret, ok := directory.SplitSessionCookie(cookie)
+	if !ok {
+		return reject(engine.ReasonSessionInvalid)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	ss, found := a.src.Current().Session(id)
+	if !found && a.sync() {
+		ss, found = a.src.Current().Session(id) // created a moment ago elsewhere
+	}
+	var want [32]byte
+	if found {
+		want = ss.Hash
+	}
+	if subtle.ConstantTimeCompare(want[:], sum[:]) != 1 || !found {
+		return reject(engine.ReasonSessionInvalid)
+	}
+	now := a.o.Now()
+	last := ss.LastSeen
+	if v, ok := a.seen.Load(id); ok && v.(time.Time).After(last) {
+		last = v.(time.Time)
+	}
+	if a.o.Idle > 0 && now.Sub(last) > a.o.Idle {
+		return reject(engine.ReasonSessionExpired)
+	}
+	a.seen.Store(id, now)
+	a.dirty.Store(id, now)
+	// Revocation and the absolute lifetime are the engine's to judge.
+	return engine.Principal{User: ss.Owner, SessionID: id}
+}
+
+// jwt verifies a bearer JWT of the identity provider. A verified token is
+// remembered until it expires, so that a client reusing it costs one
+// signature check, not one per request; its user is judged afresh anyway.
+func (a *Authenticator) jwt(ctx context.Context, raw string) engine.Principal {
+	key := sha256.Sum256([]byte(raw))
+	now := a.o.Now()
+	a.jwtMu.Lock()
+	v, ok := a.jwtSeen[key]
+	a.jwtMu.Unlock()
+	if ok && now.Before(v.expires) {
+		return engine.Principal{User: v.user, NotAfter: v.expires}
+	}
+	claim, exp, err := a.o.JWTs.VerifyJWT(ctx, raw)
+	if err != nil {
+		return reject(engine.ReasonTokenInvalid)
+	}
+	u, err := a.o.JWTs.Resolve(a.src.Current(), claim)
+	if err != nil {
+		return reject(engine.ReasonUserUnknown)
+	}
+	a.jwtMu.Lock()
+	if len(a.jwtSeen) > 10_000 {
+		clear(a.jwtSeen)
+	}
+	a.jwtSeen[key] = verifiedJWT{user: u.Key, expires: exp}
+	a.jwtMu.Unlock()
+	return engine.Principal{User: u.Key, NotAfter: exp}
+}
+
+// Run persists sessions' last activity every minute until ctx ends, and
+// once more when it does.
+func (a *Authenticator) Run(ctx context.Context) {
+	if a.o.Touch == nil {
+		return
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			a.flush(ctx)
+		}
+	}
+}
+
+func (a *Authenticator) flush(ctx context.Context) {
+	seen := map[string]time.Time{}
+	a.dirty.Range(func(k, v any) bool {
+		seen[k.(string)] = v.(time.Time)
+		a.dirty.Delete(k)
+		return true
+	})
+	if len(seen) > 0 {
+		_ = a.o.Touch(ctx, seen)
+	}
 }

@@ -24,11 +24,13 @@ type Config struct {
 	// on a private address.
 	AdminListen string `yaml:"admin_listen"`
 	// Store names the database: "sqlite:PATH".
-	Store   string    `yaml:"store"`
-	SCIM    SCIM      `yaml:"scim"`
-	Gateway Gateway   `yaml:"gateway"`
-	Routes  []Route   `yaml:"routes"`
-	Log     LogConfig `yaml:"log"`
+	Store    string    `yaml:"store"`
+	SCIM     SCIM      `yaml:"scim"`
+	Gateway  Gateway   `yaml:"gateway"`
+	Routes   []Route   `yaml:"routes"`
+	OIDC     *OIDC     `yaml:"oidc"`
+	Sessions Sessions  `yaml:"sessions"`
+	Log      LogConfig `yaml:"log"`
 }
 
 // Gateway configures how requests are decided and forwarded.
@@ -97,7 +99,8 @@ func Default() Config {
 			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 4 << 20},
 			AuthFailures: AuthFailures{Burst: 20, Interval: 3 * time.Second},
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Sessions: defaultSessions(),
+		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -144,6 +147,9 @@ func Parse(data []byte) (*Config, error) {
 	if err := decodeStrict(data, &cfg); err != nil {
 		return nil, err
 	}
+	if cfg.OIDC != nil {
+		cfg.OIDC.withDefaults()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -174,6 +180,8 @@ func (c *Config) Validate() error {
 		add("gateway.max_snapshot_age", fmt.Sprintf("%s is too short", c.Gateway.MaxSnapshotAge), `at least "1s"; the default is "30s"`)
 	}
 	validateRoutes(c.Routes, add)
+	validateOIDC(c.OIDC, add)
+	validateSessions(c.Sessions, add)
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
 	}

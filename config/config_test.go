@@ -62,6 +62,17 @@ routes:
     upstream: http://127.0.0.1:9001
     allow: {groups: [engineering, okta/admins], users: [alice@example.com]}
     deny: {groups: [contractors], users: [mallory@example.com]}
+oidc:
+  issuer: https://idp.example.com
+  client_id: scimgate
+  client_secret: s3cret
+  redirect_url: https://gate.example.com/oauth2/callback
+  user_claim: preferred_username
+  tenant: okta
+sessions:
+  cookie_domain: .example.com
+  idle: 30m
+  lifetime: 8h
 scim:
   base_path: /api/scim/v2
   base_url: https://gate.example.com/api/scim/v2
@@ -94,6 +105,10 @@ func TestParseFull(t *testing.T) {
 			Allow: AllowRule{Groups: []string{"engineering", "okta/admins"}, Users: []string{"alice@example.com"}},
 			Deny:  DenyRule{Groups: []string{"contractors"}, Users: []string{"mallory@example.com"}},
 		}},
+		OIDC: &OIDC{Issuer: "https://idp.example.com", ClientID: "scimgate", ClientSecret: "s3cret",
+			RedirectURL: "https://gate.example.com/oauth2/callback", Scopes: []string{"openid", "email", "profile"},
+			UserClaim: "preferred_username", UserAttribute: "userName", Tenant: "okta", Audiences: []string{"scimgate"}, ClockSkew: time.Minute},
+		Sessions: Sessions{CookieName: "scimgate_session", CookieDomain: ".example.com", Idle: 30 * time.Minute, Lifetime: 8 * time.Hour},
 		SCIM: SCIM{
 			BasePath:        "/api/scim/v2",
 			BaseURL:         "https://gate.example.com/api/scim/v2",
@@ -167,17 +182,17 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"unknown nested key with a hint", "scim: {bulk: {max_operation: 5}}",
 			[]string{`line 1: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`}},
 		{"unknown top-level key with a hint", "listen: \"127.0.0.1:1\"\nlistn: x\n",
-			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
+			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, store)`}},
 		{"unknown key in another case", "LOG: {level: info}",
-			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
+			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, store)`}},
 		{"unknown key without a close match", "policies: []",
-			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, listen, log, routes, scim, store)`}},
+			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, store)`}},
 		{"several problems at once", "scim:\n  bulk:\n    max_operation: 5\n  max_result: 3\n  max_results: lots\nlogg: {}\nlisten: [a, b]\n",
 			[]string{
 				`line 3: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`,
 				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: auth_failures, base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
 				`line 5: scim.max_results: "lots" is not an integer`,
-				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, routes, scim, store)`,
+				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, store)`,
 				`line 7: listen: must be a single value, not a list or mapping (quote it if it contains a colon)`,
 			}},
 		{"string for int", "scim:\n  max_results: five\n", []string{`line 2: scim.max_results: "five" is not an integer`}},
@@ -276,7 +291,7 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *Config) { c.Log.Format = "logfmt" }, []string{"log.format"}},
 		{"every problem at once", func(c *Config) {
 			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}, Gateway: Gateway{PublicURL: "gate"}}
-		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "store", "scim.base_path",
+		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "sessions.cookie_name", "sessions.idle", "store", "scim.base_path",
 			"scim.base_url", "scim.max_body_bytes", "scim.max_results", "scim.bulk.max_operations", "scim.bulk.max_payload_bytes",
 			"scim.auth_failures.burst", "scim.auth_failures.interval", "log.level", "log.format"}},
 	}

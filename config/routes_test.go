@@ -71,3 +71,56 @@ func TestValidateRoutes(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateOIDC(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"minimal", "oidc: {issuer: https://idp.test, client_id: c, client_secret: s, redirect_url: https://gate.test/oauth2/callback}\n", nil},
+		{"everything wrong", `oidc:
+  issuer: idp.test
+  client_secret: s
+  client_secret_file: /run/s
+  redirect_url: https://gate.test/
+  scopes: [email]
+  user_attribute: upn
+  clock_skew: 1h
+sessions: {cookie_name: "a b", cookie_domain: "localhost", idle: 10s, lifetime: 5s}`, []string{
+			`oidc.issuer: "idp.test" is not an http(s) URL`,
+			"oidc.client_id: is required",
+			"oidc.client_secret: and client_secret_file are both set",
+			`oidc.redirect_url: "https://gate.test/" has no path`,
+			"oidc.scopes: must include openid",
+			`oidc.user_attribute: "upn" is not a user attribute`,
+			"oidc.clock_skew: 1h0m0s is out of range",
+			`sessions.cookie_name: "a b" is not a cookie name`,
+			`sessions.cookie_domain: "localhost" is not a domain`,
+			"sessions.idle: 10s is too short",
+			"sessions.lifetime: 5s is shorter than sessions.idle",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.yaml))
+			if tt.want == nil {
+				if err != nil || !cfg.OIDC.Enabled() || cfg.OIDC.UserClaim != "email" || cfg.OIDC.Audiences[0] != "c" {
+					t.Fatalf("Parse = %+v, %v; want defaults applied", cfg.OIDC, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Parse = nil error")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("Parse problems:\n%s\nwant %d", err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("problem %d = %q, want %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}

@@ -259,8 +259,19 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 			if err != nil {
 				return err
 			}
+			sessions, err := tx.DeleteSessions(ctx, c.TenantID, id)
+			if err != nil {
+				return err
+			}
+			detail := map[string]any{}
 			if len(tokens) > 0 {
-				ev.Detail = marshalJSON(map[string]any{"access_tokens_deleted": tokens})
+				detail["access_tokens_deleted"] = tokens
+			}
+			if len(sessions) > 0 {
+				detail["sessions_deleted"] = sessions
+			}
+			if len(detail) > 0 {
+				ev.Detail = marshalJSON(detail)
 			}
 		}
 		return tx.AppendChange(ctx, ev)

@@ -30,6 +30,9 @@ const (
 	ReasonTokenInvalid    = "token-invalid"
 	ReasonTokenRevoked    = "token-revoked"
 	ReasonTokenExpired    = "token-expired"
+	ReasonSessionInvalid  = "session-invalid"
+	ReasonSessionRevoked  = "session-revoked"
+	ReasonSessionExpired  = "session-expired"
 	ReasonUserUnknown     = "user-unknown"
 	ReasonUserInactive    = "user-inactive"
 	ReasonDeniedUser      = "denied-user"
@@ -44,8 +47,15 @@ const (
 // decision re-reads that state: long-lived streams are re-decided with the
 // same Principal when the directory changes.
 type Principal struct {
-	User    snapshot.Key // zero: anonymous
-	TokenID string       // the access token used, if any
+	User      snapshot.Key // zero: anonymous
+	TokenID   string       // the access token used, if any
+	SessionID string       // the browser session used, if any
+	// NotAfter is when the credential stops being valid (a bearer JWT's
+	// expiry); zero when the credential's state says it.
+	NotAfter time.Time
+	// Reject, when set, is the reason authentication refused the
+	// credentials (a wrong secret, a bad signature, an idle session).
+	Reject string
 }
 
 // Anonymous reports whether the request carried no usable identity.
@@ -72,7 +82,8 @@ type Decision struct {
 // valid identity (401 or a sign-in redirect), rather than refused (403).
 func (d Decision) Unauthenticated() bool {
 	switch d.Reason {
-	case ReasonUnauthenticated, ReasonTokenInvalid, ReasonTokenRevoked, ReasonTokenExpired:
+	case ReasonUnauthenticated, ReasonTokenInvalid, ReasonTokenRevoked, ReasonTokenExpired,
+		ReasonSessionInvalid, ReasonSessionRevoked, ReasonSessionExpired:
 		return true
 	}
 	return false
@@ -184,6 +195,12 @@ func (e *Engine) Decide(p Principal, r Request) Decision {
 // principal resolves p against the snapshot: the user, or the reason the
 // credentials are no good. An anonymous principal gives nil and "".
 func (e *Engine) principal(s *snapshot.Snapshot, p Principal) (*snapshot.User, string) {
+	if p.Reject != "" {
+		return nil, p.Reject
+	}
+	if !p.NotAfter.IsZero() && !e.now().Before(p.NotAfter) {
+		return nil, ReasonTokenExpired
+	}
 	if p.TokenID != "" {
 		tk, ok := s.Token(p.TokenID)
 		switch {
@@ -193,6 +210,17 @@ func (e *Engine) principal(s *snapshot.Snapshot, p Principal) (*snapshot.User, s
 			return nil, ReasonTokenRevoked
 		case !tk.Expires.IsZero() && !e.now().Before(tk.Expires):
 			return nil, ReasonTokenExpired
+		}
+	}
+	if p.SessionID != "" {
+		ss, ok := s.Session(p.SessionID)
+		switch {
+		case !ok || ss.Owner != p.User:
+			return nil, ReasonSessionInvalid
+		case ss.Revoked:
+			return nil, ReasonSessionRevoked
+		case !e.now().Before(ss.Expires):
+			return nil, ReasonSessionExpired
 		}
 	}
 	if p.Anonymous() {

@@ -162,6 +162,16 @@ func (p *Policy) Match(host, path, method string) *Route {
 	return nil
 }
 
+// KnowsHost reports whether a route names host (lower-case, no port),
+// exactly or through a wildcard. Routes for any host do not count.
+func (p *Policy) KnowsHost(host string) bool {
+	if p.exact[host] != nil {
+		return true
+	}
+	i := strings.IndexByte(host, '.')
+	return i > 0 && p.wildcard[host[i+1:]] != nil
+}
+
 // Route returns a route by name, or nil.
 func (p *Policy) Route(name string) *Route {
 	for _, r := range p.Routes {

@@ -58,7 +58,7 @@ func newFixture(t testing.TB, routes string) *fixture {
 	if f.signer, err = assertion.NewSigner(ctx, st, assertion.Options{Issuer: "https://gate.test", TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	f.gate = &gateway.Gate{Engine: f.eng, Auth: authn.New(f.live), Identity: assertion.NewIdentity(f.signer)}
+	f.gate = &gateway.Gate{Engine: f.eng, Auth: authn.New(f.live, authn.Options{}), Identity: assertion.NewIdentity(f.signer)}
 	return f
 }
 

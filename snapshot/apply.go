@@ -13,24 +13,28 @@ import (
 // editor builds the next snapshot from the current one. Untouched parts
 // are shared with the current snapshot; touched parts are copied first.
 type editor struct {
-	s      *Snapshot
-	users  *shardEdit[Key, *User]
-	names  *shardEdit[nameKey, Key]
-	tokens *shardEdit[string, *Token]
+	s        *Snapshot
+	users    *shardEdit[Key, *User]
+	names    *shardEdit[nameKey, Key]
+	attrs    *shardEdit[attrKey, []Key]
+	tokens   *shardEdit[string, *Token]
+	sessions *shardEdit[string, *Session]
 
 	groupsCopied bool
 	nesting      bool     // group parents changed: recompute ancestors
 	reload       []string // access tokens to read from the store
+	reloadSess   []string // sessions to read from the store
 }
 
 func (s *Snapshot) edit() *editor {
 	c := *s
-	return &editor{s: &c, users: s.users.edit(), names: s.names.edit(), tokens: s.tokens.edit()}
+	return &editor{s: &c, users: s.users.edit(), names: s.names.edit(), attrs: s.attrs.edit(), tokens: s.tokens.edit(), sessions: s.sessions.edit()}
 }
 
 // done returns the new snapshot.
 func (e *editor) done() *Snapshot {
-	e.s.users, e.s.names, e.s.tokens = e.users.done(), e.names.done(), e.tokens.done()
+	e.s.users, e.s.names, e.s.attrs = e.users.done(), e.names.done(), e.attrs.done()
+	e.s.tokens, e.s.sessions = e.tokens.done(), e.sessions.done()
 	if e.nesting {
 		e.s.ancestors = computeAncestors(e.s.groups)
 	}
@@ -60,6 +64,16 @@ type userDoc struct {
 		Value   string `json:"value"`
 		Primary bool   `json:"primary"`
 	} `json:"emails"`
+}
+
+func (d *userDoc) allEmails() []string {
+	var out []string
+	for _, e := range d.Emails {
+		if v := strings.ToLower(e.Value); v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (d *userDoc) email() string {
@@ -119,6 +133,17 @@ func (e *editor) apply(c store.Change) error {
 			e.s.tenants = maps.Clone(e.s.tenants)
 			e.s.tenants[d.Name] = c.TenantID
 		}
+	case store.TypeSession:
+		switch c.Op {
+		case store.OpCreate:
+			e.reloadSess = append(e.reloadSess, c.ResourceID)
+		case store.OpRevoke:
+			if x, ok := e.sessions.get(c.ResourceID); ok {
+				revoked := *x
+				revoked.Revoked = true
+				e.sessions.set(c.ResourceID, &revoked)
+			}
+		}
 	case store.TypeAccessToken:
 		switch c.Op {
 		case store.OpCreate:
@@ -139,16 +164,36 @@ func (e *editor) apply(c store.Change) error {
 func (e *editor) putUser(k Key, d *userDoc) {
 	u := &User{
 		Key: k, UserName: d.UserName, NameKey: strings.ToLower(d.UserName), ExternalID: d.ExternalID,
-		Email: d.email(), DisplayName: d.DisplayName, Active: d.Active == nil || *d.Active,
+		Email: d.email(), Emails: d.allEmails(), DisplayName: d.DisplayName, Active: d.Active == nil || *d.Active,
 	}
 	if old, ok := e.users.get(k); ok {
 		u.Groups = old.Groups
 		if old.NameKey != u.NameKey {
 			e.names.del(nameKeyOf(k.Tenant, old.NameKey))
 		}
+		e.unindexAttrs(old)
 	}
 	e.users.set(k, u)
 	e.names.set(nameKeyOf(k.Tenant, u.NameKey), k)
+	for _, ak := range attrKeys(u) {
+		keys, _ := e.attrs.get(ak)
+		if !slices.Contains(keys, k) {
+			e.attrs.set(ak, append(slices.Clone(keys), k))
+		}
+	}
+}
+
+// unindexAttrs removes a user's externalId and email index entries.
+func (e *editor) unindexAttrs(u *User) {
+	for _, ak := range attrKeys(u) {
+		keys, _ := e.attrs.get(ak)
+		rest := slices.DeleteFunc(slices.Clone(keys), func(x Key) bool { return x == u.Key })
+		if len(rest) == 0 {
+			e.attrs.del(ak)
+		} else {
+			e.attrs.set(ak, rest)
+		}
+	}
 }
 
 // deleteUser removes a user and the tokens the delete removed with it.
@@ -157,14 +202,19 @@ func (e *editor) deleteUser(k Key, detail []byte) {
 		if cur, ok := e.names.get(nameKeyOf(k.Tenant, old.NameKey)); ok && cur == k {
 			e.names.del(nameKeyOf(k.Tenant, old.NameKey))
 		}
+		e.unindexAttrs(old)
 		e.users.del(k)
 	}
 	var d struct {
 		AccessTokens []string `json:"access_tokens_deleted"`
+		Sessions     []string `json:"sessions_deleted"`
 	}
 	if json.Unmarshal(detail, &d) == nil {
 		for _, id := range d.AccessTokens {
 			e.tokens.del(id)
+		}
+		for _, id := range d.Sessions {
+			e.sessions.del(id)
 		}
 	}
 }

@@ -203,13 +203,23 @@ func (l *Live) readSince(ctx context.Context, seq, limit int64) ([]store.Change,
 	return out, nil
 }
 
-// reloadTokens reads the access tokens created by the applied changes: the
-// change log does not carry their hashes.
+// reloadTokens reads the access tokens and sessions created by the applied
+// changes: the change log does not carry their hashes.
 func (l *Live) reloadTokens(ctx context.Context, e *editor) error {
-	if len(e.reload) == 0 {
+	if len(e.reload) == 0 && len(e.reloadSess) == 0 {
 		return nil
 	}
 	return l.st.View(ctx, func(tx store.ReadTx) error {
+		for _, id := range e.reloadSess {
+			s, err := tx.Session(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read session %s: %w", id, err)
+			}
+			e.sessions.set(id, sessionOf(s))
+		}
 		for _, id := range e.reload {
 			t, err := tx.AccessToken(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/scimgate/scimgate/store"
 )
@@ -91,7 +92,22 @@ func loadTenant(ctx context.Context, tx store.ReadTx, e *editor, tenant int64) e
 	for _, t := range tokens {
 		e.tokens.set(t.ID, tokenOf(t))
 	}
+	sessions, err := tx.Sessions(ctx, tenant, "")
+	if err != nil {
+		return err
+	}
+	for _, s := range sessions {
+		if s.Expires.After(time.Now()) {
+			e.sessions.set(s.ID, sessionOf(s))
+		}
+	}
 	return nil
+}
+
+func sessionOf(s store.Session) *Session {
+	x := &Session{ID: s.ID, Owner: Key{Tenant: s.TenantID, ID: s.UserID}, Expires: s.Expires, LastSeen: s.LastSeen, Revoked: !s.Revoked.IsZero()}
+	copy(x.Hash[:], s.Hash)
+	return x
 }
 
 func tokenOf(t store.AccessToken) *Token {

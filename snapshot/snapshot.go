@@ -30,7 +30,8 @@ type User struct {
 	UserName    string // as provisioned
 	NameKey     string // lower-cased userName, for lookups and policy
 	ExternalID  string
-	Email       string // primary email, else the first
+	Email       string   // primary email, else the first
+	Emails      []string // every email, lower-cased
 	DisplayName string
 	Active      bool
 	Groups      []int32 // direct groups, by index, sorted
@@ -53,6 +54,24 @@ type Token struct {
 	Revoked bool
 }
 
+// Session is a browser session.
+type Session struct {
+	ID       string
+	Owner    Key
+	Hash     [32]byte
+	Expires  time.Time // absolute
+	LastSeen time.Time // as last stored; activity since is tracked in memory
+	Revoked  bool
+}
+
+// attrKey indexes users by an attribute that need not be unique: kind 'x'
+// for externalId, 'e' for an email (lower-cased).
+type attrKey struct {
+	Tenant int64
+	Kind   byte
+	Value  string
+}
+
 // nameKey indexes users by tenant and lower-cased userName.
 type nameKey struct {
 	Tenant int64
@@ -68,9 +87,11 @@ type Snapshot struct {
 	// stay valid while it does not.
 	GroupGen int64
 
-	users  *shardMap[Key, *User]
-	names  *shardMap[nameKey, Key]
-	tokens *shardMap[string, *Token]
+	users    *shardMap[Key, *User]
+	names    *shardMap[nameKey, Key]
+	attrs    *shardMap[attrKey, []Key]
+	tokens   *shardMap[string, *Token]
+	sessions *shardMap[string, *Session]
 
 	tenants map[string]int64 // tenant name -> id
 
@@ -84,7 +105,9 @@ func empty() *Snapshot {
 	return &Snapshot{
 		users:    newShardMap[Key, *User](hashKey),
 		names:    newShardMap[nameKey, Key](func(k nameKey) uint64 { return hashString(k.Name) ^ uint64(k.Tenant) }),
+		attrs:    newShardMap[attrKey, []Key](func(k attrKey) uint64 { return hashString(k.Value) ^ uint64(k.Tenant) ^ uint64(k.Kind)<<56 }),
 		tokens:   newShardMap[string, *Token](hashString),
+		sessions: newShardMap[string, *Session](hashString),
 		tenants:  map[string]int64{},
 		groupIdx: map[Key]int32{},
 		byName:   map[string][]int32{},
@@ -105,6 +128,44 @@ func (s *Snapshot) UserByName(tenant int64, nameKey string) (*User, bool) {
 }
 
 func nameKeyOf(tenant int64, name string) nameKey { return nameKey{Tenant: tenant, Name: name} }
+
+// UserBy finds the one user of a tenant whose attribute has value:
+// attribute "userName", "externalId" or "email" (userNames and emails
+// match case-insensitively). ok is false when none or several match.
+func (s *Snapshot) UserBy(tenant int64, attribute, value string) (*User, bool) {
+	switch strings.ToLower(attribute) {
+	case "username", "":
+		return s.UserByName(tenant, strings.ToLower(value))
+	case "externalid":
+		return s.userByAttr(attrKey{tenant, 'x', value})
+	case "email":
+		return s.userByAttr(attrKey{tenant, 'e', strings.ToLower(value)})
+	}
+	return nil, false
+}
+
+func (s *Snapshot) userByAttr(k attrKey) (*User, bool) {
+	keys, _ := s.attrs.get(k)
+	if len(keys) != 1 {
+		return nil, false
+	}
+	return s.users.get(keys[0])
+}
+
+// attrKeys lists the attribute index entries of a user.
+func attrKeys(u *User) []attrKey {
+	var out []attrKey
+	if u.ExternalID != "" {
+		out = append(out, attrKey{u.Tenant, 'x', u.ExternalID})
+	}
+	for _, e := range u.Emails {
+		out = append(out, attrKey{u.Tenant, 'e', e})
+	}
+	return out
+}
+
+// Session returns a session by id.
+func (s *Snapshot) Session(id string) (*Session, bool) { return s.sessions.get(id) }
 
 // TenantID returns the id of the tenant with the given name.
 func (s *Snapshot) TenantID(name string) (int64, bool) {
@@ -200,6 +261,21 @@ func (s *Snapshot) Verify() error {
 	s.users.each(func(k Key, u *User) {
 		if got, ok := s.names.get(nameKeyOf(k.Tenant, u.NameKey)); !ok || got != k {
 			errs = append(errs, fmt.Errorf("user %v is not indexed by name %q", k, u.NameKey))
+		}
+		for _, ak := range attrKeys(u) {
+			if keys, _ := s.attrs.get(ak); !slices.Contains(keys, k) {
+				errs = append(errs, fmt.Errorf("user %v is not indexed by %c %q", k, ak.Kind, ak.Value))
+			}
+		}
+	})
+	s.attrs.each(func(ak attrKey, keys []Key) {
+		for _, k := range keys {
+			if u, ok := s.users.get(k); !ok || !slices.Contains(attrKeys(u), ak) {
+				errs = append(errs, fmt.Errorf("%c %q indexes %v, which does not have it", ak.Kind, ak.Value, k))
+			}
+		}
+		if len(keys) == 0 {
+			errs = append(errs, fmt.Errorf("%c %q indexes nobody", ak.Kind, ak.Value))
 		}
 	})
 	if len(s.groupIdx) != len(s.groups)-countNil(s.groups) {

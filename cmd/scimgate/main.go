@@ -32,6 +32,8 @@ Usage:
   scimgate access-token revoke --config FILE ID
   scimgate policy check --config FILE
   scimgate policy explain --config FILE [--user USERNAME] [--method GET] --url URL
+  scimgate sessions list --config FILE --user USERNAME [--tenant T]
+  scimgate sessions revoke --config FILE --user USERNAME [--tenant T]
   scimgate whoami [--listen ADDR] [--jwks URL]          a demo upstream that shows what it receives
   scimgate version
 
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return policyCmd(ctx, args[1:], stdout, stderr)
 	case "whoami":
 		return whoami(ctx, args[1:], stdout, stderr)
+	case "sessions":
+		return sessionsCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -578,7 +578,7 @@ func startSignInGate(t *testing.T, configPath, dbPath string) string {
 		t.Fatal(err)
 	}
 	gate := &gateway.Gate{
-		Engine: engine.New(live, pol, engine.Options{}), Auth: authn.New(live), Identity: assertion.NewIdentity(signer),
+		Engine: engine.New(live, pol, engine.Options{}), Auth: authn.New(live, authn.Options{}), Identity: assertion.NewIdentity(signer),
 		SignIn: func(r *http.Request, returnTo string) string {
 			return "https://idp.test/sign-in?rd=" + url.QueryEscape(returnTo)
 		},

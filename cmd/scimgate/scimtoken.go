@@ -110,6 +110,7 @@ func scimTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := dir.RevokeToken(ctx, fs.Arg(0), "cli"); err != nil {
 		return err
 	}
+	settle()
 	fmt.Fprintf(stdout, "revoked SCIM token %s\n", fs.Arg(0))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scimapi"
+	"github.com/scimgate/scimgate/signin"
 	"github.com/scimgate/scimgate/snapshot"
 	"github.com/scimgate/scimgate/store"
 )
@@ -200,8 +202,29 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 	}
 	a.streams = gateway.NewStreams(a.eng, log)
 	a.metrics = admin.NewMetrics(a.live, a.streams)
-	a.gate = &gateway.Gate{Engine: a.eng, Auth: authn.New(a.live), Identity: assertion.NewIdentity(signer),
+	authOpts := authn.Options{}
+	var signIn *signin.Service
+	if cfg.OIDC.Enabled() {
+		pub, err := url.Parse(publicURL)
+		if err != nil {
+			return fail(fmt.Errorf("public URL: %w", err))
+		}
+		signIn, err = signin.New(signin.Options{
+			OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: pub, Dir: a.dir, Snapshots: a.live, Log: log,
+			KnownHost: func(host string) bool { return a.eng.Policy().KnowsHost(host) },
+		})
+		if err != nil {
+			return fail(err)
+		}
+		authOpts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
+	}
+	auth := authn.New(a.live, authOpts)
+	go auth.Run(ctx)
+	a.gate = &gateway.Gate{Engine: a.eng, Auth: auth, Identity: assertion.NewIdentity(signer),
 		Log: log, Metrics: a.metrics, Streams: a.streams}
+	if signIn != nil {
+		a.gate.SignIn = signIn.SignInURL
+	}
 	go a.streams.Watch(ctx, a.live.Subscribe())
 	a.api = scimapi.New(a.dir, scimapi.Options{
 		BasePath:            cfg.SCIM.BasePath,
@@ -214,18 +237,20 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		Observe:             a.metrics.SCIM,
 		Logger:              log,
 	})
-	a.handler = mainHandler(a.api, forwardauth.New(a.gate), proxy.New(a.gate, log), signer)
+	a.handler = mainHandler(a.api, forwardauth.New(a.gate), proxy.New(a.gate, log), signer, signIn)
 	return a, nil
 }
 
 // mainHandler routes the main listener: the SCIM API under its base path,
-// /healthz, the forward-auth endpoint and the JWKS on every host, and
-// everything else through the gateway.
-func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *assertion.Signer) http.Handler {
+// /healthz, the forward-auth endpoint, the JWKS and the sign-in paths on
+// every host, and everything else through the gateway.
+func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *assertion.Signer, signIn *signin.Service) http.Handler {
 	base := api.BasePath()
 	jwks := signer.JWKS()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
+		case signIn != nil && signIn.Handles(p):
+			signIn.ServeHTTP(w, r)
 		case p == base || strings.HasPrefix(p, base+"/"):
 			api.ServeHTTP(w, r)
 		case p == "/healthz" && r.Method == http.MethodGet:

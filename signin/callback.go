@@ -1,0 +1,170 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/store"
+)
+
+func loginState(state, nonce, verifier, returnTo string, now time.Time) store.LoginState {
+	return store.LoginState{State: state, Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, Created: now}
+}
+
+// callback completes a sign-in: the state is used once, the code is
+// exchanged with the PKCE verifier, the ID token verified (signature,
+// issuer, audience, expiry) and its nonce checked; then the directory
+// decides whether this person may have a session at all.
+func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider refused the sign-in: "+e+" "+q.Get("error_description"))
+		return
+	}
+	state, code := q.Get("state"), q.Get("code")
+	if state == "" || code == "" {
+		s.page(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer is incomplete.")
+		return
+	}
+	ls, err := s.o.Dir.FinishLogin(ctx, state, loginMaxAge)
+	if errors.Is(err, store.ErrNotFound) {
+		s.o.Log.Warn("sign-in callback with an unknown, used or expired state", "remote_addr", r.RemoteAddr)
+		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used or has expired. Go back to the page you wanted and sign in again.")
+		return
+	}
+	if err != nil {
+		s.o.Log.Error("finish sign-in", "err", err)
+		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be completed.")
+		return
+	}
+	if err := s.provider(ctx); err != nil {
+		s.page(w, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now.")
+		return
+	}
+	tok, err := s.oauth.Exchange(ctxWithClient(ctx, s.o.Client), code, oauth2.VerifierOption(ls.Verifier))
+	if err != nil {
+		s.o.Log.Warn("exchange the authorization code", "err", err)
+		s.page(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in.")
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		s.page(w, http.StatusBadGateway, "Sign-in failed", "The identity provider sent no ID token.")
+		return
+	}
+	idt, err := s.ids.Verify(ctx, raw)
+	if err != nil {
+		s.o.Log.Warn("ID token refused", "err", err)
+		s.page(w, http.StatusUnauthorized, "Sign-in failed", "The identity provider's answer could not be verified.")
+		return
+	}
+	if idt.Nonce != ls.Nonce {
+		s.o.Log.Warn("ID token nonce mismatch", "remote_addr", r.RemoteAddr)
+		s.page(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer does not belong to this sign-in.")
+		return
+	}
+	who, err := s.claim(idt)
+	if err != nil {
+		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not say who you are ("+s.o.OIDC.UserClaim+" claim missing).")
+		return
+	}
+	u, err := s.Resolve(s.o.Snapshots.Current(), who)
+	if err != nil {
+		s.o.Log.Info("sign-in by an identity that is not provisioned", "identity", who, "err", err)
+		s.page(w, http.StatusForbidden, "Not provisioned",
+			"You signed in at the identity provider as "+who+", but that account has not been provisioned to this gateway. "+
+				"Ask your administrator to assign you to this application in the identity provider.")
+		return
+	}
+	if !u.Active {
+		s.page(w, http.StatusForbidden, "Account deactivated", "You signed in as "+who+", but that account is deactivated in the directory.")
+		return
+	}
+	cookie, sess, err := s.o.Dir.CreateSession(ctx, directory.NewSession{
+		TenantID: u.Tenant, UserID: u.ID, Lifetime: s.o.Sessions.Lifetime, IDToken: raw,
+		UserAgent: r.UserAgent(), Remote: r.RemoteAddr,
+	})
+	if err != nil {
+		s.o.Log.Error("create session", "user", u.UserName, "err", err)
+		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The session could not be created.")
+		return
+	}
+	s.o.Log.Info("signed in", "user", u.UserName, "tenant_id", u.Tenant, "session_id", sess.ID)
+	http.SetCookie(w, s.cookie(cookie, sess.Expires))
+	http.Redirect(w, r, ls.ReturnTo, http.StatusFound)
+}
+
+// cookie builds the session cookie: HttpOnly, SameSite=Lax, Secure when
+// the gateway is served over https.
+func (s *Service) cookie(value string, expires time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name: s.o.Sessions.CookieName, Value: value, Path: "/", Domain: s.o.Sessions.CookieDomain,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.o.PublicURL.Scheme == "https",
+	}
+	if expires.IsZero() {
+		c.MaxAge = -1
+	} else {
+		c.Expires = expires
+	}
+	return c
+}
+
+// signOut revokes the session, clears the cookie and, when the provider
+// offers one, continues at its end-session endpoint.
+func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
+	idToken := ""
+	if c, err := r.Cookie(s.o.Sessions.CookieName); err == nil {
+		if id, _, ok := directory.SplitSessionCookie(c.Value); ok {
+			// Only the holder of the whole cookie may end the session.
+			if sess, ok := s.o.Dir.VerifySession(r.Context(), c.Value); ok {
+				idToken = sess.IDToken
+				if err := s.o.Dir.RevokeSession(r.Context(), id, "sign-out"); err != nil && !errors.Is(err, store.ErrNotFound) {
+					s.o.Log.Error("revoke session", "session_id", id, "err", err)
+				}
+			}
+		}
+	}
+	http.SetCookie(w, s.cookie("", time.Time{}))
+	if err := s.provider(r.Context()); err == nil && s.endSess != "" {
+		u, err := url.Parse(s.endSess)
+		if err == nil {
+			q := u.Query()
+			if idToken != "" {
+				q.Set("id_token_hint", idToken)
+			}
+			q.Set("post_logout_redirect_uri", s.o.PublicURL.String()+"/")
+			q.Set("client_id", s.o.OIDC.ClientID)
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, u.String(), http.StatusFound)
+			return
+		}
+	}
+	s.page(w, http.StatusOK, "Signed out", "You are signed out of the gateway.")
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
+`))
+
+func (s *Service) page(w http.ResponseWriter, status int, title, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, map[string]string{"Title": title, "Message": msg})
+}
+
+// ctxWithClient makes the oauth2 package use client.
+func ctxWithClient(ctx context.Context, c *http.Client) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c)
+}

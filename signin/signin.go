@@ -1,0 +1,297 @@
+// Package signin lets people sign in with the operator's identity
+// provider (OpenID Connect, authorization code flow with PKCE, state and
+// nonce) and turns the result into a server-side session, but only for
+// users the identity provider has provisioned over SCIM. It also verifies
+// the bearer JWTs the provider issues to machines.
+package signin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/scimgate/scimgate/config"
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+// Paths served on the gateway, besides the callback (from redirect_url).
+const (
+	StartPath   = "/.scimgate/signin"
+	SignOutPath = "/.scimgate/signout"
+)
+
+// loginMaxAge bounds the time from the redirect to the callback.
+const loginMaxAge = 10 * time.Minute
+
+// Snapshots provides the current directory snapshot.
+type Snapshots interface {
+	Current() *snapshot.Snapshot
+}
+
+// Options configures the service.
+type Options struct {
+	OIDC      *config.OIDC
+	Sessions  config.Sessions
+	PublicURL *url.URL // the gateway's external URL
+	Dir       *directory.Service
+	Snapshots Snapshots
+	// KnownHost reports whether a host is one the gateway protects (a
+	// route's host), so that sign-in may return there.
+	KnownHost func(host string) bool
+	Client    *http.Client // to talk to the provider; default 10s timeout
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Service is the sign-in service.
+type Service struct {
+	o            Options
+	secret       string
+	callbackPath string
+
+	mu        sync.Mutex
+	ready     bool
+	lastTry   time.Time
+	oauth     oauth2.Config
+	ids       *oidc.IDTokenVerifier // ID tokens of sign-ins (aud = client id)
+	jwts      *oidc.IDTokenVerifier // bearer JWTs (aud checked against Audiences)
+	endSess   string
+	discovery error
+}
+
+// New returns a sign-in service. It does not reach the provider: discovery
+// happens on first use and is retried, so that an identity provider that is
+// down at start does not keep the gateway from serving other routes.
+func New(o Options) (*Service, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	secret, err := o.OIDC.Secret()
+	if err != nil {
+		return nil, err
+	}
+	cb, err := url.Parse(o.OIDC.RedirectURL)
+	if err != nil {
+		return nil, fmt.Errorf("oidc.redirect_url: %w", err)
+	}
+	return &Service{o: o, secret: secret, callbackPath: cb.Path}, nil
+}
+
+// CallbackPath is the path of the redirect URL.
+func (s *Service) CallbackPath() string { return s.callbackPath }
+
+// Handles reports whether the service serves path.
+func (s *Service) Handles(path string) bool {
+	return path == StartPath || path == SignOutPath || path == s.callbackPath
+}
+
+// provider discovers the provider on first use, retrying failures at most
+// every 10 seconds.
+func (s *Service) provider(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready {
+		return nil
+	}
+	if s.discovery != nil && s.o.Now().Sub(s.lastTry) < 10*time.Second {
+		return s.discovery
+	}
+	s.lastTry = s.o.Now()
+	o := s.o.OIDC
+	pctx := oidc.ClientContext(ctx, s.o.Client)
+	p, err := oidc.NewProvider(pctx, o.Issuer)
+	if err != nil {
+		s.discovery = fmt.Errorf("discover %s: %w", o.Issuer, err)
+		s.o.Log.Error("OpenID Connect discovery failed; sign-in is unavailable until it succeeds", "err", err)
+		return s.discovery
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	_ = p.Claims(&meta)
+	skewed := func() time.Time { return s.o.Now().Add(-o.ClockSkew) }
+	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
+	s.ids = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{ClientID: o.ClientID, Now: skewed})
+	s.jwts = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{SkipClientIDCheck: true, Now: skewed})
+	s.endSess, s.ready, s.discovery = meta.EndSession, true, nil
+	return nil
+}
+
+// SignInURL returns the URL that starts a sign-in coming back to returnTo.
+func (s *Service) SignInURL(_ *http.Request, returnTo string) string {
+	u := *s.o.PublicURL
+	u.Path = StartPath
+	u.RawQuery = url.Values{"rd": {returnTo}}.Encode()
+	return u.String()
+}
+
+// ServeHTTP serves the start, callback and sign-out paths.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case StartPath:
+		s.start(w, r)
+	case s.callbackPath:
+		s.callback(w, r)
+	case SignOutPath:
+		s.signOut(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// randomString returns n random bytes, base64url encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// safeReturn accepts where a sign-in may come back to: a path on the
+// gateway, or an http(s) URL on the gateway's host, a host under the cookie
+// domain, or a host a route protects. Anything else is an open redirect.
+func (s *Service) safeReturn(rd string) (string, bool) {
+	pub := s.o.PublicURL
+	if rd == "" {
+		return pub.String() + "/", true
+	}
+	if strings.ContainsAny(rd, "\\\r\n\t") {
+		return "", false
+	}
+	u, err := url.Parse(rd)
+	if err != nil {
+		return "", false
+	}
+	if u.Scheme == "" && u.Host == "" && strings.HasPrefix(rd, "/") && !strings.HasPrefix(rd, "//") {
+		return pub.Scheme + "://" + pub.Host + rd, true
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	dom := strings.TrimPrefix(strings.ToLower(s.o.Sessions.CookieDomain), ".")
+	switch {
+	case strings.EqualFold(u.Host, pub.Host):
+	case dom != "" && (host == dom || strings.HasSuffix(host, "."+dom)):
+	case s.o.KnownHost != nil && s.o.KnownHost(host):
+	default:
+		return "", false
+	}
+	return u.String(), true
+}
+
+func (s *Service) start(w http.ResponseWriter, r *http.Request) {
+	returnTo, ok := s.safeReturn(r.URL.Query().Get("rd"))
+	if !ok {
+		s.page(w, http.StatusBadRequest, "Sign-in refused", "The address to return to after sign-in is not one this gateway serves.")
+		return
+	}
+	if err := s.provider(r.Context()); err != nil {
+		s.page(w, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Try again in a moment.")
+		return
+	}
+	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
+	err := s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()))
+	if err != nil {
+		s.o.Log.Error("record sign-in", "err", err)
+		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started.")
+		return
+	}
+	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
+}
+
+// VerifyJWT verifies a bearer JWT the provider issued (signature against
+// its keys, issuer, an accepted audience, expiry within the clock skew)
+// and returns the value of the configured user claim and the expiry.
+func (s *Service) VerifyJWT(ctx context.Context, raw string) (string, time.Time, error) {
+	if err := s.provider(ctx); err != nil {
+		return "", time.Time{}, err
+	}
+	tok, err := s.jwts.Verify(ctx, raw)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !audienceOK(tok.Audience, s.o.OIDC.Audiences) {
+		return "", time.Time{}, fmt.Errorf("audience %v is not accepted", tok.Audience)
+	}
+	v, err := s.claim(tok)
+	return v, tok.Expiry.Add(s.o.OIDC.ClockSkew), err
+}
+
+func audienceOK(got, accepted []string) bool {
+	for _, a := range got {
+		for _, b := range accepted {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// claim reads the configured user claim of a token.
+func (s *Service) claim(tok *oidc.IDToken) (string, error) {
+	var claims map[string]any
+	if err := tok.Claims(&claims); err != nil {
+		return "", err
+	}
+	v, _ := claims[s.o.OIDC.UserClaim].(string)
+	if v == "" {
+		return "", fmt.Errorf("the token has no %q claim", s.o.OIDC.UserClaim)
+	}
+	return v, nil
+}
+
+// ErrNotProvisioned: the identity authenticated, but no directory user
+// matches it.
+var ErrNotProvisioned = errors.New("not provisioned")
+
+// Resolve finds the directory user a claim value names, in the configured
+// tenant or in the one tenant that has such a user.
+func (s *Service) Resolve(snap *snapshot.Snapshot, value string) (*snapshot.User, error) {
+	attr := s.o.OIDC.UserAttribute
+	if t := s.o.OIDC.Tenant; t != "" {
+		id, ok := snap.TenantID(t)
+		if !ok {
+			return nil, fmt.Errorf("tenant %q does not exist: %w", t, ErrNotProvisioned)
+		}
+		if u, ok := snap.UserBy(id, attr, value); ok {
+			return u, nil
+		}
+		return nil, ErrNotProvisioned
+	}
+	var found *snapshot.User
+	n := 0
+	snap.TenantIDs(func(id int64) {
+		if u, ok := snap.UserBy(id, attr, value); ok {
+			found = u
+			n++
+		}
+	})
+	switch n {
+	case 0:
+		return nil, ErrNotProvisioned
+	case 1:
+		return found, nil
+	}
+	return nil, fmt.Errorf("%d tenants have a user with %s %q; set oidc.tenant: %w", n, attr, value, ErrNotProvisioned)
+}
