@@ -13,7 +13,7 @@ FUZZTIME="${FUZZTIME:-20s}"
 STATICCHECK="honnef.co/go/tools/cmd/staticcheck@v0.7.0"
 
 # Debian packages the integration tests drive (real nginx for auth_request).
-PACKAGES=(nginx)
+PACKAGES=(nginx chromium)
 
 step() { printf '\n==> %s\n' "$*"; }
 

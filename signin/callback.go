@@ -72,7 +72,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who, err := s.claim(idt)
+	if err != nil && tok.AccessToken != "" {
+		who, err = s.userInfoClaim(ctx, tok, idt.Subject)
+	}
 	if err != nil {
+		s.o.Log.Warn("sign-in without the user claim", "claim", s.o.OIDC.UserClaim, "err", err)
 		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not say who you are ("+s.o.OIDC.UserClaim+" claim missing).")
 		return
 	}

@@ -68,6 +68,7 @@ type Service struct {
 	ids       *oidc.IDTokenVerifier // ID tokens of sign-ins (aud = client id)
 	jwts      *oidc.IDTokenVerifier // bearer JWTs (aud checked against Audiences)
 	endSess   string
+	prov      *oidc.Provider
 	discovery error
 }
 
@@ -131,7 +132,7 @@ func (s *Service) provider(ctx context.Context) error {
 	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
 	s.ids = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{ClientID: o.ClientID, Now: skewed})
 	s.jwts = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{SkipClientIDCheck: true, Now: skewed})
-	s.endSess, s.ready, s.discovery = meta.EndSession, true, nil
+	s.prov, s.endSess, s.ready, s.discovery = p, meta.EndSession, true, nil
 	return nil
 }
 
@@ -249,16 +250,34 @@ func audienceOK(got, accepted []string) bool {
 }
 
 // claim reads the configured user claim of a token.
-func (s *Service) claim(tok *oidc.IDToken) (string, error) {
+func (s *Service) claim(tok *oidc.IDToken) (string, error) { return s.claimOf(tok.Claims) }
+
+// claimOf reads the configured user claim from a set of claims.
+func (s *Service) claimOf(decode func(any) error) (string, error) {
 	var claims map[string]any
-	if err := tok.Claims(&claims); err != nil {
+	if err := decode(&claims); err != nil {
 		return "", err
 	}
 	v, _ := claims[s.o.OIDC.UserClaim].(string)
 	if v == "" {
-		return "", fmt.Errorf("the token has no %q claim", s.o.OIDC.UserClaim)
+		return "", fmt.Errorf("no %q claim", s.o.OIDC.UserClaim)
 	}
 	return v, nil
+}
+
+// userInfoClaim reads the user claim from the UserInfo endpoint: when it
+// issues an access token, a provider may leave profile and email claims
+// out of the ID token (OpenID Connect Core section 5.4). The answer must be
+// about the ID token's subject.
+func (s *Service) userInfoClaim(ctx context.Context, tok *oauth2.Token, subject string) (string, error) {
+	ui, err := s.prov.UserInfo(ctxWithClient(ctx, s.o.Client), oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return "", fmt.Errorf("userinfo: %w", err)
+	}
+	if ui.Subject != subject {
+		return "", errors.New("userinfo is about another subject than the ID token")
+	}
+	return s.claimOf(ui.Claims)
 }
 
 // ErrNotProvisioned: the identity authenticated, but no directory user

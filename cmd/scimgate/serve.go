@@ -135,7 +135,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		base = "http://" + ln.Addr().String() + api.BasePath()
 	}
 	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath)
-	printRoutes(stdout, "http://"+ln.Addr().String(), eng.Policy())
+	gatewayURL := strings.TrimRight(cfg.Gateway.PublicURL, "/")
+	if gatewayURL == "" {
+		gatewayURL = "http://" + ln.Addr().String()
+	}
+	printRoutes(stdout, gatewayURL, eng.Policy())
 	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(eng.Policy().Routes))
 
 	errc := make(chan error, 1)
