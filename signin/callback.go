@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"html/template"
 	"net/http"
@@ -34,6 +35,13 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer is incomplete.")
 		return
 	}
+	bound, err := r.Cookie(stateCookie(state))
+	if err != nil || subtle.ConstantTimeCompare([]byte(bound.Value), []byte(state)) != 1 {
+		s.o.Log.Warn("sign-in callback without its browser binding", "remote_addr", r.RemoteAddr)
+		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used or has expired, or was started in another browser. Go back to the page you wanted and sign in again.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: bound.Name, Value: "", Path: s.callbackPath, MaxAge: -1})
 	ls, err := s.o.Dir.FinishLogin(ctx, state, loginMaxAge)
 	if errors.Is(err, store.ErrNotFound) {
 		s.o.Log.Warn("sign-in callback with an unknown, used or expired state", "remote_addr", r.RemoteAddr)

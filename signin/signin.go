@@ -217,7 +217,20 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started.")
 		return
 	}
+	// Bind the sign-in to this browser: the callback must come with this
+	// cookie, so that nobody can make a victim's browser complete a sign-in
+	// they started (login CSRF). One cookie per sign-in keeps tabs apart.
+	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: state, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.o.PublicURL.Scheme == "https"})
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
+}
+
+// stateCookie names the cookie that binds a sign-in to its browser.
+func stateCookie(state string) string {
+	if len(state) > 16 {
+		state = state[:16]
+	}
+	return "scimgate_login_" + state
 }
 
 // VerifyJWT verifies a bearer JWT the provider issued (signature against

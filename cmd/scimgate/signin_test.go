@@ -201,6 +201,40 @@ func TestSignIn(t *testing.T) {
 		}
 	})
 
+	t.Run("login CSRF", func(t *testing.T) {
+		s.provision("erin@example.com", "eng")
+		// The attacker starts a sign-in and stops at the callback...
+		attacker := browser(t)
+		var callback string
+		attacker.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.Path, "/oauth2/callback") {
+				callback = r.URL.String()
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+		s.idp.QueueUser(&mockoidc.MockUser{Subject: "e1", Email: "erin@example.com"})
+		navigate(t, attacker, app)
+		if callback == "" {
+			t.Fatal("no callback reached")
+		}
+		// ...and sends it to a victim, whose browser did not start it.
+		victim := browser(t)
+		if st, _, _ := navigate(t, victim, callback); st != http.StatusBadRequest {
+			t.Errorf("a callback from another browser = %d, want 400", st)
+		}
+		for _, ck := range victim.Jar.Cookies(u) {
+			if ck.Name == "scimgate_session" {
+				t.Errorf("the victim's browser got a session")
+			}
+		}
+		// The browser that started it can still finish it.
+		attacker.CheckRedirect = nil
+		if st, _, body := navigate(t, attacker, callback); st != http.StatusOK || !strings.Contains(body, "erin@example.com") {
+			t.Errorf("the starting browser completing its sign-in = %d %q, want 200", st, body)
+		}
+	})
+
 	t.Run("open redirect", func(t *testing.T) {
 		for _, rd := range []string{"https://evil.example/", "//evil.example/", "javascript:alert(1)", "http://127.0.0.1.evil.example/"} {
 			st, _, _ := navigate(t, browser(t), s.srv.URL+"/.scimgate/signin?rd="+url.QueryEscape(rd))
