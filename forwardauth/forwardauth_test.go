@@ -14,6 +14,7 @@ import (
 	"github.com/scimgate/scimgate/assertion"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/forwardauth"
+	"github.com/scimgate/scimgate/internal/gatetest"
 	"github.com/scimgate/scimgate/scim/schema"
 	"github.com/scimgate/scimgate/snapshot"
 )
@@ -33,22 +34,22 @@ routes:
 //	bob    in sales
 //	carol  admitted to console by name
 type faEnv struct {
-	*fixture
+	*gatetest.Fixture
 	tokens map[string]string
 }
 
 func newFAEnv(t *testing.T) *faEnv {
 	t.Helper()
-	f := newFixture(t, faRoutes)
+	f := gatetest.New(t, faRoutes)
 	for _, u := range []string{"alice", "bob", "carol"} {
-		f.user(u)
+		f.User(u)
 	}
-	f.group("engineering", "alice")
-	f.group("sales", "bob")
-	f.group("console-admins")
-	e := &faEnv{fixture: f, tokens: map[string]string{}}
+	f.Group("engineering", "alice")
+	f.Group("sales", "bob")
+	f.Group("console-admins")
+	e := &faEnv{Fixture: f, tokens: map[string]string{}}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		e.tokens[u], _ = f.token(u, time.Hour)
+		e.tokens[u], _ = f.Token(u, time.Hour)
 	}
 	return e
 }
@@ -56,7 +57,7 @@ func newFAEnv(t *testing.T) *faEnv {
 // handler returns the endpoint over a copy of the gate with sign-in set or
 // not.
 func (e *faEnv) handler(signIn func(*http.Request, string) string) http.Handler {
-	g := *e.gate
+	g := *e.Gate
 	g.SignIn = signIn
 	return forwardauth.New(&g)
 }
@@ -138,8 +139,8 @@ const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8
 // treats any other status as an error.
 func TestNginx(t *testing.T) {
 	e := newFAEnv(t)
-	revoked, revokedID := e.token("alice", time.Hour)
-	if err := e.dir.RevokeAccessToken(e.ctx, revokedID, "test"); err != nil {
+	revoked, revokedID := e.Token("alice", time.Hour)
+	if err := e.Dir.RevokeAccessToken(e.Ctx, revokedID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	bearer := func(user string) http.Header { return http.Header{"Authorization": {"Bearer " + e.tokens[user]}} }
@@ -204,7 +205,7 @@ func TestNginx(t *testing.T) {
 				t.Errorf("%s = %q, want %q", forwardauth.HeaderSignIn, got, wantSignIn)
 			}
 			if tt.status == 200 {
-				checkIdentity(t, e.fixture, res.Header, tt.user)
+				checkIdentity(t, e.Fixture, res.Header, tt.user)
 				return
 			}
 			if ids := identity(res.Header); len(ids) > 0 && tt.signInTo == "" {
@@ -229,7 +230,7 @@ func TestNginx(t *testing.T) {
 
 // checkIdentity checks the identity headers of an allowed answer: those of
 // user, or none for an anonymous request.
-func checkIdentity(t *testing.T, f *fixture, h http.Header, user string) {
+func checkIdentity(t *testing.T, f *gatetest.Fixture, h http.Header, user string) {
 	t.Helper()
 	ids := identity(h)
 	if user == "" {
@@ -247,11 +248,11 @@ func checkIdentity(t *testing.T, f *fixture, h http.Header, user string) {
 	if _, ok := h[assertion.HeaderGroups]; !ok {
 		t.Errorf("%s missing", assertion.HeaderGroups)
 	}
-	_, claims, err := verifyJWT(f.signer.JWKS(), h.Get(assertion.HeaderAssertion))
+	_, claims, err := gatetest.VerifyJWT(f.Signer.JWKS(), h.Get(assertion.HeaderAssertion))
 	if err != nil {
 		t.Errorf("assertion does not verify: %v", err)
-	} else if claims["sub"] != f.id(user) || claims["preferred_username"] != user {
-		t.Errorf("assertion claims %v, want sub %s", claims, f.id(user))
+	} else if claims["sub"] != f.ID(user) || claims["preferred_username"] != user {
+		t.Errorf("assertion claims %v, want sub %s", claims, f.ID(user))
 	}
 	if cc := h.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
@@ -262,8 +263,8 @@ func checkIdentity(t *testing.T, f *fixture, h http.Header, user string) {
 // be an nginx error), and 503 to the other proxies.
 func TestNginxStaleSnapshot(t *testing.T) {
 	e := newFAEnv(t)
-	g := *e.gate
-	g.Engine = engine.New(staleSource{e.live.Current()}, compile(t, faRoutes), engine.Options{MaxSnapshotAge: time.Minute})
+	g := *e.Gate
+	g.Engine = engine.New(staleSource{e.Live.Current()}, gatetest.Compile(t, faRoutes), engine.Options{MaxSnapshotAge: time.Minute})
 	h := forwardauth.New(&g)
 	auth := http.Header{"Authorization": {"Bearer " + e.tokens["alice"]}}
 	if res := serve(h, nginx("GET", "/app/x", auth)); res.StatusCode != 403 || !strings.Contains(body(res), engine.ReasonStale) {
@@ -290,7 +291,7 @@ func TestTraefik(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("alice = %d %s", res.StatusCode, body(res))
 	}
-	checkIdentity(t, e.fixture, res.Header, "alice")
+	checkIdentity(t, e.Fixture, res.Header, "alice")
 
 	res = serve(e.handler(signIn), traefik("GET", "/app/x?y=1", http.Header{"Accept": {browser}}))
 	want := signIn(nil, "https://app.test/app/x?y=1")
@@ -411,7 +412,7 @@ func TestForwardAuthHeaderSpoofing(t *testing.T) {
 				}
 			}
 			if tt.status == 200 {
-				checkIdentity(t, e.fixture, res.Header, tt.user)
+				checkIdentity(t, e.Fixture, res.Header, tt.user)
 			} else if ids := identity(res.Header); len(ids) > 0 {
 				t.Errorf("%s, %s: refusal carries %v", tt.name, style.name, ids)
 			}
@@ -432,13 +433,13 @@ func TestForwardAuthFollowsTheDirectory(t *testing.T) {
 		}
 	}
 	check("member", 200)
-	e.removeMember("engineering", "alice")
+	e.RemoveMember("engineering", "alice")
 	check("removed from the group", 403)
-	e.patch(schema.GroupType, "group:engineering", `[{"op":"add","path":"members","value":[{"value":"`+e.id("alice")+`"}]}]`)
+	e.Patch(schema.GroupType, "group:engineering", `[{"op":"add","path":"members","value":[{"value":"`+e.ID("alice")+`"}]}]`)
 	check("added back", 200)
-	e.setActive("alice", false)
+	e.SetActive("alice", false)
 	check("deactivated", 403)
-	e.setActive("alice", true)
+	e.SetActive("alice", true)
 	check("reactivated", 200)
 }
 
@@ -447,7 +448,7 @@ func TestForwardAuthFollowsTheDirectory(t *testing.T) {
 // would tell the application she is calling.
 func TestForwardAuthPublicRouteDeactivatedUser(t *testing.T) {
 	e := newFAEnv(t)
-	e.setActive("bob", false)
+	e.SetActive("bob", false)
 	res := serve(e.handler(nil), nginx("GET", "/public/x", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}}))
 	if res.StatusCode != 200 {
 		t.Fatalf("deactivated bob on a public route = %d, want 200", res.StatusCode)

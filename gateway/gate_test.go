@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/internal/gatetest"
 )
 
 func TestRequestFrom(t *testing.T) {
@@ -57,23 +58,23 @@ func (r *recorder) Decision(adapter string, d engine.Decision, took time.Duratio
 // TestDecideRecords: every decision, bad paths included, is counted and
 // logged once, with the user and token but never the credential.
 func TestDecideRecords(t *testing.T) {
-	f := newFixture(t, streamRoutes)
-	f.user("alice")
-	f.group("engineering", "alice")
-	secret, tokenID := f.token("alice", time.Hour)
+	f := gatetest.New(t, streamRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	secret, tokenID := f.Token("alice", time.Hour)
 	var logs bytes.Buffer
 	rec := &recorder{}
-	f.gate.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	f.gate.Metrics = rec
+	f.Gate.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	f.Gate.Metrics = rec
 
 	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
 	r.Header.Set("Authorization", "Bearer "+secret)
 	req, _ := gateway.RequestFrom(r)
-	c := f.gate.Decide("proxy", r, req)
+	c := f.Gate.Decide("proxy", r, req)
 	if !c.Decision.Allow || c.Principal.TokenID != tokenID || c.Adapter != "proxy" || c.Request != req {
 		t.Fatalf("Decide = %+v, want allowed with token %s", c, tokenID)
 	}
-	f.gate.BadRequest("forwardauth", r, "app.test", "GET")
+	f.Gate.BadRequest("forwardauth", r, "app.test", "GET")
 
 	if want := []string{"proxy app group-ok", "forwardauth  bad-path"}; strings.Join(rec.got, "|") != strings.Join(want, "|") {
 		t.Errorf("recorded %q, want %q", rec.got, want)
@@ -95,8 +96,8 @@ func TestDecideRecords(t *testing.T) {
 	}
 
 	// Without a logger or metrics, deciding still works.
-	f.gate.Log, f.gate.Metrics = nil, nil
-	if c := f.gate.Decide("proxy", r, req); !c.Decision.Allow {
+	f.Gate.Log, f.Gate.Metrics = nil, nil
+	if c := f.Gate.Decide("proxy", r, req); !c.Decision.Allow {
 		t.Errorf("Decide without logger = %+v", c.Decision)
 	}
 }
@@ -104,16 +105,16 @@ func TestDecideRecords(t *testing.T) {
 // TestIdentify: a user gets identity values; an anonymous request on a
 // public route gets none.
 func TestIdentify(t *testing.T) {
-	f := newFixture(t, streamRoutes)
-	f.user("alice")
-	f.group("engineering", "alice")
+	f := gatetest.New(t, streamRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
 	r := httptest.NewRequest("GET", "http://app.test/public/x", nil)
-	c := f.gate.Decide("proxy", r, engine.Request{Host: "app.test", Path: "/public/x", Method: "GET"})
-	if v, ok, err := f.gate.Identify(c); ok || err != nil || v.User != "" {
+	c := f.Gate.Decide("proxy", r, engine.Request{Host: "app.test", Path: "/public/x", Method: "GET"})
+	if v, ok, err := f.Gate.Identify(c); ok || err != nil || v.User != "" {
 		t.Errorf("Identify(anonymous on public) = %+v, %v, %v; want nothing", v, ok, err)
 	}
-	c = gateway.Check{Decision: f.eng.Decide(f.who("alice"), engine.Request{Host: "app.test", Path: "/app", Method: "GET"})}
-	v, ok, err := f.gate.Identify(c)
+	c = gateway.Check{Decision: f.Eng.Decide(f.Who("alice"), engine.Request{Host: "app.test", Path: "/app", Method: "GET"})}
+	v, ok, err := f.Gate.Identify(c)
 	if !ok || err != nil || v.User != "alice" || v.Email != "alice" || v.Groups != "engineering" || v.Assertion == "" {
 		t.Errorf("Identify(alice on app) = %+v, %v, %v", v, ok, err)
 	}
@@ -122,20 +123,20 @@ func TestIdentify(t *testing.T) {
 // TestDenyNamesNoMembers: a refusal decided by the real engine says which
 // route refused and why, but not which groups or users it admits.
 func TestDenyNamesNoMembers(t *testing.T) {
-	f := newFixture(t, `
+	f := gatetest.New(t, `
 routes:
   - {name: console, host: app.test, path: /console, allow: {groups: [console-admins], users: [carol-the-admin]}, deny: {groups: [contractors-secret]}}
 `)
-	f.user("bob")
-	f.user("carol-the-admin")
-	f.group("console-admins", "carol-the-admin")
-	f.group("contractors-secret")
+	f.User("bob")
+	f.User("carol-the-admin")
+	f.Group("console-admins", "carol-the-admin")
+	f.Group("contractors-secret")
 	for _, accept := range []string{"application/json", "text/html"} {
 		r := httptest.NewRequest("GET", "http://app.test/console", nil)
 		r.Header.Set("Accept", accept)
-		c := gateway.Check{Decision: f.eng.Decide(f.who("bob"), engine.Request{Host: "app.test", Path: "/console", Method: "GET"})}
+		c := gateway.Check{Decision: f.Eng.Decide(f.Who("bob"), engine.Request{Host: "app.test", Path: "/console", Method: "GET"})}
 		w := httptest.NewRecorder()
-		f.gate.Deny(w, r, c, "")
+		f.Gate.Deny(w, r, c, "")
 		body := w.Body.String()
 		if w.Code != 403 || !strings.Contains(body, "console") || !strings.Contains(body, engine.ReasonNotAllowed) {
 			t.Errorf("%s: %d %s, want 403 naming the route and reason", accept, w.Code, body)

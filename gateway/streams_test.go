@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/internal/gatetest"
 	"github.com/scimgate/scimgate/snapshot"
 )
 
@@ -53,23 +54,23 @@ func (tr *tracked) cancelCalls() int {
 	return tr.calls
 }
 
-func streamWorld(t *testing.T) *fixture {
-	f := newFixture(t, streamRoutes)
+func streamWorld(t *testing.T) *gatetest.Fixture {
+	f := gatetest.New(t, streamRoutes)
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
-		f.user(u)
+		f.User(u)
 	}
-	f.group("engineering", "alice", "bob", "carol", "dave", "erin")
+	f.Group("engineering", "alice", "bob", "carol", "dave", "erin")
 	return f
 }
 
 func TestStreamsTrackLen(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.eng, nil)
+	s := gateway.NewStreams(f.Eng, nil)
 	if n := s.Len(); n != 0 {
 		t.Fatalf("Len() of a new registry = %d, want 0", n)
 	}
-	a := track(t, s, f.who("alice"), "/app/x")
-	b := track(t, s, f.who("bob"), "/app/y")
+	a := track(t, s, f.Who("alice"), "/app/x")
+	b := track(t, s, f.Who("bob"), "/app/y")
 	c := track(t, s, engine.Principal{}, "/public/z")
 	if n := s.Len(); n != 3 {
 		t.Fatalf("Len() after three Track = %d, want 3", n)
@@ -96,17 +97,17 @@ func TestStreamsTrackLen(t *testing.T) {
 // concerns, with ErrAccessRevoked as the cause; allowed streams stay.
 func TestStreamsRecheck(t *testing.T) {
 	f := streamWorld(t)
-	_, carolToken := f.token("carol", time.Hour)
-	s := gateway.NewStreams(f.eng, nil)
-	withToken := f.who("carol")
+	_, carolToken := f.Token("carol", time.Hour)
+	s := gateway.NewStreams(f.Eng, nil)
+	withToken := f.Who("carol")
 	withToken.TokenID = carolToken
 
-	alice := track(t, s, f.who("alice"), "/app/a")
-	alice2 := track(t, s, f.who("alice"), "/public/a") // public: stays whatever happens to alice
-	bob := track(t, s, f.who("bob"), "/app/b")
+	alice := track(t, s, f.Who("alice"), "/app/a")
+	alice2 := track(t, s, f.Who("alice"), "/public/a") // public: stays whatever happens to alice
+	bob := track(t, s, f.Who("bob"), "/app/b")
 	carol := track(t, s, withToken, "/app/c")
-	dave := track(t, s, f.who("dave"), "/app/d")
-	erin := track(t, s, f.who("erin"), "/other/e")
+	dave := track(t, s, f.Who("dave"), "/app/d")
+	erin := track(t, s, f.Who("erin"), "/other/e")
 	anon := track(t, s, engine.Principal{}, "/public/x")
 	all := []*tracked{alice, alice2, bob, carol, dave, erin, anon}
 
@@ -122,18 +123,18 @@ func TestStreamsRecheck(t *testing.T) {
 		change func()
 		cut    *tracked
 	}{
-		{"deactivate", func() { f.setActive("alice", false) }, alice},
-		{"remove from group", func() { f.removeMember("engineering", "bob") }, bob},
+		{"deactivate", func() { f.SetActive("alice", false) }, alice},
+		{"remove from group", func() { f.RemoveMember("engineering", "bob") }, bob},
 		{"revoke token", func() {
-			if err := f.dir.RevokeAccessToken(f.ctx, carolToken, "test"); err != nil {
+			if err := f.Dir.RevokeAccessToken(f.Ctx, carolToken, "test"); err != nil {
 				t.Fatal(err)
 			}
 		}, carol},
 		{"delete user", func() {
-			f.deleteUser("dave")
+			f.DeleteUser("dave")
 		}, dave},
 		{"policy drops the route", func() {
-			f.eng.SetPolicy(compile(t, `
+			f.Eng.SetPolicy(gatetest.Compile(t, `
 routes:
   - {name: public, host: app.test, path: /public, allow: {public: true}}
   - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
@@ -179,10 +180,10 @@ routes:
 // as it is when it runs.
 func TestStreamsReactivatedUserIsNotCut(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.eng, nil)
-	alice := track(t, s, f.who("alice"), "/app/a")
-	f.setActive("alice", false)
-	f.setActive("alice", true)
+	s := gateway.NewStreams(f.Eng, nil)
+	alice := track(t, s, f.Who("alice"), "/app/a")
+	f.SetActive("alice", false)
+	f.SetActive("alice", true)
 	if n := s.Recheck(); n != 0 || alice.cut() {
 		t.Errorf("Recheck() after deactivate+reactivate = %d cut (alice cut %v), want 0", n, alice.cut())
 	}
@@ -192,16 +193,16 @@ func TestStreamsReactivatedUserIsNotCut(t *testing.T) {
 // SCIM change cuts the stream without anyone calling Recheck.
 func TestStreamsWatch(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.eng, nil)
+	s := gateway.NewStreams(f.Eng, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watched := make(chan struct{})
-	go func() { s.Watch(ctx, f.live.Subscribe()); close(watched) }()
+	go func() { s.Watch(ctx, f.Live.Subscribe()); close(watched) }()
 
-	alice := track(t, s, f.who("alice"), "/app/a")
-	bob := track(t, s, f.who("bob"), "/app/b")
+	alice := track(t, s, f.Who("alice"), "/app/a")
+	bob := track(t, s, f.Who("bob"), "/app/b")
 	start := time.Now()
-	f.setActive("alice", false)
+	f.SetActive("alice", false)
 	select {
 	case <-alice.ctx.Done():
 		t.Logf("stream cut %s after the SCIM change started", time.Since(start))
@@ -212,7 +213,7 @@ func TestStreamsWatch(t *testing.T) {
 		t.Errorf("cause = %v, want ErrAccessRevoked", context.Cause(alice.ctx))
 	}
 	// Other changes keep bob's stream.
-	f.user("zed")
+	f.User("zed")
 	time.Sleep(50 * time.Millisecond)
 	if bob.ctx.Err() != nil {
 		t.Errorf("bob's allowed stream was cut: %v", context.Cause(bob.ctx))
@@ -229,9 +230,9 @@ func TestStreamsWatch(t *testing.T) {
 // too old cuts everything, public streams included.
 func TestStreamsStaleSnapshotCuts(t *testing.T) {
 	f := streamWorld(t)
-	e := engine.New(staleSource{f.live.Current()}, compile(t, streamRoutes), engine.Options{MaxSnapshotAge: time.Minute})
+	e := engine.New(staleSource{f.Live.Current()}, gatetest.Compile(t, streamRoutes), engine.Options{MaxSnapshotAge: time.Minute})
 	s := gateway.NewStreams(e, nil)
-	a := track(t, s, f.who("alice"), "/app/a")
+	a := track(t, s, f.Who("alice"), "/app/a")
 	p := track(t, s, engine.Principal{}, "/public/a")
 	if n := s.Recheck(); n != 2 || !a.cut() || !p.cut() {
 		t.Errorf("Recheck() on a stale snapshot = %d cut (%v %v), want both", n, a.cut(), p.cut())
@@ -248,8 +249,8 @@ func (s staleSource) Age() time.Duration          { return time.Hour }
 // the race detector).
 func TestStreamsConcurrent(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.eng, nil)
-	alice, bob := f.who("alice"), f.who("bob")
+	s := gateway.NewStreams(f.Eng, nil)
+	alice, bob := f.Who("alice"), f.Who("bob")
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -268,7 +269,7 @@ func TestStreamsConcurrent(t *testing.T) {
 			}
 		})
 	}
-	wg.Go(func() { f.setActive("bob", false) })
+	wg.Go(func() { f.SetActive("bob", false) })
 	wg.Wait()
 	if n := s.Len(); n != 0 {
 		t.Errorf("Len() = %d after every stream ended, want 0", n)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/internal/gatetest"
 	"github.com/scimgate/scimgate/proxy"
 )
 
@@ -145,7 +146,7 @@ func closedAddr(t testing.TB) string {
 //	carol  admitted to console by name
 //	dave, erin, frank  in engineering
 type env struct {
-	*fixture
+	*gatetest.Fixture
 	up      *upstream
 	proxy   *httptest.Server
 	streams *gateway.Streams
@@ -156,24 +157,24 @@ type env struct {
 func newEnv(t *testing.T, signIn func(*http.Request, string) string) *env {
 	t.Helper()
 	up := newUpstream(t)
-	f := newFixture(t, fmt.Sprintf(proxyRoutes, up.URL, closedAddr(t)))
+	f := gatetest.New(t, fmt.Sprintf(proxyRoutes, up.URL, closedAddr(t)))
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
-		f.user(u)
+		f.User(u)
 	}
-	f.group("platform", "alice")
-	f.group("engineering", "group:platform", "dave", "erin", "frank")
-	f.group("R&D, Europe", "alice")
-	f.group("sales", "bob")
-	f.group("console-admins")
-	e := &env{fixture: f, up: up, tokens: map[string]string{}}
+	f.Group("platform", "alice")
+	f.Group("engineering", "group:platform", "dave", "erin", "frank")
+	f.Group("R&D, Europe", "alice")
+	f.Group("sales", "bob")
+	f.Group("console-admins")
+	e := &env{Fixture: f, up: up, tokens: map[string]string{}}
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
-		e.tokens[u], _ = f.token(u, time.Hour)
+		e.tokens[u], _ = f.Token(u, time.Hour)
 	}
-	f.gate.SignIn = signIn
-	e.streams = gateway.NewStreams(f.eng, nil)
-	f.gate.Streams = e.streams
-	go e.streams.Watch(f.ctx, f.live.Subscribe())
-	e.proxy = httptest.NewServer(proxy.New(f.gate, nil))
+	f.Gate.SignIn = signIn
+	e.streams = gateway.NewStreams(f.Eng, nil)
+	f.Gate.Streams = e.streams
+	go e.streams.Watch(f.Ctx, f.Live.Subscribe())
+	e.proxy = httptest.NewServer(proxy.New(f.Gate, nil))
 	t.Cleanup(e.proxy.Close)
 	e.client = &http.Client{
 		Timeout:       10 * time.Second,
@@ -185,10 +186,10 @@ func newEnv(t *testing.T, signIn func(*http.Request, string) string) *env {
 // request builds a request to the proxy for host app.test; target is the
 // raw path and query, sent as written. Header keys are sent as spelled.
 func (e *env) request(method, target string, h http.Header) *http.Request {
-	e.t.Helper()
+	e.T.Helper()
 	req, err := http.NewRequest(method, e.proxy.URL+target, nil)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	req.Host = "app.test"
 	for k, v := range h {
@@ -199,15 +200,15 @@ func (e *env) request(method, target string, h http.Header) *http.Request {
 
 // do sends a request and reads the whole answer.
 func (e *env) do(method, target string, h http.Header) (*http.Response, string) {
-	e.t.Helper()
+	e.T.Helper()
 	res, err := e.client.Do(e.request(method, target, h))
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, target, err)
+		e.T.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		e.t.Fatalf("%s %s: read body: %v", method, target, err)
+		e.T.Fatalf("%s %s: read body: %v", method, target, err)
 	}
 	return res, string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/scimgate/scimgate/assertion"
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/internal/gatetest"
 )
 
 // denyBody is the JSON body of a refusal.
@@ -27,13 +28,13 @@ type denyBody struct {
 // upstream.
 func TestProxyRefusals(t *testing.T) {
 	e := newEnv(t, nil)
-	expired, _ := e.token("alice", time.Millisecond)
-	revoked, revokedID := e.token("alice", time.Hour)
-	if err := e.dir.RevokeAccessToken(e.ctx, revokedID, "test"); err != nil {
+	expired, _ := e.Token("alice", time.Millisecond)
+	revoked, revokedID := e.Token("alice", time.Hour)
+	if err := e.Dir.RevokeAccessToken(e.Ctx, revokedID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	e.setActive("dave", false)
-	e.deleteUser("frank")
+	e.SetActive("dave", false)
+	e.DeleteUser("frank")
 	aliceID, _, _ := directory.SplitAccessToken(e.tokens["alice"])
 	time.Sleep(5 * time.Millisecond) // expire the 1ms token
 
@@ -186,12 +187,12 @@ func TestProxyAllowed(t *testing.T) {
 		t.Errorf("X-Forwarded-Host = %q, want app.test", xf)
 	}
 
-	header, claims, err := verifyJWT(e.signer.JWKS(), got.Header.Get(assertion.HeaderAssertion))
+	header, claims, err := gatetest.VerifyJWT(e.Signer.JWKS(), got.Header.Get(assertion.HeaderAssertion))
 	if err != nil {
 		t.Fatalf("assertion %q does not verify with the JWKS: %v", got.Header.Get(assertion.HeaderAssertion), err)
 	}
-	if header["kid"] != e.signer.KeyID() || header["typ"] != "JWT" {
-		t.Errorf("assertion header = %v, want kid %s", header, e.signer.KeyID())
+	if header["kid"] != e.Signer.KeyID() || header["typ"] != "JWT" {
+		t.Errorf("assertion header = %v, want kid %s", header, e.Signer.KeyID())
 	}
 	now := float64(time.Now().Unix())
 	exp, _ := claims["exp"].(float64)
@@ -205,25 +206,25 @@ func TestProxyAllowed(t *testing.T) {
 		t.Errorf("iss = %v, want https://gate.test", claims["iss"])
 	case claims["aud"] != "app":
 		t.Errorf("aud = %v, want the route name app", claims["aud"])
-	case claims["sub"] != e.id("alice"):
-		t.Errorf("sub = %v, want alice's SCIM id %s", claims["sub"], e.id("alice"))
+	case claims["sub"] != e.ID("alice"):
+		t.Errorf("sub = %v, want alice's SCIM id %s", claims["sub"], e.ID("alice"))
 	case claims["preferred_username"] != "alice" || claims["email"] != "alice":
 		t.Errorf("preferred_username, email = %v, %v", claims["preferred_username"], claims["email"])
-	case claims["tenant"] != float64(e.acme.TenantID):
-		t.Errorf("tenant = %v, want %d", claims["tenant"], e.acme.TenantID)
+	case claims["tenant"] != float64(e.Acme.TenantID):
+		t.Errorf("tenant = %v, want %d", claims["tenant"], e.Acme.TenantID)
 	case !slices.Equal(claimGroups, wantGroups):
 		t.Errorf("groups = %q, want %q", claimGroups, wantGroups)
-	case exp-iat != e.signer.TTL().Seconds():
-		t.Errorf("exp - iat = %v, want the TTL %v", exp-iat, e.signer.TTL())
-	case exp < now+e.signer.TTL().Seconds()-5 || exp > now+e.signer.TTL().Seconds()+1:
-		t.Errorf("exp = %v, want about now+TTL = %v", exp, now+e.signer.TTL().Seconds())
+	case exp-iat != e.Signer.TTL().Seconds():
+		t.Errorf("exp - iat = %v, want the TTL %v", exp-iat, e.Signer.TTL())
+	case exp < now+e.Signer.TTL().Seconds()-5 || exp > now+e.Signer.TTL().Seconds()+1:
+		t.Errorf("exp = %v, want about now+TTL = %v", exp, now+e.Signer.TTL().Seconds())
 	}
 
 	// Another route gets an assertion for its own audience.
 	if res, _ := e.do("GET", "/public/x", e.bearer("alice")); res.StatusCode != 200 {
 		t.Fatalf("alice GET /public/x = %d", res.StatusCode)
 	}
-	_, claims, err = verifyJWT(e.signer.JWKS(), e.up.last(t).Header.Get(assertion.HeaderAssertion))
+	_, claims, err = gatetest.VerifyJWT(e.Signer.JWKS(), e.up.last(t).Header.Get(assertion.HeaderAssertion))
 	if err != nil || claims["aud"] != "public" {
 		t.Errorf("assertion on the public route: aud %v, err %v; want aud public", claims["aud"], err)
 	}
@@ -332,7 +333,7 @@ func TestProxyHeaderSpoofing(t *testing.T) {
 				if u := got.Values(assertion.HeaderUser); len(u) != 1 || u[0] != tt.user {
 					t.Errorf("%s, spelling %d: %s = %q, want [%s]", tt.name, i, assertion.HeaderUser, u, tt.user)
 				}
-				if _, claims, err := verifyJWT(e.signer.JWKS(), got.Get(assertion.HeaderAssertion)); err != nil || claims["aud"] != tt.route {
+				if _, claims, err := gatetest.VerifyJWT(e.Signer.JWKS(), got.Get(assertion.HeaderAssertion)); err != nil || claims["aud"] != tt.route {
 					t.Errorf("%s, spelling %d: assertion aud %v err %v", tt.name, i, claims["aud"], err)
 				}
 			}
@@ -346,9 +347,9 @@ func TestProxyHeaderSpoofing(t *testing.T) {
 // owner is calling.
 func TestProxyPublicRouteLostAccess(t *testing.T) {
 	e := newEnv(t, nil)
-	e.setActive("dave", false)
+	e.SetActive("dave", false)
 	id, _, _ := directory.SplitAccessToken(e.tokens["erin"])
-	if err := e.dir.RevokeAccessToken(e.ctx, id, "test"); err != nil {
+	if err := e.Dir.RevokeAccessToken(e.Ctx, id, "test"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ name, user string }{

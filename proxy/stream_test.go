@@ -60,7 +60,7 @@ func TestProxyServerSentEvents(t *testing.T) {
 	}
 	// Access goes: the event stream ends.
 	start := time.Now()
-	e.setActive("alice", false)
+	e.SetActive("alice", false)
 	select {
 	case err := <-readErr:
 		t.Logf("event stream cut %s after the deactivation started: %v", time.Since(start), err)
@@ -127,16 +127,16 @@ func TestProxyCutsStreams(t *testing.T) {
 		user   string
 		revoke func(e *env)
 	}{
-		{"deactivated", "dave", func(e *env) { e.setActive("dave", false) }},
-		{"removed from the group", "dave", func(e *env) { e.removeMember("engineering", "dave") }},
-		{"nested group unnested", "alice", func(e *env) { e.removeMember("engineering", "group:platform") }},
+		{"deactivated", "dave", func(e *env) { e.SetActive("dave", false) }},
+		{"removed from the group", "dave", func(e *env) { e.RemoveMember("engineering", "dave") }},
+		{"nested group unnested", "alice", func(e *env) { e.RemoveMember("engineering", "group:platform") }},
 		{"token revoked", "erin", func(e *env) {
 			id, _, _ := directory.SplitAccessToken(e.tokens["erin"])
-			if err := e.dir.RevokeAccessToken(e.ctx, id, "test"); err != nil {
-				e.t.Fatal(err)
+			if err := e.Dir.RevokeAccessToken(e.Ctx, id, "test"); err != nil {
+				e.T.Fatal(err)
 			}
 		}},
-		{"user deleted", "frank", func(e *env) { e.deleteUser("frank") }},
+		{"user deleted", "frank", func(e *env) { e.DeleteUser("frank") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,7 +197,7 @@ func TestProxyCutsStreams(t *testing.T) {
 func TestProxyCutsStreamWhenTokenExpires(t *testing.T) {
 	e := newEnv(t, nil)
 	const ttl = 300 * time.Millisecond
-	secret, _ := e.token("erin", ttl)
+	secret, _ := e.Token("erin", ttl)
 	e.tokens["erin"] = secret
 	issued := time.Now()
 	d := e.download(t, "erin")
@@ -245,7 +245,7 @@ func TestProxyCutsWebSocket(t *testing.T) {
 		t.Fatalf("echo = %q, %v", line, err)
 	}
 	start := time.Now()
-	e.setActive("dave", false)
+	e.SetActive("dave", false)
 	conn.SetReadDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(conn, "again\n") // may or may not be echoed before the cut
 	for {

@@ -1,4 +1,4 @@
-package forwardauth_test
+package gatetest
 
 import (
 	"crypto/ecdsa"
@@ -11,10 +11,10 @@ import (
 	"strings"
 )
 
-// verifyJWT checks an ES256 JWT against a JWKS the way an upstream would:
+// VerifyJWT checks an ES256 JWT against a JWKS the way an upstream would:
 // the key is chosen by kid, the signature verified; it returns the header
 // and the claims.
-func verifyJWT(jwks []byte, token string) (header, claims map[string]any, err error) {
+func VerifyJWT(jwks []byte, token string) (header, claims map[string]any, err error) {
 	var set struct {
 		Keys []map[string]string `json:"keys"`
 	}
