@@ -9,18 +9,7 @@ import (
 )
 
 func accessToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: access-token needs a subcommand: create, list or revoke", errUsage)
-	}
-	switch args[0] {
-	case "create":
-		return accessTokenCreate(ctx, args[1:], stdout, stderr)
-	case "list":
-		return accessTokenList(ctx, args[1:], stdout, stderr)
-	case "revoke":
-		return accessTokenRevoke(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("%w: unknown access-token subcommand %q (create, list or revoke)", errUsage, args[0])
+	return dispatch(ctx, "access-token", map[string]command{"create": accessTokenCreate, "list": accessTokenList, "revoke": accessTokenRevoke}, []string{"create", "list", "revoke"}, args, stdout, stderr)
 }
 
 // accessTokenCreate prints the secret alone on stdout.
@@ -77,13 +66,7 @@ func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Write
 	fmt.Fprintln(tw, "ID\tTENANT\tUSER\tSTATUS\tCREATED\tEXPIRES\tDESCRIPTION")
 	now := time.Now()
 	for _, t := range tokens {
-		status := "active"
-		switch {
-		case !t.Revoked.IsZero():
-			status = "revoked"
-		case !t.Expires.IsZero() && !now.Before(t.Expires):
-			status = "expired"
-		}
+		status := credentialStatus(t.Revoked, t.Expires, now)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, t.UserName, status, stamp(t.Created), stamp(t.Expires), t.Description)
 	}
 	return tw.Flush()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/scimgate/scimgate/config"
@@ -159,3 +160,34 @@ func defaultLog() config.LogConfig { return config.Default().Log }
 // committed (they poll the change log every snapshot.DefaultPoll), so that
 // a revocation is in force when the command returns.
 func settle() { time.Sleep(3 * snapshot.DefaultPoll) }
+
+// command is one CLI (sub)command.
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// dispatch runs the subcommand args[0] of name.
+func dispatch(ctx context.Context, name string, subs map[string]command, order []string, args []string, stdout, stderr io.Writer) error {
+	choices := strings.Join(order, ", ")
+	if n := len(order); n > 1 {
+		choices = strings.Join(order[:n-1], ", ") + " or " + order[n-1]
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s needs a subcommand: %s", errUsage, name, choices)
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		return fmt.Errorf("%w: unknown %s subcommand %q (%s)", errUsage, name, args[0], choices)
+	}
+	return sub(ctx, args[1:], stdout, stderr)
+}
+
+// credentialStatus says whether a token or session is active, revoked or
+// expired.
+func credentialStatus(revoked, expires, now time.Time) string {
+	switch {
+	case !revoked.IsZero():
+		return "revoked"
+	case !expires.IsZero() && !now.Before(expires):
+		return "expired"
+	}
+	return "active"
+}

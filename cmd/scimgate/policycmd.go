@@ -15,16 +15,7 @@ import (
 )
 
 func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: policy needs a subcommand: check or explain", errUsage)
-	}
-	switch args[0] {
-	case "check":
-		return policyCheck(ctx, args[1:], stdout, stderr)
-	case "explain":
-		return policyExplain(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("%w: unknown policy subcommand %q (check or explain)", errUsage, args[0])
+	return dispatch(ctx, "policy", map[string]command{"check": policyCheck, "explain": policyExplain}, []string{"check", "explain"}, args, stdout, stderr)
 }
 
 // fixed is a snapshot source for one-off decisions from the command line.

@@ -9,18 +9,7 @@ import (
 )
 
 func scimToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: scim-token needs a subcommand: create, list or revoke", errUsage)
-	}
-	switch args[0] {
-	case "create":
-		return scimTokenCreate(ctx, args[1:], stdout, stderr)
-	case "list":
-		return scimTokenList(ctx, args[1:], stdout, stderr)
-	case "revoke":
-		return scimTokenRevoke(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("%w: unknown scim-token subcommand %q (create, list or revoke)", errUsage, args[0])
+	return dispatch(ctx, "scim-token", map[string]command{"create": scimTokenCreate, "list": scimTokenList, "revoke": scimTokenRevoke}, []string{"create", "list", "revoke"}, args, stdout, stderr)
 }
 
 // scimTokenCreate prints the secret alone on stdout so that scripts can
@@ -75,13 +64,7 @@ func scimTokenList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintln(tw, "ID\tTENANT\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
 	now := time.Now()
 	for _, t := range tokens {
-		status := "active"
-		switch {
-		case !t.Revoked.IsZero():
-			status = "revoked"
-		case !t.Expires.IsZero() && !now.Before(t.Expires):
-			status = "expired"
-		}
+		status := credentialStatus(t.Revoked, t.Expires, now)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Tenant, status, stamp(t.Created), stamp(t.Expires), stamp(t.LastUsed), t.Description)
 	}
 	return tw.Flush()

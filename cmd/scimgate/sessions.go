@@ -36,13 +36,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(tw, "ID\tTENANT\tSTATUS\tCREATED\tLAST SEEN\tEXPIRES\tFROM\tUSER AGENT")
 		now := time.Now()
 		for _, s := range list {
-			status := "active"
-			switch {
-			case !s.Revoked.IsZero():
-				status = "revoked"
-			case !now.Before(s.Expires):
-				status = "expired"
-			}
+			status := credentialStatus(s.Revoked, s.Expires, now)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Tenant, status, stamp(s.Created), stamp(s.LastSeen),
 				stamp(s.Expires), s.Remote, s.UserAgent)
 		}
