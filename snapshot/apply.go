@@ -19,6 +19,8 @@ type editor struct {
 	attrs    *shardEdit[attrKey, []Key]
 	tokens   *shardEdit[string, *Token]
 	sessions *shardEdit[string, *Session]
+	groupIdx *shardEdit[Key, int32]
+	byName   *shardEdit[string, []int32]
 
 	groupsCopied bool
 	nesting      bool     // group parents changed: recompute ancestors
@@ -28,13 +30,15 @@ type editor struct {
 
 func (s *Snapshot) edit() *editor {
 	c := *s
-	return &editor{s: &c, users: s.users.edit(), names: s.names.edit(), attrs: s.attrs.edit(), tokens: s.tokens.edit(), sessions: s.sessions.edit()}
+	return &editor{s: &c, users: s.users.edit(), names: s.names.edit(), attrs: s.attrs.edit(), tokens: s.tokens.edit(), sessions: s.sessions.edit(),
+		groupIdx: s.groupIdx.edit(), byName: s.byName.edit()}
 }
 
 // done returns the new snapshot.
 func (e *editor) done() *Snapshot {
 	e.s.users, e.s.names, e.s.attrs = e.users.done(), e.names.done(), e.attrs.done()
 	e.s.tokens, e.s.sessions = e.tokens.done(), e.sessions.done()
+	e.s.groupIdx, e.s.byName = e.groupIdx.done(), e.byName.done()
 	if e.nesting {
 		e.s.ancestors = computeAncestors(e.s.groups)
 	}
@@ -49,8 +53,6 @@ func (e *editor) copyGroups() {
 	e.groupsCopied = true
 	e.s.groups = slices.Clone(e.s.groups)
 	e.s.ancestors = slices.Clone(e.s.ancestors)
-	e.s.groupIdx = maps.Clone(e.s.groupIdx)
-	e.s.byName = maps.Clone(e.s.byName)
 	e.s.GroupGen++
 }
 
@@ -221,7 +223,7 @@ func (e *editor) deleteUser(k Key, detail []byte) {
 
 func (e *editor) putGroup(k Key, name string) {
 	lower := strings.ToLower(name)
-	i, ok := e.s.groupIdx[k]
+	i, ok := e.groupIdx.get(k)
 	if ok && e.s.groups[i].Name == name {
 		return
 	}
@@ -230,7 +232,7 @@ func (e *editor) putGroup(k Key, name string) {
 		i = int32(len(e.s.groups))
 		e.s.groups = append(e.s.groups, &Group{Key: k, Index: i, Name: name})
 		e.s.ancestors = append(e.s.ancestors, []int32{i})
-		e.s.groupIdx[k] = i
+		e.groupIdx.set(k, i)
 	} else {
 		old := e.s.groups[i]
 		e.removeName(strings.ToLower(old.Name), i)
@@ -238,28 +240,32 @@ func (e *editor) putGroup(k Key, name string) {
 		g.Name = name
 		e.s.groups[i] = &g
 	}
-	e.s.byName[lower] = append(slices.Clone(e.s.byName[lower]), i)
+	cur, _ := e.byName.get(lower)
+	e.byName.set(lower, append(slices.Clone(cur), i))
 }
 
 func (e *editor) removeName(lower string, i int32) {
-	list := slices.DeleteFunc(slices.Clone(e.s.byName[lower]), func(x int32) bool { return x == i })
+	cur, _ := e.byName.get(lower)
+	list := slices.DeleteFunc(slices.Clone(cur), func(x int32) bool { return x == i })
 	if len(list) == 0 {
-		delete(e.s.byName, lower)
+		e.byName.del(lower)
 	} else {
-		e.s.byName[lower] = list
+		e.byName.set(lower, list)
 	}
 }
 
 func (e *editor) deleteGroup(k Key) {
-	i, ok := e.s.groupIdx[k]
+	i, ok := e.groupIdx.get(k)
 	if !ok {
 		return
 	}
 	e.copyGroups()
 	e.removeName(strings.ToLower(e.s.groups[i].Name), i)
 	e.s.groups[i] = nil
-	delete(e.s.groupIdx, k)
-	e.nesting = true
+	e.s.ancestors[i] = nil
+	e.groupIdx.del(k)
+	// The delete's edges removed the group from its parents and children;
+	// those group edges already asked for the ancestors to be recomputed.
 }
 
 // edges applies the membership edges of a change. Edges naming a user or
@@ -267,7 +273,7 @@ func (e *editor) deleteGroup(k Key) {
 // applies its edges again once the group exists.
 func (e *editor) edges(c store.Change) error {
 	for _, ed := range c.Edges {
-		gi, ok := e.s.groupIdx[Key{Tenant: c.TenantID, ID: ed.Group}]
+		gi, ok := e.groupIdx.get(Key{Tenant: c.TenantID, ID: ed.Group})
 		if !ok {
 			continue
 		}
@@ -282,7 +288,7 @@ func (e *editor) edges(c store.Change) error {
 			nu.Groups = setEdge(u.Groups, gi, ed.Added)
 			e.users.set(mk, &nu)
 		case store.TypeGroup:
-			ci, ok := e.s.groupIdx[mk]
+			ci, ok := e.groupIdx.get(mk)
 			if !ok {
 				continue
 			}

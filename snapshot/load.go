@@ -61,13 +61,13 @@ func loadTenant(ctx context.Context, tx store.ReadTx, e *editor, tenant int64) e
 	// Memberships are added straight to the new snapshot's own data: no
 	// other snapshot shares it yet, so the copy-on-write steps are skipped.
 	err = tx.Memberships(ctx, tenant, func(groupID, memberID, memberType string) error {
-		gi, ok := e.s.groupIdx[Key{Tenant: tenant, ID: groupID}]
+		gi, ok := e.groupIdx.get(Key{Tenant: tenant, ID: groupID})
 		if !ok {
 			return nil
 		}
 		mk := Key{Tenant: tenant, ID: memberID}
 		if memberType == store.TypeGroup {
-			if ci, ok := e.s.groupIdx[mk]; ok {
+			if ci, ok := e.groupIdx.get(mk); ok {
 				e.s.groups[ci].Parents = setEdge(e.s.groups[ci].Parents, gi, true)
 			}
 			return nil
@@ -80,7 +80,7 @@ func loadTenant(ctx context.Context, tx store.ReadTx, e *editor, tenant int64) e
 	if err != nil {
 		return err
 	}
-	e.users.m.each(func(_ Key, u *User) {
+	e.users.done().each(func(_ Key, u *User) {
 		if u.Key.Tenant == tenant {
 			slices.Sort(u.Groups) // edges are unique: sorting is enough
 		}
@@ -133,6 +133,5 @@ func (s *Snapshot) Apply(changes []store.Change) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	e.nesting = true
 	return e.done(), nil
 }

@@ -2,7 +2,9 @@ package snapshot
 
 import "hash/maphash"
 
-const numShards = 256
+// numShards: 1,024 keeps a shard of 100,000 users near 100 entries, so
+// that the copy a change makes stays small.
+const numShards = 1024
 
 var seed = maphash.MakeSeed()
 
@@ -39,20 +41,23 @@ func (m *shardMap[K, V]) each(fn func(K, V)) {
 	}
 }
 
-// shardEdit is an edit of a shardMap: the first write to a shard copies it,
-// later writes in the same edit reuse the copy.
+// shardEdit is an edit of a shardMap: the first write copies the table of
+// shards, the first write to a shard copies that shard, and later writes
+// reuse the copies. An edit that writes nothing copies nothing.
 type shardEdit[K comparable, V any] struct {
-	m      *shardMap[K, V]
+	orig   *shardMap[K, V]
+	m      *shardMap[K, V] // nil until the first write
 	copied [numShards]bool
 }
 
-// edit starts an edit of a copy of m.
-func (m *shardMap[K, V]) edit() *shardEdit[K, V] {
-	c := *m
-	return &shardEdit[K, V]{m: &c}
-}
+// edit starts an edit of m.
+func (m *shardMap[K, V]) edit() *shardEdit[K, V] { return &shardEdit[K, V]{orig: m} }
 
 func (e *shardEdit[K, V]) shard(k K) map[K]V {
+	if e.m == nil {
+		c := *e.orig
+		e.m = &c
+	}
 	i := e.m.hash(k) % numShards
 	if !e.copied[i] {
 		old := e.m.shards[i]
@@ -66,18 +71,23 @@ func (e *shardEdit[K, V]) shard(k K) map[K]V {
 	return e.m.shards[i]
 }
 
-func (e *shardEdit[K, V]) get(k K) (V, bool) { return e.m.get(k) }
+func (e *shardEdit[K, V]) get(k K) (V, bool) { return e.done().get(k) }
 
 func (e *shardEdit[K, V]) set(k K, v V) { e.shard(k)[k] = v }
 
 func (e *shardEdit[K, V]) del(k K) {
-	if _, ok := e.m.get(k); ok {
+	if _, ok := e.get(k); ok {
 		delete(e.shard(k), k)
 	}
 }
 
-// done returns the new version.
-func (e *shardEdit[K, V]) done() *shardMap[K, V] { return e.m }
+// done returns the new version: the original when nothing was written.
+func (e *shardEdit[K, V]) done() *shardMap[K, V] {
+	if e.m == nil {
+		return e.orig
+	}
+	return e.m
+}
 
 func hashKey(k Key) uint64 { return maphash.String(seed, k.ID) ^ uint64(k.Tenant)*0x9e3779b97f4a7c15 }
 

@@ -95,10 +95,10 @@ type Snapshot struct {
 
 	tenants map[string]int64 // tenant name -> id
 
-	groups    []*Group           // by index; nil once deleted
-	groupIdx  map[Key]int32      // group key -> index
-	ancestors [][]int32          // by index: the group and every group above it
-	byName    map[string][]int32 // lower-cased displayName -> indexes
+	groups    []*Group                   // by index; nil once deleted
+	groupIdx  *shardMap[Key, int32]      // group key -> index
+	ancestors [][]int32                  // by index: the group and every group above it
+	byName    *shardMap[string, []int32] // lower-cased displayName -> indexes
 }
 
 func empty() *Snapshot {
@@ -109,8 +109,8 @@ func empty() *Snapshot {
 		tokens:   newShardMap[string, *Token](hashString),
 		sessions: newShardMap[string, *Session](hashString),
 		tenants:  map[string]int64{},
-		groupIdx: map[Key]int32{},
-		byName:   map[string][]int32{},
+		groupIdx: newShardMap[Key, int32](hashKey),
+		byName:   newShardMap[string, []int32](hashString),
 	}
 }
 
@@ -193,7 +193,7 @@ func (s *Snapshot) Group(i int32) *Group {
 
 // GroupByKey returns a group by tenant and id.
 func (s *Snapshot) GroupByKey(k Key) (*Group, bool) {
-	i, ok := s.groupIdx[k]
+	i, ok := s.groupIdx.get(k)
 	if !ok {
 		return nil, false
 	}
@@ -205,7 +205,10 @@ func (s *Snapshot) NumGroupIndexes() int { return len(s.groups) }
 
 // GroupsNamed returns the indexes of the groups with a displayName, matched
 // case-insensitively (name must be lower-cased), across tenants.
-func (s *Snapshot) GroupsNamed(name string) []int32 { return s.byName[name] }
+func (s *Snapshot) GroupsNamed(name string) []int32 {
+	list, _ := s.byName.get(name)
+	return list
+}
 
 // Ancestors returns the group at index i and every group it is nested in,
 // directly or not.
@@ -278,20 +281,21 @@ func (s *Snapshot) Verify() error {
 			errs = append(errs, fmt.Errorf("%c %q indexes nobody", ak.Kind, ak.Value))
 		}
 	})
-	if len(s.groupIdx) != len(s.groups)-countNil(s.groups) {
-		errs = append(errs, fmt.Errorf("%d groups indexed by key, %d groups", len(s.groupIdx), len(s.groups)-countNil(s.groups)))
+	groups := len(s.groups) - countNil(s.groups)
+	if s.groupIdx.len() != groups {
+		errs = append(errs, fmt.Errorf("%d groups indexed by key, %d groups", s.groupIdx.len(), groups))
 	}
 	named := 0
-	for name, list := range s.byName {
+	s.byName.each(func(name string, list []int32) {
 		for _, i := range list {
 			named++
 			if g := s.Group(i); g == nil || strings.ToLower(g.Name) != name {
 				errs = append(errs, fmt.Errorf("group name %q indexes group %d, which does not have it", name, i))
 			}
 		}
-	}
-	if named != len(s.groupIdx) {
-		errs = append(errs, fmt.Errorf("%d group names indexed, %d groups", named, len(s.groupIdx)))
+	})
+	if named != groups {
+		errs = append(errs, fmt.Errorf("%d group names indexed, %d groups", named, groups))
 	}
 	return errors.Join(errs...)
 }

@@ -74,6 +74,7 @@ func startServer(t *testing.T, bin, config string) *server {
 		select {
 		case line, ok := <-lines:
 			if !ok {
+				<-s.done // stderr is complete only once the process has exited
 				t.Fatalf("server exited before it was ready:\n%s", stderr.String())
 			}
 			line = strings.TrimSpace(line)
@@ -85,6 +86,7 @@ func startServer(t *testing.T, bin, config string) *server {
 			}
 			ready = ready || strings.HasPrefix(line, "Create a SCIM token")
 		case <-timeout:
+			s.kill()
 			t.Fatalf("server not ready after 20s:\n%s", stderr.String())
 		}
 	}

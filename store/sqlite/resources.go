@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -74,7 +75,10 @@ func (t *txn) Resources(ctx context.Context, tenantID int64, typ string, page st
 
 func (t *txn) CountResources(ctx context.Context, tenantID int64, typ string) (int, error) {
 	var n int
-	err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM resources WHERE tenant_id = ? AND type = ?`, tenantID, typ).Scan(&n)
+	err := t.q.QueryRowContext(ctx, `SELECT n FROM resource_counts WHERE tenant_id = ? AND type = ?`, tenantID, typ).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	return n, err
 }
 

@@ -255,6 +255,9 @@ func testResources(t *testing.T, s store.Store) {
 		if _, err := tx.Resource(ctx, tn.ID, store.TypeUser, "u1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Resource(deleted) = %v, want ErrNotFound", err)
 		}
+		if n, err := tx.CountResources(ctx, tn.ID, store.TypeUser); err != nil || n != 0 {
+			t.Errorf("CountResources after the delete = %d, %v; want 0", n, err)
+		}
 		return nil
 	})
 }
