@@ -99,6 +99,9 @@ func (s *Service) createToken(ctx context.Context, tx store.Tx, tenantName, desc
 	created := false
 	tn, err := tx.TenantByName(ctx, tenantName)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := checkTenantName(ctx, tx, tenantName); err != nil {
+			return "", TokenInfo{}, false, err
+		}
 		if tn, err = tx.CreateTenant(ctx, tenantName, now); err != nil {
 			return "", TokenInfo{}, false, err
 		}
@@ -124,6 +127,25 @@ func (s *Service) createToken(ctx context.Context, tx store.Tx, tenantName, desc
 		return "", TokenInfo{}, false, err
 	}
 	return tokenPrefix + id + "_" + secret, TokenInfo{Token: tk, Tenant: tn.Name}, created, nil
+}
+
+// checkTenantName vets the name of a new tenant: policies qualify names as
+// "tenant/name", so a tenant name has no "/" or spaces, and no two tenants
+// differ only in case, which a policy author would read as one.
+func checkTenantName(ctx context.Context, tx store.ReadTx, name string) error {
+	if strings.ContainsAny(name, "/ \t") {
+		return fmt.Errorf("tenant name %q must not contain \"/\" or spaces", name)
+	}
+	tenants, err := tx.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tn := range tenants {
+		if strings.EqualFold(tn.Name, name) {
+			return fmt.Errorf("tenant %q exists; names differing only in case are not allowed (use --tenant %s)", tn.Name, tn.Name)
+		}
+	}
+	return nil
 }
 
 func tokenEvent(tk store.Token) []byte {

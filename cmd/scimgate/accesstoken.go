@@ -74,11 +74,8 @@ func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Write
 
 func accessTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := flags("access-token revoke", stderr)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: access-token revoke --config FILE ID (see access-token list)", errUsage)
+	if err := parseArgs(fs, args, 1); err != nil {
+		return fmt.Errorf("%w (usage: access-token revoke --config FILE ID (see access-token list))", err)
 	}
 	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
 	if err != nil {

@@ -100,14 +100,35 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, fs.String("config", "", "configuration file (YAML)")
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
+// parse parses flags and refuses arguments that are not flags: an
+// unquoted value with a space ("--description Okta production") must not
+// quietly lose its second word.
+func parse(fs *flag.FlagSet, args []string) error { return parseArgs(fs, args, 0) }
+
+// parseArgs parses flags followed by exactly n arguments.
+func parseArgs(fs *flag.FlagSet, args []string, n int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if fs.NArg() > n {
+		return fmt.Errorf("%w: unexpected argument %q (put flags before arguments, and quote values with spaces)", errUsage, fs.Arg(n))
+	}
+	if fs.NArg() < n {
+		return fmt.Errorf("%w: %s needs %d argument(s)", errUsage, fs.Name(), n)
+	}
 	return nil
+}
+
+// tenantFlag returns a trimmed --tenant value, required unless optional.
+func tenantFlag(v string, optional bool) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" && !optional {
+		return "", fmt.Errorf("%w: --tenant NAME is required", errUsage)
+	}
+	return v, nil
 }
 
 func loadConfig(path string) (*config.Config, error) {

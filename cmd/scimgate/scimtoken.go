@@ -22,8 +22,9 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *tenant == "" {
-		return fmt.Errorf("%w: --tenant NAME is required", errUsage)
+	name, err := tenantFlag(*tenant, false)
+	if err != nil {
+		return err
 	}
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
@@ -33,7 +34,7 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer closeFn()
-	secret, info, created, err := dir.CreateToken(ctx, *tenant, *desc, *ttl, "cli")
+	secret, info, created, err := dir.CreateToken(ctx, name, *desc, *ttl, "cli")
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,8 @@ func scimTokenList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer closeFn()
-	tokens, err := dir.Tokens(ctx, *tenant)
+	name, _ := tenantFlag(*tenant, true)
+	tokens, err := dir.Tokens(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -79,11 +81,8 @@ func stamp(t time.Time) string {
 
 func scimTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := flags("scim-token revoke", stderr)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: scim-token revoke --config FILE ID (see scim-token list)", errUsage)
+	if err := parseArgs(fs, args, 1); err != nil {
+		return fmt.Errorf("%w (usage: scim-token revoke --config FILE ID (see scim-token list))", err)
 	}
 	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
 	if err != nil {

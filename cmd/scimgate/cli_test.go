@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCLIArguments: usage mistakes are caught, with exit status 2 (errUsage)
+// and a message that says what to do; tenant names stay unambiguous.
+func TestCLIArguments(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("store: \"sqlite:"+filepath.Join(dir, "db")+"\"\nadmin_listen: \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	if _, err := cli("scim-token", "create", "--config", cfg, "--tenant", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args  []string
+		usage bool
+		want  string
+	}{
+		{[]string{"scim-token", "create", "--config", cfg, "--tenant", "acme", "--description", "Okta", "production"}, true, `unexpected argument "production"`},
+		{[]string{"scim-token", "create", "--config", cfg, "--tenant", "  "}, true, "--tenant NAME is required"},
+		{[]string{"scim-token", "create", "--config", cfg, "--tenant", "ACME"}, false, `tenant "acme" exists`},
+		{[]string{"scim-token", "create", "--config", cfg, "--tenant", "okta/prod"}, false, `must not contain "/"`},
+		{[]string{"scim-token", "revoke", "--config", cfg}, true, "needs 1 argument"},
+		{[]string{"scim-token", "revoke", "--config", cfg, "a", "b"}, true, `unexpected argument "b"`},
+		{[]string{"access-token", "create", "--config", cfg}, true, "--user USERNAME is required"},
+		{[]string{"access-token", "create", "--config", cfg, "--user", "nobody"}, false, `no user "nobody"`},
+		{[]string{"policy"}, true, "check or explain"},
+		{[]string{"policy", "explain", "--config", cfg, "--url", "not a url"}, true, "absolute URL"},
+		{[]string{"sessions", "list", "--config", cfg}, true, "--user USERNAME is required"},
+		{[]string{"serve"}, true, "--config FILE is required"},
+		{[]string{"frobnicate"}, true, `unknown command "frobnicate"`},
+	}
+	for _, tt := range tests {
+		out, err := cli(tt.args...)
+		if err == nil {
+			t.Errorf("%s: no error", strings.Join(tt.args, " "))
+			continue
+		}
+		if got := errors.Is(err, errUsage); got != tt.usage {
+			t.Errorf("%s: usage error %v, want %v (%v)", strings.Join(tt.args, " "), got, tt.usage, err)
+		}
+		if msg := out + err.Error(); !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: %q does not mention %q", strings.Join(tt.args, " "), msg, tt.want)
+		}
+	}
+	if out, err := cli("scim-token", "list", "--config", cfg, "--tenant", " acme "); err != nil || !strings.Contains(out, "acme") {
+		t.Errorf("list --tenant with spaces = %q, %v", out, err)
+	}
+}
