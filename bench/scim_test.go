@@ -24,6 +24,7 @@ import (
 
 // env is a running scimgate on a copy of the dataset.
 type env struct {
+	dir   string // the copy of the dataset; removed at exit
 	cmd   *exec.Cmd
 	base  string
 	token string
@@ -76,7 +77,7 @@ func startEnv() (*env, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	e := &env{cmd: cmd, token: token, http: &http.Client{
+	e := &env{dir: dir, cmd: cmd, token: token, http: &http.Client{
 		Timeout:   time.Minute,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64},
 	}}
@@ -100,6 +101,7 @@ func TestMain(m *testing.M) {
 	if theEnv != nil {
 		theEnv.cmd.Process.Signal(syscall.SIGTERM)
 		theEnv.cmd.Wait()
+		os.RemoveAll(theEnv.dir)
 	}
 	os.Exit(code)
 }
