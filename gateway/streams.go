@@ -14,14 +14,14 @@ import (
 // after every directory or policy change each one is decided again and
 // those now denied are cancelled.
 type Streams struct {
-	engine *engine.Engine
-	log    *slog.Logger
+	log *slog.Logger
 
 	mu sync.Mutex
 	m  map[*stream]struct{}
 }
 
 type stream struct {
+	d      Decider
 	p      engine.Principal
 	req    engine.Request
 	cancel context.CancelCauseFunc
@@ -35,19 +35,26 @@ type revokedError struct{}
 
 func (revokedError) Error() string { return "access revoked" }
 
-// NewStreams returns an empty registry deciding with e.
-func NewStreams(e *engine.Engine, log *slog.Logger) *Streams {
+// Decider decides requests; *engine.Engine is one.
+type Decider interface {
+	Decide(p engine.Principal, r engine.Request) engine.Decision
+}
+
+// NewStreams returns an empty registry.
+func NewStreams(log *slog.Logger) *Streams {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Streams{engine: e, log: log, m: map[*stream]struct{}{}}
+	return &Streams{log: log, m: map[*stream]struct{}{}}
 }
 
-// Track registers a request; cancel is called, with ErrAccessRevoked as
-// the cause, if a later decision for it denies. The returned function
-// unregisters it and must be called when the request ends.
-func (s *Streams) Track(p engine.Principal, req engine.Request, cancel context.CancelCauseFunc) func() {
-	st := &stream{p: p, req: req, cancel: cancel, start: time.Now()}
+// Track registers a request that d allowed; cancel is called, with
+// ErrAccessRevoked as the cause, if a later decision by d denies it. The
+// returned function unregisters it and must be called when the request
+// ends. Each stream is decided by the decider that admitted it: adapters
+// with their own rules (the Caddy handlers) share one registry.
+func (s *Streams) Track(d Decider, p engine.Principal, req engine.Request, cancel context.CancelCauseFunc) func() {
+	st := &stream{d: d, p: p, req: req, cancel: cancel, start: time.Now()}
 	s.mu.Lock()
 	s.m[st] = struct{}{}
 	s.mu.Unlock()
@@ -76,7 +83,7 @@ func (s *Streams) Recheck() int {
 	s.mu.Unlock()
 	cut := 0
 	for _, st := range list {
-		d := s.engine.Decide(st.p, st.req)
+		d := st.d.Decide(st.p, st.req)
 		if d.Allow {
 			continue
 		}

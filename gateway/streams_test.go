@@ -29,7 +29,7 @@ type tracked struct {
 	mu     sync.Mutex
 }
 
-func track(t *testing.T, s *gateway.Streams, p engine.Principal, path string) *tracked {
+func track(t *testing.T, s *reg, p engine.Principal, path string) *tracked {
 	t.Helper()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.Cleanup(func() { cancel(nil) })
@@ -40,7 +40,7 @@ func track(t *testing.T, s *gateway.Streams, p engine.Principal, path string) *t
 		tr.mu.Unlock()
 		cancel(err)
 	}
-	tr.done = s.Track(p, engine.Request{Host: "app.test", Path: path, Method: "GET"}, tr.cancel)
+	tr.done = s.Streams.Track(s.d, p, engine.Request{Host: "app.test", Path: path, Method: "GET"}, tr.cancel)
 	return tr
 }
 
@@ -65,7 +65,7 @@ func streamWorld(t *testing.T) *gatetest.Fixture {
 
 func TestStreamsTrackLen(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.Eng, nil)
+	s := newReg(f.Eng)
 	if n := s.Len(); n != 0 {
 		t.Fatalf("Len() of a new registry = %d, want 0", n)
 	}
@@ -98,7 +98,7 @@ func TestStreamsTrackLen(t *testing.T) {
 func TestStreamsRecheck(t *testing.T) {
 	f := streamWorld(t)
 	_, carolToken := f.Token("carol", time.Hour)
-	s := gateway.NewStreams(f.Eng, nil)
+	s := newReg(f.Eng)
 	withToken := f.Who("carol")
 	withToken.TokenID = carolToken
 
@@ -180,7 +180,7 @@ routes:
 // as it is when it runs.
 func TestStreamsReactivatedUserIsNotCut(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.Eng, nil)
+	s := newReg(f.Eng)
 	alice := track(t, s, f.Who("alice"), "/app/a")
 	f.SetActive("alice", false)
 	f.SetActive("alice", true)
@@ -193,7 +193,7 @@ func TestStreamsReactivatedUserIsNotCut(t *testing.T) {
 // SCIM change cuts the stream without anyone calling Recheck.
 func TestStreamsWatch(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.Eng, nil)
+	s := newReg(f.Eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watched := make(chan struct{})
@@ -231,7 +231,7 @@ func TestStreamsWatch(t *testing.T) {
 func TestStreamsStaleSnapshotCuts(t *testing.T) {
 	f := streamWorld(t)
 	e := engine.New(staleSource{f.Live.Current()}, gatetest.Compile(t, streamRoutes), engine.Options{MaxSnapshotAge: time.Minute})
-	s := gateway.NewStreams(e, nil)
+	s := newReg(e)
 	a := track(t, s, f.Who("alice"), "/app/a")
 	p := track(t, s, engine.Principal{}, "/public/a")
 	if n := s.Recheck(); n != 2 || !a.cut() || !p.cut() {
@@ -249,7 +249,7 @@ func (s staleSource) Age() time.Duration          { return time.Hour }
 // the race detector).
 func TestStreamsConcurrent(t *testing.T) {
 	f := streamWorld(t)
-	s := gateway.NewStreams(f.Eng, nil)
+	s := newReg(f.Eng)
 	alice, bob := f.Who("alice"), f.Who("bob")
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -260,7 +260,7 @@ func TestStreamsConcurrent(t *testing.T) {
 					p = bob
 				}
 				_, cancel := context.WithCancelCause(context.Background())
-				done := s.Track(p, engine.Request{Host: "app.test", Path: "/app", Method: "GET"}, cancel)
+				done := s.Streams.Track(s.d, p, engine.Request{Host: "app.test", Path: "/app", Method: "GET"}, cancel)
 				if j%3 == 0 {
 					s.Recheck()
 				}
@@ -275,3 +275,11 @@ func TestStreamsConcurrent(t *testing.T) {
 		t.Errorf("Len() = %d after every stream ended, want 0", n)
 	}
 }
+
+// reg is a stream registry with the decider its streams are tracked with.
+type reg struct {
+	*gateway.Streams
+	d gateway.Decider
+}
+
+func newReg(d gateway.Decider) *reg { return &reg{Streams: gateway.NewStreams(nil), d: d} }

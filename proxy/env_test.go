@@ -171,7 +171,7 @@ func newEnv(t *testing.T, signIn func(*http.Request, string) string) *env {
 		e.tokens[u], _ = f.Token(u, time.Hour)
 	}
 	f.Gate.SignIn = signIn
-	e.streams = gateway.NewStreams(f.Eng, nil)
+	e.streams = gateway.NewStreams(nil)
 	f.Gate.Streams = e.streams
 	go e.streams.Watch(f.Ctx, f.Live.Subscribe())
 	e.proxy = httptest.NewServer(proxy.New(f.Gate, nil))

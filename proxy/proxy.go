@@ -77,7 +77,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	if p.gate.Streams != nil {
-		defer p.gate.Streams.Track(c.Principal, req, cancel)()
+		defer p.gate.Streams.Track(p.gate.Engine, c.Principal, req, cancel)()
 		// A change committed between the decision and Track would be
 		// missed by the recheck it triggers: decide once more now.
 		if d := p.gate.Engine.Decide(c.Principal, req); !d.Allow {

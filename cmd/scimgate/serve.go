@@ -204,7 +204,7 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 	if err != nil {
 		return fail(err)
 	}
-	a.streams = gateway.NewStreams(a.eng, log)
+	a.streams = gateway.NewStreams(log)
 	a.metrics = admin.NewMetrics(a.live, a.streams)
 	authOpts := authn.Options{}
 	var signIn *signin.Service
