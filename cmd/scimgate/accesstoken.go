@@ -14,7 +14,7 @@ func accessToken(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // accessTokenCreate prints the secret alone on stdout.
 func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("access-token create", stderr)
+	fs, src := stateFlags("access-token create", stderr)
 	user := fs.String("user", "", "userName of the directory user who owns the token")
 	tenant := fs.String("tenant", "", "tenant of the user, when several tenants have that userName")
 	desc := fs.String("description", "", "what the token is for, shown by list")
@@ -28,7 +28,7 @@ func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}
@@ -47,13 +47,13 @@ func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 }
 
 func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("access-token list", stderr)
+	fs, src := stateFlags("access-token list", stderr)
 	user := fs.String("user", "", "only this user's tokens")
 	tenant := fs.String("tenant", "", "only this tenant's tokens")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}
@@ -73,11 +73,11 @@ func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func accessTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("access-token revoke", stderr)
+	fs, src := stateFlags("access-token revoke", stderr)
 	if err := parseArgs(fs, args, 1); err != nil {
 		return fmt.Errorf("%w (usage: access-token revoke --config FILE ID (see access-token list))", err)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}

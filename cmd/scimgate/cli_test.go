@@ -43,6 +43,9 @@ func TestCLIArguments(t *testing.T) {
 		{[]string{"policy", "explain", "--config", cfg, "--url", "not a url"}, true, "absolute URL"},
 		{[]string{"sessions", "list", "--config", cfg}, true, "--user USERNAME is required"},
 		{[]string{"serve"}, true, "--config FILE is required"},
+		{[]string{"scim-token", "list"}, true, "--config FILE or --store sqlite:PATH is required"},
+		{[]string{"scim-token", "list", "--store", "postgres://x"}, false, "--store: store"},
+		{[]string{"access-token", "create", "--store", "sqlite:" + filepath.Join(dir, "db"), "--user", "nobody"}, false, `no user "nobody"`},
 		{[]string{"frobnicate"}, true, `unknown command "frobnicate"`},
 	}
 	for _, tt := range tests {
@@ -60,5 +63,9 @@ func TestCLIArguments(t *testing.T) {
 	}
 	if out, err := cli("scim-token", "list", "--config", cfg, "--tenant", " acme "); err != nil || !strings.Contains(out, "acme") {
 		t.Errorf("list --tenant with spaces = %q, %v", out, err)
+	}
+	// --store alone reaches the same store (Caddy without a config file).
+	if out, err := cli("scim-token", "list", "--store", "sqlite:"+filepath.Join(dir, "db")); err != nil || !strings.Contains(out, "acme") {
+		t.Errorf("list --store = %q, %v", out, err)
 	}
 }

@@ -100,6 +100,19 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, fs.String("config", "", "configuration file (YAML)")
 }
 
+// source is where the state commands find the store: a configuration
+// file, or the store alone (--store), e.g. the store of a Caddy that runs
+// scimgate without a configuration file.
+type source struct{ config, store string }
+
+// stateFlags returns a flag set with --config and --store flags.
+func stateFlags(name string, stderr io.Writer) (*flag.FlagSet, *source) {
+	fs, src := newFlagSet(name, stderr), &source{}
+	fs.StringVar(&src.config, "config", "", "configuration file (YAML)")
+	fs.StringVar(&src.store, "store", "", `the store ("sqlite:PATH") when there is no configuration file; overrides the file's store`)
+	return fs, src
+}
+
 // parse parses flags and refuses arguments that are not flags: an
 // unquoted value with a space ("--description Okta production") must not
 // quietly lose its second word.
@@ -138,6 +151,29 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// load returns the configuration of the file, or the default one with the
+// store named by --store.
+func (s *source) load() (*config.Config, error) {
+	if s.config == "" && s.store == "" {
+		return nil, fmt.Errorf("%w: --config FILE or --store sqlite:PATH is required", errUsage)
+	}
+	cfg := config.Default()
+	if s.config != "" {
+		c, err := config.Load(s.config)
+		if err != nil {
+			return nil, err
+		}
+		cfg = *c
+	}
+	if s.store != "" {
+		cfg.Store = s.store
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+	}
+	return &cfg, nil
+}
+
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	path, err := cfg.SQLitePath()
 	if err != nil {
@@ -152,8 +188,8 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 
 // openDirectory loads the configuration and opens its store, for the CLI
 // commands that read or change state.
-func openDirectory(ctx context.Context, configPath string, log *slog.Logger) (*config.Config, *directory.Service, func(), error) {
-	cfg, err := loadConfig(configPath)
+func openDirectory(ctx context.Context, src *source, log *slog.Logger) (*config.Config, *directory.Service, func(), error) {
+	cfg, err := src.load()
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -90,7 +90,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	var p engine.Principal
 	if *user != "" {
-		_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+		_, dir, closeFn, err := openDirectory(ctx, &source{config: *configPath}, newLogger(defaultLog(), stderr))
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ func scimToken(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // scimTokenCreate prints the secret alone on stdout so that scripts can
 // capture it; everything else goes to stderr.
 func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("scim-token create", stderr)
+	fs, src := stateFlags("scim-token create", stderr)
 	tenant := fs.String("tenant", "", "tenant (IdP connection) the token belongs to; created if new")
 	desc := fs.String("description", "", "what the token is for, shown by list")
 	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 means no expiry")
@@ -29,7 +29,7 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}
@@ -47,12 +47,12 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func scimTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("scim-token list", stderr)
+	fs, src := stateFlags("scim-token list", stderr)
 	tenant := fs.String("tenant", "", "only this tenant's tokens")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}
@@ -80,11 +80,11 @@ func stamp(t time.Time) string {
 }
 
 func scimTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := flags("scim-token revoke", stderr)
+	fs, src := stateFlags("scim-token revoke", stderr)
 	if err := parseArgs(fs, args, 1); err != nil {
 		return fmt.Errorf("%w (usage: scim-token revoke --config FILE ID (see scim-token list))", err)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,6 @@ import (
 // Paths the gateway reserves on the main listener, on every host.
 const (
 	forwardAuthPath = "/.scimgate/auth"
-	jwksPath        = "/.scimgate/jwks.json"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -262,7 +261,7 @@ func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *
 			_, _ = io.WriteString(w, "ok\n")
 		case p == forwardAuthPath:
 			fa.ServeHTTP(w, r)
-		case p == jwksPath && r.Method == http.MethodGet:
+		case p == assertion.JWKSPath && r.Method == http.MethodGet:
 			w.Header().Set("Content-Type", "application/jwk-set+json")
 			w.Header().Set("Cache-Control", "max-age=300")
 			_, _ = w.Write(jwks)

@@ -12,7 +12,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(args) == 0 {
 		return fmt.Errorf("%w: sessions needs a subcommand: list or revoke", errUsage)
 	}
-	fs, configPath := flags("sessions "+args[0], stderr)
+	fs, src := stateFlags("sessions "+args[0], stderr)
 	user := fs.String("user", "", "userName whose sessions to show or end")
 	tenant := fs.String("tenant", "", "tenant of the user, when several tenants have that userName")
 	if err := parse(fs, args[1:]); err != nil {
@@ -21,7 +21,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *user == "" {
 		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, *configPath, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,216 @@
+// Package caddyscimgate runs scimgate inside Caddy: a "scimgate" app that
+// owns the engine (store, live directory snapshot, policy, sign-in), an
+// HTTP handler that authorizes requests in process before they reach
+// reverse_proxy or anything else, and a handler that serves the SCIM API.
+// It is configured from the Caddyfile or Caddy's JSON, and decides with
+// the same core as every other scimgate enforcement point.
+package caddyscimgate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/authn"
+	"github.com/scimgate/scimgate/config"
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/scimapi"
+	"github.com/scimgate/scimgate/signin"
+	"github.com/scimgate/scimgate/snapshot"
+	"github.com/scimgate/scimgate/store"
+	"github.com/scimgate/scimgate/store/sqlite"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the "scimgate" Caddy app.
+type App struct {
+	// Store names the database: "sqlite:PATH". Default: the store of
+	// Config, else "sqlite:./data/scimgate.db".
+	Store string `json:"store,omitempty"`
+	// Config is a scimgate configuration file. Its routes are the policy of
+	// handlers in policy mode; its oidc and sessions sections configure
+	// sign-in; its scim section the SCIM API. Point the scimgate command
+	// line at the same file to manage tokens and sessions of this store.
+	Config string `json:"config,omitempty"`
+	// PublicURL is the external URL of the site, where sign-in returns and
+	// the issuer of assertions; it overrides gateway.public_url of Config.
+	PublicURL string `json:"public_url,omitempty"`
+
+	cfg      *config.Config
+	core     *core
+	poolKey  string
+	policy   *policy.Policy
+	engine   *engine.Engine
+	auth     *authn.Authenticator
+	identity *assertion.Identity
+	signIn   *signin.Service
+	api      *scimapi.Server
+	log      *slog.Logger
+	cancel   context.CancelFunc
+	// cookieName is the session cookie, "" without sign-in.
+	cookieName string
+}
+
+// CaddyModule implements caddy.Module.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "scimgate", New: func() caddy.Module { return new(App) }}
+}
+
+// core is what outlives a Caddy configuration: reloading keeps the open
+// store, the live directory snapshot and the streams to cut, so that a
+// reload neither reloads 100,000 users nor forgets open WebSockets.
+type core struct {
+	st      store.Store
+	dir     *directory.Service
+	live    *snapshot.Live
+	streams *gateway.Streams
+	cancel  context.CancelFunc
+}
+
+// Destruct implements caddy.Destructor: the last configuration using the
+// core is gone.
+func (c *core) Destruct() error {
+	c.cancel()
+	return c.st.Close()
+}
+
+// cores shares cores between configurations, by store.
+var cores = caddy.NewUsagePool()
+
+// Provision implements caddy.Provisioner.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.log = ctx.Slogger()
+	cfg := config.Default()
+	if a.Config != "" {
+		c, err := config.Load(a.Config)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+	}
+	if a.Store != "" {
+		cfg.Store = a.Store
+	}
+	if a.PublicURL != "" {
+		cfg.Gateway.PublicURL = a.PublicURL
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("scimgate configuration: %w", err)
+	}
+	a.cfg = &cfg
+	path, err := cfg.SQLitePath()
+	if err != nil {
+		return fmt.Errorf("scimgate store: %w", err)
+	}
+	a.poolKey = "sqlite:" + path
+	v, _, err := cores.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) { return openCore(path, cfg, a.log) })
+	if err != nil {
+		return err
+	}
+	a.core = v.(*core)
+	if a.policy, err = policy.Compile(cfg.Routes, a.Config, time.Now()); err != nil {
+		return err
+	}
+	a.engine = engine.New(a.core.live, a.policy, engine.Options{MaxSnapshotAge: cfg.Gateway.MaxSnapshotAge, Logger: a.log})
+	pub := strings.TrimRight(cfg.Gateway.PublicURL, "/")
+	issuer := pub
+	if issuer == "" {
+		issuer = "scimgate"
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	signer, err := assertion.NewSigner(bg, a.core.st, assertion.Options{Issuer: issuer, TTL: cfg.Gateway.AssertionTTL})
+	if err != nil {
+		return err
+	}
+	a.identity = assertion.NewIdentity(signer)
+	opts := authn.Options{}
+	if cfg.OIDC.Enabled() {
+		u, err := url.Parse(pub)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("scimgate sign-in needs public_url (the site's external URL), got %q", cfg.Gateway.PublicURL)
+		}
+		a.signIn, err = signin.New(signin.Options{OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: u, Dir: a.core.dir,
+			Snapshots: a.core.live, Log: a.log, KnownHost: a.policy.KnowsHost})
+		if err != nil {
+			return err
+		}
+		a.cookieName = cfg.Sessions.CookieName
+		opts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: a.signIn, Touch: a.core.dir.TouchSessions}
+	}
+	a.auth = authn.New(a.core.live, opts)
+	go a.auth.Run(bg)
+	a.api = scimapi.New(a.core.dir, scimapi.Options{
+		BasePath: cfg.SCIM.BasePath, BaseURL: cfg.SCIM.BaseURL, MaxBodyBytes: cfg.SCIM.MaxBodyBytes,
+		BulkMaxOperations: cfg.SCIM.Bulk.MaxOperations, BulkMaxPayload: cfg.SCIM.Bulk.MaxPayloadBytes,
+		AuthFailureBurst: cfg.SCIM.AuthFailures.Burst, AuthFailureInterval: cfg.SCIM.AuthFailures.Interval, Logger: a.log,
+	})
+	return nil
+}
+
+func openCore(path string, cfg config.Config, log *slog.Logger) (*core, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("open scimgate store %s: %w", path, err)
+	}
+	live, err := snapshot.Start(ctx, st, snapshot.Options{Logger: log})
+	if err != nil {
+		cancel()
+		st.Close()
+		return nil, err
+	}
+	c := &core{st: st, dir: directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults}),
+		live: live, streams: gateway.NewStreams(log), cancel: cancel}
+	go c.streams.Watch(ctx, live.Subscribe())
+	log.Info("scimgate store opened", "store", path)
+	return c, nil
+}
+
+// gate returns a gate deciding with e for this app's credentials.
+func (a *App) gate(e *engine.Engine) *gateway.Gate {
+	g := &gateway.Gate{Engine: e, Auth: a.auth, Identity: a.identity, Log: a.log, Streams: a.core.streams}
+	if a.signIn != nil {
+		g.SignIn = a.signIn.SignInURL
+	}
+	return g
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup implements caddy.CleanerUpper: this configuration is unloaded.
+func (a *App) Cleanup() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.core != nil {
+		_, err := cores.Delete(a.poolKey)
+		return err
+	}
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*core)(nil)
+)

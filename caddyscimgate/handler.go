@@ -1,0 +1,172 @@
+package caddyscimgate
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/config"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/policy"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Rule names groups and users, as in scimgate's route rules.
+type Rule struct {
+	Groups []string `json:"groups,omitempty"`
+	Users  []string `json:"users,omitempty"`
+	Public bool     `json:"public,omitempty"`
+}
+
+// Handler authorizes requests ("http.handlers.scimgate"). With Allow or
+// Deny it decides every request it sees with those rules (Caddy's
+// matchers chose the requests); with Policy it decides with the routes of
+// the app's scimgate configuration, matching host, path and method.
+// Allowed requests continue with the client's X-Scimgate-* headers
+// replaced by the identity headers; others are answered here.
+type Handler struct {
+	// Name identifies the handler's rules in logs and assertions (the
+	// route name); default "caddy".
+	Name   string `json:"name,omitempty"`
+	Allow  *Rule  `json:"allow,omitempty"`
+	Deny   *Rule  `json:"deny,omitempty"`
+	Policy bool   `json:"policy,omitempty"`
+
+	app    *App
+	engine *engine.Engine
+	gate   *gateway.Gate
+}
+
+// CaddyModule implements caddy.Module.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.scimgate", New: func() caddy.Module { return new(Handler) }}
+}
+
+// Provision implements caddy.Provisioner.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	if h.Name == "" {
+		h.Name = "caddy"
+	}
+	switch {
+	case h.Policy && (h.Allow != nil || h.Deny != nil):
+		return fmt.Errorf("scimgate %s: use either policy or allow/deny rules, not both", h.Name)
+	case h.Policy:
+		h.engine = h.app.engine
+	case h.Allow == nil:
+		return fmt.Errorf("scimgate %s: no allow rule and no policy: nobody would be admitted", h.Name)
+	default:
+		p, err := h.rules()
+		if err != nil {
+			return err
+		}
+		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
+	}
+	h.gate = h.app.gate(h.engine)
+	return nil
+}
+
+// rules compiles the handler's own rules into a one-route policy that
+// admits any host and path: Caddy's matchers already chose the requests.
+func (h *Handler) rules() (*policy.Policy, error) {
+	r := config.Route{Name: h.Name, Path: "/"}
+	if h.Allow != nil {
+		r.Allow = config.AllowRule{Groups: h.Allow.Groups, Users: h.Allow.Users, Public: h.Allow.Public}
+	}
+	if h.Deny != nil {
+		if h.Deny.Public {
+			return nil, fmt.Errorf("scimgate %s: deny public is not a rule", h.Name)
+		}
+		r.Deny = config.DenyRule{Groups: h.Deny.Groups, Users: h.Deny.Users}
+	}
+	c := config.Default()
+	c.Routes = []config.Route{r}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("scimgate %s: %w", h.Name, err)
+	}
+	return policy.Compile(c.Routes, "Caddyfile", time.Now())
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.app.servePages(w, r) {
+		return nil
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	assertion.Strip(r.Header) // before anything could copy them upstream
+	req, ok := gateway.RequestFrom(r)
+	var c gateway.Check
+	if !ok {
+		c = h.gate.BadRequest("caddy", r, policy.NormalizeHost(r.Host), r.Method)
+	} else {
+		c = h.gate.Decide("caddy", r, req)
+	}
+	setPlaceholders(repl, c)
+	if !c.Decision.Allow {
+		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
+		return nil
+	}
+	vals, identified, err := h.gate.Identify(c)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	gateway.StripCredentials(r.Header, h.app.cookieName)
+	if identified {
+		vals.Set(r.Header)
+		if repl != nil {
+			repl.Set("scimgate.groups", vals.Groups)
+		}
+	}
+	// Cancelling the request's context ends what reverse_proxy is doing
+	// for it, WebSockets included: that is how access lost mid-stream is
+	// cut. Decide once more after tracking, so that a change landing in
+	// between is not missed.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
+	if d := h.engine.Decide(c.Principal, req); !d.Allow {
+		c.Decision = d
+		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
+		return nil
+	}
+	return next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// setPlaceholders makes the decision available to later directives:
+// {scimgate.user}, {scimgate.email}, {scimgate.groups}, {scimgate.user_id},
+// {scimgate.route}, {scimgate.reason}, {scimgate.allow}.
+func setPlaceholders(repl *caddy.Replacer, c gateway.Check) {
+	if repl == nil {
+		return
+	}
+	d := c.Decision
+	repl.Set("scimgate.allow", d.Allow)
+	repl.Set("scimgate.reason", d.Reason)
+	if d.Route != nil {
+		repl.Set("scimgate.route", d.Route.Name)
+	}
+	if d.User != nil {
+		repl.Set("scimgate.user", d.User.UserName)
+		repl.Set("scimgate.email", d.User.Email)
+		repl.Set("scimgate.user_id", d.User.ID)
+	}
+}
+
+// Interface guards.
+var (
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+)

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/scimgate/scimgate/assertion"
+)
+
+// gateCaddyfile guards /app/ and /ws/ with groups, /me with a rule using
+// placeholders in respond, and /ops/ with a deny rule, and serves SCIM.
+func gateCaddyfile(upstream string) func(c *caddyProc) {
+	return func(c *caddyProc) {
+		c.write("Caddyfile", fmt.Sprintf(`{
+	admin %s
+	scimgate {
+		store sqlite:%s
+		public_url %s
+	}
+}
+%s {
+	scimgate_signin
+	handle /scim/v2/* {
+		scimgate_scim
+	}
+	handle /app/* {
+		scimgate {
+			name app
+			allow groups engineering
+		}
+		reverse_proxy %s {
+			header_up X-Caddy-User {scimgate.user}
+		}
+	}
+	handle /ws/* {
+		scimgate {
+			name ws
+			allow groups engineering
+		}
+		reverse_proxy %s
+	}
+	handle /ops/* {
+		scimgate {
+			name ops
+			allow groups engineering contractors
+			deny users bob@example.com
+		}
+		reverse_proxy %s
+	}
+	handle /me {
+		scimgate {
+			allow groups engineering contractors
+		}
+		respond "{scimgate.user}|{scimgate.groups}|{scimgate.route}"
+	}
+	respond "not here" 404
+}
+`, c.admin, c.db, c.site, c.site, upstream, upstream, upstream))
+	}
+}
+
+// TestCaddyGate drives a real Caddy built with scimgate: provisioning over
+// SCIM through Caddy, then allow and deny, spoofed identity headers,
+// placeholders, and access lost at once on deactivation and group change,
+// open WebSockets included.
+func TestCaddyGate(t *testing.T) {
+	up := newUpstream(t)
+	c := startCaddy(t, gateCaddyfile(up.URL))
+	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
+
+	alice := scim.createUser(t, "alice@example.com")
+	bob := scim.createUser(t, "bob@example.com")
+	carol := scim.createUser(t, "carol@example.com")
+	eng := scim.createGroup(t, "engineering", alice)
+	scim.createGroup(t, "contractors", bob, carol)
+	aliceTok := c.scimgate(t, "access-token", "create", "--user", "alice@example.com")
+	bobTok := c.scimgate(t, "access-token", "create", "--user", "bob@example.com")
+	carolTok := c.scimgate(t, "access-token", "create", "--user", "carol@example.com")
+
+	t.Run("allow, with spoofed identity headers replaced", func(t *testing.T) {
+		code, _, body := c.do(t, "GET", "/app/x", bearer(aliceTok,
+			"X-Scimgate-User", "root@example.com", "X-Scimgate-Groups", "admins",
+			"X-Scimgate_User", "root@example.com", "X-Scimgate-Assertion", "forged", "X-Scimgate-Anything", "x"), "")
+		if code != http.StatusOK {
+			t.Fatalf("alice GET /app/x = %d: %s", code, body)
+		}
+		s := decodeSeen(t, body)
+		want := map[string]string{"X-Scimgate-User": "alice@example.com", "X-Scimgate-Email": "alice@example.com",
+			"X-Scimgate-Groups": "engineering", "X-Caddy-User": "alice@example.com"}
+		for k, v := range want {
+			if got := s.Headers[k]; len(got) != 1 || got[0] != v {
+				t.Errorf("upstream got %s = %q, want [%q]", k, got, v)
+			}
+		}
+		for k := range s.Headers {
+			if assertion.IsIdentityHeader(k) && want[k] == "" && k != assertion.HeaderAssertion {
+				t.Errorf("upstream got the client's %s: %q", k, s.Headers[k])
+			}
+		}
+		if a, ok := s.Headers["Authorization"]; ok {
+			t.Errorf("the access token went upstream: %q", a)
+		}
+		if a := s.Headers[assertion.HeaderAssertion]; len(a) != 1 || a[0] == "forged" {
+			t.Fatalf("assertion = %q", a)
+		}
+		_, _, jwks := c.do(t, "GET", assertion.JWKSPath, nil, "")
+		keys, err := assertion.ParseJWKS([]byte(jwks))
+		if err != nil {
+			t.Fatalf("JWKS %q: %v", jwks, err)
+		}
+		v, err := assertion.Verify(s.Headers[assertion.HeaderAssertion][0], keys, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Subject != alice || v.UserName != "alice@example.com" || v.Audience != "app" || v.Issuer != c.site {
+			t.Errorf("assertion claims = %+v", v)
+		}
+	})
+
+	t.Run("deny", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, path, token string
+			want              int
+			reason            string
+		}{
+			{"not in the group", "/app/x", bobTok, http.StatusForbidden, "not-allowed"},
+			{"no credential", "/app/x", "", http.StatusUnauthorized, "unauthenticated"},
+			{"unknown token", "/app/x", "sga_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", http.StatusUnauthorized, "token-invalid"},
+			{"a SCIM token is not an access token", "/app/x", scim.token, http.StatusUnauthorized, "token-invalid"},
+			{"deny rule wins over allow", "/ops/x", bobTok, http.StatusForbidden, "denied-user"},
+			{"encoded slash", "/app/a%2F..%2Fb", aliceTok, http.StatusBadRequest, "bad-path"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, _, body := c.do(t, "GET", tc.path, bearer(tc.token), "")
+				if code != tc.want || !strings.Contains(body, tc.reason) {
+					t.Errorf("GET %s = %d %s, want %d with %q", tc.path, code, body, tc.want, tc.reason)
+				}
+				if strings.Contains(body, `"headers"`) {
+					t.Errorf("the upstream was reached: %s", body)
+				}
+			})
+		}
+		if code, _, _ := c.do(t, "GET", "/ops/x", bearer(carolTok), ""); code != http.StatusOK {
+			t.Errorf("carol GET /ops/x = %d, want 200 (bob alone is denied)", code)
+		}
+	})
+
+	t.Run("placeholders", func(t *testing.T) {
+		code, _, body := c.do(t, "GET", "/me", bearer(carolTok), "")
+		if code != http.StatusOK || body != "carol@example.com|contractors|caddy" {
+			t.Errorf("GET /me = %d %q", code, body)
+		}
+	})
+
+	t.Run("deactivate, then deny at once", func(t *testing.T) {
+		scim.patch(t, "/Users/"+carol, `[{"op":"replace","path":"active","value":false}]`)
+		if code, _, body := c.do(t, "GET", "/me", bearer(carolTok), ""); code != http.StatusForbidden || !strings.Contains(body, "user-inactive") {
+			t.Errorf("carol after deactivation = %d %s, want 403 user-inactive", code, body)
+		}
+	})
+
+	t.Run("WebSocket cut on group change", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.site, "http")+"/ws/echo",
+			&websocket.DialOptions{HTTPHeader: bearer(aliceTok)})
+		if err != nil {
+			t.Fatalf("dial through Caddy: %v", err)
+		}
+		defer ws.CloseNow()
+		for i := range 3 {
+			if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+				t.Fatalf("echo %d = %q, %v", i, msg, err)
+			}
+		}
+		closed := make(chan time.Time, 1)
+		go func() {
+			for {
+				if _, _, err := ws.Read(ctx); err != nil {
+					closed <- time.Now()
+					return
+				}
+			}
+		}()
+		sent := time.Now()
+		scim.patch(t, "/Groups/"+eng, `[{"op":"remove","path":"members[value eq \"`+alice+`\"]"}]`)
+		revoked := time.Now()
+		select {
+		case at := <-closed:
+			// The cut happens as the change commits, before SCIM answers:
+			// the delay from the answer is often negative.
+			t.Logf("WebSocket closed %v after the PATCH was sent, %v after its response", at.Sub(sent), at.Sub(revoked))
+			if d := at.Sub(revoked); d > time.Second {
+				t.Errorf("closed after %v, want within 1s", d)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("the WebSocket is still open 2s after alice left the group")
+		}
+		if code, _, body := c.do(t, "GET", "/app/x", bearer(aliceTok), ""); code != http.StatusForbidden {
+			t.Errorf("alice after the group change = %d %s, want 403", code, body)
+		}
+		scim.patch(t, "/Groups/"+eng, `[{"op":"add","path":"members","value":[{"value":"`+alice+`"}]}]`)
+		if code, _, body := c.do(t, "GET", "/app/x", bearer(aliceTok), ""); code != http.StatusOK {
+			t.Errorf("alice back in the group = %d %s, want 200", code, body)
+		}
+	})
+}
