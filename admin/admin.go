@@ -7,6 +7,7 @@ package admin
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,22 @@ type Metrics struct {
 	scim      *prometheus.CounterVec
 	scimDur   *prometheus.HistogramVec
 	reloads   *prometheus.CounterVec
+
+	// byDecision caches the series of each kind of decision: looking
+	// them up by label values hashes every value and takes the vectors'
+	// locks, on every request.
+	mu         sync.RWMutex
+	byDecision map[decisionKey]decisionSeries
+}
+
+type decisionKey struct {
+	adapter, route, reason string
+	allow                  bool
+}
+
+type decisionSeries struct {
+	count prometheus.Counter
+	took  prometheus.Observer
 }
 
 // Live is what the snapshot gauges read.
@@ -37,7 +54,8 @@ type Live interface {
 func NewMetrics(live Live, streams interface{ Len() int }) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		reg: reg,
+		reg:        reg,
+		byDecision: map[decisionKey]decisionSeries{},
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimgate_decisions_total", Help: "Access decisions by adapter, route, result and reason.",
 		}, []string{"adapter", "route", "result", "reason"}),
@@ -84,15 +102,33 @@ func NewMetrics(live Live, streams interface{ Len() int }) *Metrics {
 
 // Decision implements gateway.Recorder.
 func (m *Metrics) Decision(adapter string, d engine.Decision, took time.Duration) {
-	route, result := "", "deny"
+	k := decisionKey{adapter: adapter, reason: d.Reason, allow: d.Allow}
 	if d.Route != nil {
-		route = d.Route.Name
+		k.route = d.Route.Name
 	}
-	if d.Allow {
+	m.mu.RLock()
+	s, ok := m.byDecision[k]
+	m.mu.RUnlock()
+	if !ok {
+		s = m.decisionSeries(k)
+	}
+	s.count.Inc()
+	s.took.Observe(took.Seconds())
+}
+
+func (m *Metrics) decisionSeries(k decisionKey) decisionSeries {
+	result := "deny"
+	if k.allow {
 		result = "allow"
 	}
-	m.decisions.WithLabelValues(adapter, route, result, d.Reason).Inc()
-	m.decideDur.WithLabelValues(adapter).Observe(took.Seconds())
+	s := decisionSeries{
+		count: m.decisions.WithLabelValues(k.adapter, k.route, result, k.reason),
+		took:  m.decideDur.WithLabelValues(k.adapter),
+	}
+	m.mu.Lock()
+	m.byDecision[k] = s
+	m.mu.Unlock()
+	return s
 }
 
 // SCIM records one SCIM request.

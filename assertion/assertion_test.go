@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,38 @@ func TestStrip(t *testing.T) {
 	assertion.Strip(h)
 	if len(h) != 1 || h.Get("X-Other") != "keep" {
 		t.Errorf("after Strip: %v, want only X-Other", h)
+	}
+}
+
+func TestValuesSet(t *testing.T) {
+	tests := []struct {
+		name string
+		v    assertion.Values
+		want http.Header
+	}{
+		{"all", assertion.Values{User: "alice", Email: "alice@example.com", Groups: "eng,ops", Assertion: "ey.x.y"},
+			http.Header{"X-Scimgate-User": {"alice"}, "X-Scimgate-Email": {"alice@example.com"}, "X-Scimgate-Groups": {"eng,ops"},
+				"X-Scimgate-Assertion": {"ey.x.y"}, "X-Other": {"keep"}}},
+		{"no email", assertion.Values{User: "bob", Assertion: "ey.x.y"},
+			http.Header{"X-Scimgate-User": {"bob"}, "X-Scimgate-Groups": {""}, "X-Scimgate-Assertion": {"ey.x.y"}, "X-Other": {"keep"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"X-Scimgate-User": {"forged", "twice"}, "X-Other": {"keep"}}
+			tt.v.Set(h)
+			if !reflect.DeepEqual(h, tt.want) {
+				t.Errorf("Set(%+v) = %v, want %v", tt.v, h, tt.want)
+			}
+			for k := range tt.want {
+				if got, want := h.Get(k), tt.want[k][0]; got != want {
+					t.Errorf("Get(%q) = %q, want %q", k, got, want)
+				}
+			}
+			// A later handler adding a value must not overwrite another header's.
+			h.Add(assertion.HeaderUser, "extra")
+			if got := h.Get(assertion.HeaderGroups); got != tt.v.Groups {
+				t.Errorf("after an Add to %s, %s = %q, want %q", assertion.HeaderUser, assertion.HeaderGroups, got, tt.v.Groups)
+			}
+		})
 	}
 }

@@ -123,12 +123,19 @@ func (id *Identity) For(d engine.Decision) (Values, bool, error) {
 	return v, true, nil
 }
 
-// Set writes v into h.
+// Set writes v into h, replacing any values h has under those names
+// (Strip removes the other spellings).
 func (v Values) Set(h http.Header) {
-	h.Set(HeaderUser, v.User)
+	// The names are canonical already, and one array holds the four
+	// values (each slice capped at one element so that an append by a
+	// later handler copies rather than overwrites its neighbour): a
+	// request costs one allocation here, not four.
+	vals := [...]string{v.User, v.Groups, v.Assertion, v.Email}
+	s := vals[:]
+	h[HeaderUser] = s[0:1:1]
+	h[HeaderGroups] = s[1:2:2]
+	h[HeaderAssertion] = s[2:3:3]
 	if v.Email != "" {
-		h.Set(HeaderEmail, v.Email)
+		h[HeaderEmail] = s[3:4:4]
 	}
-	h.Set(HeaderGroups, v.Groups)
-	h.Set(HeaderAssertion, v.Assertion)
 }

@@ -77,6 +77,9 @@ func New(src Snapshots, o Options) *Authenticator {
 
 func reject(reason string) engine.Principal { return engine.Principal{Reject: reason} }
 
+// CookieName is the session cookie's name, "" when sessions are off.
+func (a *Authenticator) CookieName() string { return a.o.CookieName }
+
 // Authenticate returns the principal of r.
 func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -107,7 +110,7 @@ func (a *Authenticator) Token(bearer string) engine.Principal {
 	if !ok {
 		return reject(engine.ReasonTokenInvalid)
 	}
-	sum := sha256.Sum256([]byte(secret))
+	sum := hashSecret(secret)
 	tk, found := a.src.Current().Token(id)
 	if !found && a.sync() {
 		// A token made a moment ago by another process (the command line)
@@ -125,6 +128,14 @@ func (a *Authenticator) Token(bearer string) engine.Principal {
 	return engine.Principal{User: tk.Owner, TokenID: id}
 }
 
+// hashSecret is the SHA-256 of a credential's secret, hashed from a copy on
+// the stack: converting it to []byte directly would allocate for every
+// secret longer than 32 bytes, that is every request.
+func hashSecret(secret string) [32]byte {
+	var buf [64]byte
+	return sha256.Sum256(append(buf[:0], secret...))
+}
+
 func (a *Authenticator) sync() bool {
 	s, ok := a.src.(syncer)
 	return ok && s.Sync(context.Background()) == nil
@@ -136,7 +147,7 @@ func (a *Authenticator) Session(cookie string) engine.Principal {
 	if !ok {
 		return reject(engine.ReasonSessionInvalid)
 	}
-	sum := sha256.Sum256([]byte(secret))
+	sum := hashSecret(secret)
 	ss, found := a.src.Current().Session(id)
 	if !found && a.sync() {
 		ss, found = a.src.Current().Session(id) // created a moment ago elsewhere

@@ -76,6 +76,8 @@ type Decision struct {
 	Route  *policy.Route      // nil when no route applies
 	User   *snapshot.User     // the principal's user, when it is valid
 	Snap   *snapshot.Snapshot // the snapshot decided on
+
+	policy *policy.Policy // the policy decided with
 }
 
 // Unauthenticated reports whether the request was denied for want of a
@@ -145,7 +147,7 @@ func (e *Engine) Snapshot() *snapshot.Snapshot { return e.src.Current() }
 func (e *Engine) Decide(p Principal, r Request) Decision {
 	s := e.src.Current()
 	b := e.bindingsFor(s)
-	d := Decision{Snap: s}
+	d := Decision{Snap: s, policy: b.policy}
 	route := b.policy.Match(r.Host, r.Path, r.Method)
 	if route == nil {
 		d.Reason = ReasonNoRoute
@@ -190,6 +192,21 @@ func (e *Engine) Decide(p Principal, r Request) Decision {
 		d.Reason = ReasonNotAllowed
 	}
 	return d
+}
+
+// Confirm returns d, a decision of Decide for p and r, if the snapshot and
+// the policy it was made on are still current, and decides again
+// otherwise. An adapter that registers a request as a stream after
+// deciding it confirms the decision then: a change published in between
+// is seen here, one published later by the stream recheck. The usual
+// case, no change, costs no second decision; what only time changes
+// (expiry, a stale snapshot) is the periodic recheck's to catch, as for
+// every stream.
+func (e *Engine) Confirm(p Principal, r Request, d Decision) Decision {
+	if d.Snap == e.src.Current() && d.policy == e.policy.Load() {
+		return d
+	}
+	return e.Decide(p, r)
 }
 
 // principal resolves p against the snapshot: the user, or the reason the

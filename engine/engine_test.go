@@ -328,3 +328,75 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 		t.Errorf("Decide with a user rule allocates %v times per call, want 0", n)
 	}
 }
+
+// TestConfirm: a decision is confirmed as long as nothing it was made on
+// changed, and made again as soon as the directory or the policy did.
+func TestConfirm(t *testing.T) {
+	w := newWorld(t)
+	w.seed()
+	a := w.acme
+	alice := w.who(a, "alice@acme")
+	eng := engine.Request{Host: "app.test", Path: "/eng", Method: "GET"}
+	tests := []struct {
+		name   string
+		change func()
+		allow  bool
+		reason string
+	}{
+		{"nothing changed", func() {}, true, engine.ReasonGroupOK},
+		{"user deactivated", func() {
+			w.patch(a, schema.UserType, w.id(a, "alice@acme"), `[{"op":"replace","value":{"active":false}}]`)
+		}, false, engine.ReasonUserInactive},
+		{"user reactivated", func() {
+			w.patch(a, schema.UserType, w.id(a, "alice@acme"), `[{"op":"replace","value":{"active":true}}]`)
+		}, true, engine.ReasonGroupOK},
+		{"removed from the group", func() {
+			w.patch(a, schema.GroupType, w.id(a, "group:engineering"),
+				fmt.Sprintf(`[{"op":"remove","path":"members[value eq \"%s\"]"}]`, w.id(a, "group:platform")))
+		}, false, engine.ReasonNotAllowed},
+		{"admitted by a new policy", func() {
+			w.eng.SetPolicy(compilePolicy(t, "routes:\n  - {name: eng, host: app.test, path: /eng, allow: {groups: [platform]}}\n"))
+		}, true, engine.ReasonGroupOK},
+		{"refused by a new policy", func() {
+			w.eng.SetPolicy(compilePolicy(t, "routes:\n  - {name: eng, host: app.test, path: /eng, allow: {groups: [admins]}}\n"))
+		}, false, engine.ReasonNotAllowed},
+	}
+	d := w.eng.Decide(alice, eng)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.change()
+			got := w.eng.Confirm(alice, eng, d)
+			if got.Allow != tt.allow || got.Reason != tt.reason {
+				t.Errorf("Confirm(alice, /eng) = %v %s, want %v %s", got.Allow, got.Reason, tt.allow, tt.reason)
+			}
+			if now := w.eng.Decide(alice, eng); got.Allow != now.Allow || got.Reason != now.Reason || got.Snap != now.Snap {
+				t.Errorf("Confirm(alice, /eng) = %v %s on snapshot %d, Decide now = %v %s on %d",
+					got.Allow, got.Reason, got.Snap.Seq, now.Allow, now.Reason, now.Snap.Seq)
+			}
+			d = got
+		})
+	}
+}
+
+// countingSource counts the decisions made on it (each asks its age).
+type countingSource struct {
+	engine.Source
+	ages int
+}
+
+func (c *countingSource) Age() time.Duration { c.ages++; return c.Source.Age() }
+
+func TestConfirmDoesNotDecideAgain(t *testing.T) {
+	w := newWorld(t)
+	w.seed()
+	src := &countingSource{Source: w.live}
+	e := engine.New(src, compilePolicy(t, worldPolicy), engine.Options{})
+	alice := w.who(w.acme, "alice@acme")
+	r := engine.Request{Host: "app.test", Path: "/eng/docs", Method: "GET"}
+	d := e.Decide(alice, r)
+	src.ages = 0
+	if n := testing.AllocsPerRun(100, func() { d = e.Confirm(alice, r, d) }); n != 0 || !d.Allow || src.ages != 0 {
+		t.Errorf("Confirm = %v %s with %v allocations per call and %d new decisions, want the decision confirmed as it is",
+			d.Allow, d.Reason, n, src.ages)
+	}
+}

@@ -13,14 +13,19 @@ import (
 // read its logs, must not be able to replay them on other routes. Other
 // credentials (the application's own) pass through untouched.
 func StripCredentials(h http.Header, cookieName string) {
-	if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") &&
-		strings.HasPrefix(strings.TrimSpace(a[7:]), directory.AccessTokenPrefix) {
-		h.Del("Authorization")
+	// Every value is looked at, not only the first one authentication
+	// read; the names are canonical already (the server made them so).
+	for _, a := range h["Authorization"] {
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") &&
+			strings.HasPrefix(strings.TrimSpace(a[7:]), directory.AccessTokenPrefix) {
+			delete(h, "Authorization")
+			break
+		}
 	}
 	if cookieName == "" {
 		return
 	}
-	lines := h.Values("Cookie")
+	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
 	}

@@ -66,7 +66,8 @@ func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
 	if g.Metrics != nil {
 		g.Metrics.Decision(c.Adapter, d, took)
 	}
-	if g.Log == nil {
+	// The access log is at info: below it, skip building the line.
+	if g.Log == nil || !g.Log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 12)

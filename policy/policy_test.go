@@ -152,6 +152,9 @@ func TestNormalizeHost(t *testing.T) {
 		"[::1]:80":             "::1",
 		"[::1]":                "::1",
 		"app":                  "app",
+		"App:":                 "app",
+		"[app]":                "app",
+		"":                     "",
 	} {
 		if got := NormalizeHost(in); got != want {
 			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)

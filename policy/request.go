@@ -50,7 +50,7 @@ func NormalizePath(escaped string) (string, error) {
 // NormalizeHost lower-cases a Host header value and strips the port and a
 // trailing dot.
 func NormalizeHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
+	if host, ok := splitPort(h); ok {
 		h = host
 	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
@@ -62,4 +62,14 @@ func NormalizeHost(h string) string {
 		}
 	}
 	return h
+}
+
+// splitPort is net.SplitHostPort, minus the error that it would build, on
+// every request, for the usual Host without a port.
+func splitPort(h string) (string, bool) {
+	if !strings.Contains(h, ":") {
+		return "", false
+	}
+	host, _, err := net.SplitHostPort(h)
+	return host, err == nil
 }

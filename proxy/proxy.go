@@ -12,12 +12,10 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/scimgate/scimgate/assertion"
-	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/gateway"
 )
 
@@ -27,8 +25,8 @@ type Proxy struct {
 	log       *slog.Logger
 	transport http.RoundTripper
 
-	mu        sync.Mutex
-	upstreams map[string]*httputil.ReverseProxy // by upstream URL
+	mu        sync.RWMutex
+	upstreams map[url.URL]*httputil.ReverseProxy
 }
 
 // New returns a proxy deciding with gate.
@@ -46,7 +44,7 @@ func New(gate *gateway.Gate, log *slog.Logger) *Proxy {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	return &Proxy{gate: gate, log: log, transport: t, upstreams: map[string]*httputil.ReverseProxy{}}
+	return &Proxy{gate: gate, log: log, transport: t, upstreams: map[url.URL]*httputil.ReverseProxy{}}
 }
 
 type identityKey struct{}
@@ -60,7 +58,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := p.gate.Decide("proxy", r, req)
 	if !c.Decision.Allow {
-		p.gate.Deny(w, r, c, returnURL(r))
+		p.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return
 	}
 	route := c.Decision.Route
@@ -79,10 +77,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.gate.Streams != nil {
 		defer p.gate.Streams.Track(p.gate.Engine, c.Principal, req, cancel)()
 		// A change committed between the decision and Track would be
-		// missed by the recheck it triggers: decide once more now.
-		if d := p.gate.Engine.Decide(c.Principal, req); !d.Allow {
+		// missed by the recheck it triggers: confirm the decision now.
+		if d := p.gate.Engine.Confirm(c.Principal, req, c.Decision); !d.Allow {
 			c.Decision = d
-			p.gate.Deny(w, r, c, returnURL(r))
+			p.gate.Deny(w, r, c, gateway.ReturnURL(r))
 			return
 		}
 	}
@@ -96,29 +94,41 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.upstream(route.Upstream).ServeHTTP(w, out)
 }
 
-// upstream returns the reverse proxy for an upstream URL.
+// upstream returns the reverse proxy for an upstream URL. The URL itself
+// is the key, not its String(), which would be built on every request;
+// the routes of a reloaded policy share the proxies of the old one.
 func (p *Proxy) upstream(u *url.URL) *httputil.ReverseProxy {
-	key := u.String()
+	p.mu.RLock()
+	rp := p.upstreams[*u]
+	p.mu.RUnlock()
+	if rp != nil {
+		return rp
+	}
+	return p.newUpstream(*u)
+}
+
+func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if rp := p.upstreams[key]; rp != nil {
+	if rp := p.upstreams[target]; rp != nil {
 		return rp
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
+			pr.SetURL(&target)
 			pr.SetXForwarded()
 			assertion.Strip(pr.Out.Header)
-			stripCredentials(pr.Out.Header)
+			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
 			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
 				v.Set(pr.Out.Header)
 			}
 		},
 		Transport:    p.transport,
 		ErrorHandler: p.upstreamError,
+		BufferPool:   &copyBuffers,
 		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
-	p.upstreams[key] = rp
+	p.upstreams[target] = rp
 	return rp
 }
 
@@ -136,21 +146,18 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	http.Error(w, "upstream unavailable", http.StatusBadGateway)
 }
 
-// stripCredentials removes scimgate's own credentials from a request going
-// upstream, so that an upstream cannot replay them on other routes. Other
-// credentials (the application's own) pass through.
-func stripCredentials(h http.Header) {
-	if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") &&
-		strings.HasPrefix(strings.TrimSpace(a[7:]), directory.AccessTokenPrefix) {
-		h.Del("Authorization")
+// copyBuffers are the buffers the proxies copy bodies through, reused
+// rather than 32 KiB allocated for every request.
+var copyBuffers bufferPool
+
+// bufferPool is an httputil.BufferPool of 32 KiB buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
 	}
+	return make([]byte, 32<<10)
 }
 
-// returnURL is where a sign-in started by this request comes back to.
-func returnURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.RequestURI()
-}
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/authn"
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/internal/gatetest"
@@ -394,6 +395,38 @@ func TestProxyStripsUnderscoreLookalikes(t *testing.T) {
 	}
 }
 
+// TestProxyStripsAccessTokens: scimgate's own access tokens never reach an
+// upstream, which could replay them on other routes, in whichever value of
+// Authorization they come; the application's own credentials pass.
+func TestProxyStripsAccessTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.tokens["alice"]
+	tests := []struct {
+		name   string
+		target string
+		auth   []string
+		want   []string // Authorization as the upstream receives it
+	}{
+		{"token", "/app/x", []string{"Bearer " + alice}, nil},
+		{"token, lower-case scheme", "/app/x", []string{"bearer " + alice}, nil},
+		{"token, on a public route", "/public/x", []string{"Bearer " + alice}, nil},
+		{"token in a second value", "/public/x", []string{"Basic YWxpY2U6cHc=", "Bearer " + alice}, nil},
+		{"the application's credentials", "/public/x", []string{"Basic YWxpY2U6cHc="}, []string{"Basic YWxpY2U6cHc="}},
+		{"the application's bearer token", "/public/x", []string{"Bearer app-token"}, []string{"Bearer app-token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := e.do("GET", tt.target, http.Header{"Authorization": tt.auth})
+			if res.StatusCode != 200 {
+				t.Fatalf("GET %s = %d %s", tt.target, res.StatusCode, body)
+			}
+			if got := e.up.last(t).Header.Values("Authorization"); !slices.Equal(got, tt.want) {
+				t.Errorf("the upstream received Authorization %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestProxyUpstreamErrors: a route without upstream and an upstream that is
 // down are answered 502 in plain text, after the decision.
 func TestProxyUpstreamErrors(t *testing.T) {
@@ -423,5 +456,39 @@ func TestProxyUpstreamErrors(t *testing.T) {
 	// The proxy keeps serving.
 	if res, _ := e.do("GET", "/app/x", e.bearer("alice")); res.StatusCode != 200 {
 		t.Errorf("after upstream errors: GET /app/x = %d", res.StatusCode)
+	}
+}
+
+// TestProxyStripsSessionCookie: the session cookie signs the request in and
+// then goes no further; the application's own cookies pass.
+func TestProxyStripsSessionCookie(t *testing.T) {
+	e := newEnv(t, nil)
+	e.Gate.Auth = authn.New(e.Live, authn.Options{CookieName: "sg"})
+	cookie, _, err := e.Dir.CreateSession(e.Ctx, directory.NewSession{TenantID: e.Acme.TenantID, UserID: e.ID("alice"), Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		target string
+		cookie []string
+		want   []string // Cookie as the upstream receives it
+	}{
+		{"alone", "/app/x", []string{"sg=" + cookie}, nil},
+		{"among others", "/app/x", []string{"a=1; sg=" + cookie + "; b=2"}, []string{"a=1; b=2"}},
+		{"in a second line", "/app/x", []string{"a=1", "sg=" + cookie}, []string{"a=1"}},
+		{"on a public route", "/public/x", []string{"sg=" + cookie + "; b=2"}, []string{"b=2"}},
+		{"the application's cookies", "/public/x", []string{"a=1; b=2"}, []string{"a=1; b=2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := e.do("GET", tt.target, http.Header{"Cookie": tt.cookie})
+			if res.StatusCode != 200 {
+				t.Fatalf("GET %s = %d %s", tt.target, res.StatusCode, body)
+			}
+			if got := e.up.last(t).Header.Values("Cookie"); !slices.Equal(got, tt.want) {
+				t.Errorf("the upstream received Cookie %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
