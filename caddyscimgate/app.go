@@ -59,8 +59,6 @@ type App struct {
 	api      *scimapi.Server
 	log      *slog.Logger
 	cancel   context.CancelFunc
-	// cookieName is the session cookie, "" without sign-in.
-	cookieName string
 }
 
 // CaddyModule implements caddy.Module.
@@ -147,7 +145,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return err
 		}
-		a.cookieName = cfg.Sessions.CookieName
 		opts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: a.signIn, Touch: a.core.dir.TouchSessions}
 	}
 	a.auth = authn.New(a.core.live, opts)
@@ -180,9 +177,13 @@ func openCore(path string, cfg config.Config, log *slog.Logger) (*core, error) {
 	return c, nil
 }
 
-// gate returns a gate deciding with e for this app's credentials.
-func (a *App) gate(e *engine.Engine) *gateway.Gate {
-	g := &gateway.Gate{Engine: e, Auth: a.auth, Identity: a.identity, Log: a.log, Streams: a.core.streams}
+// gate returns a gate deciding with e for this app's credentials. The
+// identity caches assertions by route index: handlers with rules of their
+// own (each a one-route policy) need one each.
+func (a *App) gate(e *engine.Engine, id *assertion.Identity) *gateway.Gate {
+	// Caddy's access log records each request, {http.auth.user.id}
+	// included: the gate's lines of allowed requests are debug only.
+	g := &gateway.Gate{Engine: e, Auth: a.auth, Identity: id, Log: a.log, Streams: a.core.streams, AllowLevel: slog.LevelDebug}
 	if a.signIn != nil {
 		g.SignIn = a.signIn.SignInURL
 	}

@@ -75,7 +75,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
 	}
-	h.gate = h.app.gate(h.engine)
+	id := h.app.identity
+	if !h.Policy {
+		id = assertion.NewIdentity(id.Signer())
+	}
+	h.gate = h.app.gate(h.engine, id)
 	return nil
 }
 
@@ -123,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	gateway.StripCredentials(r.Header, h.app.cookieName)
+	gateway.StripCredentials(r.Header, h.gate.Auth.CookieName())
 	if identified {
 		vals.Set(r.Header)
 		if repl != nil {
@@ -132,12 +136,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// Cancelling the request's context ends what reverse_proxy is doing
 	// for it, WebSockets included: that is how access lost mid-stream is
-	// cut. Decide once more after tracking, so that a change landing in
-	// between is not missed.
+	// cut. Confirm the decision after tracking, so that a change landing
+	// in between is not missed.
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
-	if d := h.engine.Decide(c.Principal, req); !d.Allow {
+	if d := h.engine.Confirm(c.Principal, req, c.Decision); !d.Allow {
 		c.Decision = d
 		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return nil
@@ -147,7 +151,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // setPlaceholders makes the decision available to later directives:
 // {scimgate.user}, {scimgate.email}, {scimgate.groups}, {scimgate.user_id},
-// {scimgate.route}, {scimgate.reason}, {scimgate.allow}.
+// {scimgate.route}, {scimgate.reason}, {scimgate.allow}; and the user as
+// {http.auth.user.id}, as Caddy's own authentication does.
 func setPlaceholders(repl *caddy.Replacer, c gateway.Check) {
 	if repl == nil {
 		return
@@ -159,6 +164,8 @@ func setPlaceholders(repl *caddy.Replacer, c gateway.Check) {
 		repl.Set("scimgate.route", d.Route.Name)
 	}
 	if d.User != nil {
+		// Caddy's access log records this one as user_id.
+		repl.Set("http.auth.user.id", d.User.UserName)
 		repl.Set("scimgate.user", d.User.UserName)
 		repl.Set("scimgate.email", d.User.Email)
 		repl.Set("scimgate.user_id", d.User.ID)

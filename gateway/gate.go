@@ -31,6 +31,10 @@ type Gate struct {
 	SignIn func(r *http.Request, returnTo string) string
 	// Streams holds open streams to cut when access goes; may be nil.
 	Streams *Streams
+	// AllowLevel is the level of the log lines of allowed requests; the
+	// zero value is info. Refusals are always logged at info. A proxy
+	// that writes an access log of its own (Caddy) lowers it to debug.
+	AllowLevel slog.Level
 }
 
 // Check is one request to decide.
@@ -66,8 +70,12 @@ func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
 	if g.Metrics != nil {
 		g.Metrics.Decision(c.Adapter, d, took)
 	}
-	// The access log is at info: below it, skip building the line.
-	if g.Log == nil || !g.Log.Enabled(r.Context(), slog.LevelInfo) {
+	level := slog.LevelInfo
+	if d.Allow {
+		level = g.AllowLevel
+	}
+	// Skip building a line that would not be written.
+	if g.Log == nil || !g.Log.Enabled(r.Context(), level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 12)
@@ -89,7 +97,7 @@ func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
 		attrs = append(attrs, slog.String("token_id", c.Principal.TokenID))
 	}
 	attrs = append(attrs, slog.String("remote_addr", r.RemoteAddr), slog.Int64("decide_us", took.Microseconds()))
-	g.Log.LogAttrs(r.Context(), slog.LevelInfo, "decision", attrs...)
+	g.Log.LogAttrs(r.Context(), level, "decision", attrs...)
 }
 
 // Identify returns the identity values of an allowed check, or ok false

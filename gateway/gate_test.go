@@ -148,3 +148,43 @@ routes:
 		}
 	}
 }
+
+// TestAllowLevel: allowed requests are logged at the gate's AllowLevel,
+// refusals at info whatever it is.
+func TestAllowLevel(t *testing.T) {
+	f := gatetest.New(t, streamRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	secret, _ := f.Token("alice", time.Hour)
+	tests := []struct {
+		name       string
+		allowLevel slog.Level
+		want       string // the levels logged: allowed, then refused
+	}{
+		{"default", 0, "INFO INFO"},
+		{"debug, logger at info", slog.LevelDebug, "INFO"},
+		{"warn", slog.LevelWarn, "WARN INFO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			f.Gate.Log = slog.New(slog.NewTextHandler(&logs, nil))
+			f.Gate.AllowLevel = tt.allowLevel
+			for _, auth := range []string{"Bearer " + secret, ""} {
+				r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
+				r.Header.Set("Authorization", auth)
+				req, _ := gateway.RequestFrom(r)
+				f.Gate.Decide("proxy", r, req)
+			}
+			var levels []string
+			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				_, rest, _ := strings.Cut(l, "level=")
+				lvl, _, _ := strings.Cut(rest, " ")
+				levels = append(levels, lvl)
+			}
+			if got := strings.Join(levels, " "); got != tt.want {
+				t.Errorf("logged levels %q, want %q:\n%s", got, tt.want, logs.String())
+			}
+		})
+	}
+}

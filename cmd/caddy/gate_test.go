@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +22,20 @@ func gateCaddyfile(upstream string) func(c *caddyProc) {
 	return func(c *caddyProc) {
 		c.write("Caddyfile", fmt.Sprintf(`{
 	admin %s
+	log scimgate {
+		output file scimgate.log
+		level DEBUG
+		include scimgate
+	}
 	scimgate {
 		store sqlite:%s
 		public_url %s
 	}
 }
 %s {
+	log {
+		output file access.log
+	}
 	scimgate_signin
 	handle /scim/v2/* {
 		scimgate_scim
@@ -121,6 +132,13 @@ func TestCaddyGate(t *testing.T) {
 		if v.Subject != alice || v.UserName != "alice@example.com" || v.Audience != "app" || v.Issuer != c.site {
 			t.Errorf("assertion claims = %+v", v)
 		}
+		// Each handler signs for its own route, also right after another
+		// signed for the same user.
+		_, _, body = c.do(t, "GET", "/ops/x", bearer(aliceTok), "")
+		v, err = assertion.Verify(decodeSeen(t, body).Headers[assertion.HeaderAssertion][0], keys, time.Now())
+		if err != nil || v.Audience != "ops" {
+			t.Errorf("assertion on /ops = %+v, %v; want audience ops", v, err)
+		}
 	})
 
 	t.Run("deny", func(t *testing.T) {
@@ -155,6 +173,28 @@ func TestCaddyGate(t *testing.T) {
 		code, _, body := c.do(t, "GET", "/me", bearer(carolTok), "")
 		if code != http.StatusOK || body != "carol@example.com|contractors|caddy" {
 			t.Errorf("GET /me = %d %q", code, body)
+		}
+		// Caddy's access log names the user, as with its own authentication.
+		raw, err := os.ReadFile(filepath.Join(c.dir, "access.log"))
+		if err != nil || !strings.Contains(string(raw), `"user_id":"carol@example.com"`) {
+			t.Errorf("the access log has no user_id for carol (%v):\n%s", err, raw)
+		}
+		// scimgate's own lines: allowed at debug, refused at info.
+		raw, err = os.ReadFile(filepath.Join(c.dir, "scimgate.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		levels := map[string]string{}
+		for line := range strings.Lines(string(raw)) {
+			var l struct{ Level, Msg, User, Reason string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "decision" {
+				levels[l.User+" "+l.Reason] = l.Level
+			}
+		}
+		for k, want := range map[string]string{"carol@example.com group-ok": "debug", "bob@example.com denied-user": "info"} {
+			if levels[k] != want {
+				t.Errorf("decision %s logged at %q, want %q; logged: %v", k, levels[k], want, levels)
+			}
 		}
 	})
 
