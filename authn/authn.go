@@ -82,8 +82,22 @@ func (a *Authenticator) CookieName() string { return a.o.CookieName }
 
 // Authenticate returns the principal of r.
 func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, cred, _ := strings.Cut(h, " ")
+	cookie := ""
+	if a.o.CookieName != "" {
+		if c, err := r.Cookie(a.o.CookieName); err == nil {
+			cookie = c.Value
+		}
+	}
+	return a.Credentials(r.Context(), r.Header.Get("Authorization"), cookie)
+}
+
+// Credentials returns the principal of a request's Authorization header and
+// session cookie value, either of them "" when absent: for adapters that
+// receive them apart from an http.Request (HAProxy's SPOE). Authorization,
+// when present, wins; its scheme must be Bearer.
+func (a *Authenticator) Credentials(ctx context.Context, authorization, cookie string) engine.Principal {
+	if authorization != "" {
+		scheme, cred, _ := strings.Cut(authorization, " ")
 		cred = strings.TrimSpace(cred)
 		switch {
 		case !strings.EqualFold(scheme, "Bearer"):
@@ -91,14 +105,12 @@ func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
 		case strings.HasPrefix(cred, directory.AccessTokenPrefix):
 			return a.Token(cred)
 		case a.o.JWTs != nil && strings.Count(cred, ".") == 2:
-			return a.jwt(r.Context(), cred)
+			return a.jwt(ctx, cred)
 		}
 		return reject(engine.ReasonTokenInvalid)
 	}
-	if a.o.CookieName != "" {
-		if c, err := r.Cookie(a.o.CookieName); err == nil {
-			return a.Session(c.Value)
-		}
+	if cookie != "" && a.o.CookieName != "" {
+		return a.Session(cookie)
 	}
 	return engine.Principal{}
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Routes   []Route   `yaml:"routes"`
 	OIDC     *OIDC     `yaml:"oidc"`
 	Sessions Sessions  `yaml:"sessions"`
+	SPOE     SPOE      `yaml:"spoe"`
 	Log      LogConfig `yaml:"log"`
 }
 
@@ -100,6 +101,7 @@ func Default() Config {
 			AuthFailures: AuthFailures{Burst: 20, Interval: 3 * time.Second},
 		},
 		Sessions: defaultSessions(),
+		SPOE:     SPOE{MaxFrameSize: 16380},
 		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -182,6 +184,7 @@ func (c *Config) Validate() error {
 	validateRoutes(c.Routes, add)
 	validateOIDC(c.OIDC, add)
 	validateSessions(c.Sessions, add)
+	validateSPOE(c.SPOE, add)
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
 	}

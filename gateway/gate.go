@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -52,20 +53,37 @@ func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check
 	p := g.Auth.Authenticate(r)
 	d := g.Engine.Decide(p, req)
 	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: d}
-	g.record(r, c, time.Since(start))
+	g.record(r.Context(), r.RemoteAddr, c, time.Since(start))
+	return c
+}
+
+// DecideCredentials is Decide for an adapter that receives the request's
+// credentials rather than the request (see authn.Credentials); remote is
+// the client's address, for the log.
+func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, cookie, remote string, req engine.Request) Check {
+	start := time.Now()
+	p := g.Auth.Credentials(ctx, authorization, cookie)
+	d := g.Engine.Decide(p, req)
+	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: d}
+	g.record(ctx, remote, c, time.Since(start))
 	return c
 }
 
 // BadRequest records and returns a decision for a request whose path
 // cannot be decided safely (see policy.NormalizePath).
 func (g *Gate) BadRequest(adapter string, r *http.Request, host, method string) Check {
+	return g.BadPath(r.Context(), adapter, r.RemoteAddr, host, method)
+}
+
+// BadPath is BadRequest for an adapter without the http.Request.
+func (g *Gate) BadPath(ctx context.Context, adapter, remote, host, method string) Check {
 	c := Check{Adapter: adapter, Request: engine.Request{Host: host, Method: method},
 		Decision: engine.Decision{Reason: engine.ReasonBadPath}}
-	g.record(r, c, 0)
+	g.record(ctx, remote, c, 0)
 	return c
 }
 
-func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
+func (g *Gate) record(ctx context.Context, remote string, c Check, took time.Duration) {
 	d := c.Decision
 	if g.Metrics != nil {
 		g.Metrics.Decision(c.Adapter, d, took)
@@ -75,7 +93,7 @@ func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
 		level = g.AllowLevel
 	}
 	// Skip building a line that would not be written.
-	if g.Log == nil || !g.Log.Enabled(r.Context(), level) {
+	if g.Log == nil || !g.Log.Enabled(ctx, level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 12)
@@ -96,8 +114,8 @@ func (g *Gate) record(r *http.Request, c Check, took time.Duration) {
 	if c.Principal.TokenID != "" {
 		attrs = append(attrs, slog.String("token_id", c.Principal.TokenID))
 	}
-	attrs = append(attrs, slog.String("remote_addr", r.RemoteAddr), slog.Int64("decide_us", took.Microseconds()))
-	g.Log.LogAttrs(r.Context(), level, "decision", attrs...)
+	attrs = append(attrs, slog.String("remote_addr", remote), slog.Int64("decide_us", took.Microseconds()))
+	g.Log.LogAttrs(ctx, level, "decision", attrs...)
 }
 
 // Identify returns the identity values of an allowed check, or ok false

@@ -17,6 +17,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
+command -v haproxy >/dev/null || need+=(haproxy)
 command -v taskset >/dev/null || need+=(util-linux)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -12,8 +12,9 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 FUZZTIME="${FUZZTIME:-20s}"
 STATICCHECK="honnef.co/go/tools/cmd/staticcheck@v0.7.0"
 
-# Debian packages the integration tests drive (real nginx for auth_request).
-PACKAGES=(nginx chromium)
+# Debian packages the integration tests drive: nginx (auth_request), Chromium
+# (sign-in), HAProxy (SPOE agent, runtime API).
+PACKAGES=(nginx chromium haproxy)
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -42,7 +42,7 @@ func main() {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := fs.String("upstream", "", "upstream URL (bare)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address")
-	bufPool := fs.Bool("bufpool", false, "bare: reuse copy buffers (ReverseProxy.BufferPool), which the built-in proxy does not")
+	bufPool := fs.Bool("bufpool", false, "bare: reuse copy buffers (ReverseProxy.BufferPool), as the built-in proxy does")
 	_ = fs.Parse(os.Args[2:])
 
 	var h http.Handler

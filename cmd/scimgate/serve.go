@@ -92,6 +92,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("admin listener", "addr", aln.Addr().String())
 	}
 
+	if cfg.SPOE.Listen != "" {
+		if err := startSPOE(ctx, cfg.SPOE, a.gate, stdout, log); err != nil {
+			return err
+		}
+	}
+
 	reload := func(why string) {
 		var p *policy.Policy
 		next, err := config.Load(*configPath)
