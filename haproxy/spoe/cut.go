@@ -71,13 +71,6 @@ func (c *cutter) cut(remote string) {
 	}
 }
 
-// tracking is the number of connections tracked.
-func (c *cutter) tracking() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.conns)
-}
-
 func (c *cutter) run(ctx context.Context, sweepEvery time.Duration) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
