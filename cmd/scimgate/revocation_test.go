@@ -152,6 +152,10 @@ func (s *stack) trial(clients int, path string, token *atomic.Pointer[string], r
 	base := time.Now()
 	var wg sync.WaitGroup
 	var late, early atomic.Int64
+	// The revocation waits for a first allowed request, so that every trial
+	// races however slowly the clients start (a loaded machine).
+	firstOK := make(chan struct{})
+	var once sync.Once
 	for range clients {
 		wg.Go(func() {
 			extra := 0
@@ -164,12 +168,17 @@ func (s *stack) trial(clients int, path string, token *atomic.Pointer[string], r
 					late.Add(1)
 				case st == http.StatusOK:
 					early.Add(1)
+					once.Do(func() { close(firstOK) })
 				}
 				if at != 0 {
 					extra++
 				}
 			}
 		})
+	}
+	select {
+	case <-firstOK:
+	case <-time.After(2 * time.Second):
 	}
 	time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
 	revoke()
