@@ -1,0 +1,325 @@
+package mapsync
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/scim/schema"
+)
+
+const integrationRoutes = `
+routes:
+  - name: app
+    host: app.test
+    path: /app
+    allow: { groups: [eng] }
+  - name: admin
+    host: app.test
+    path: /app/admin
+    allow: { groups: [admins] }
+    deny: { users: [carol] }
+  - name: pub
+    host: app.test
+    path: /public
+    allow: { public: true }
+`
+
+// TestHAProxy drives the example haproxy.cfg on a real HAProxy with maps the
+// syncer keeps current, through the life of a directory.
+func TestHAProxy(t *testing.T) {
+	st := newStack(t, integrationRoutes, Options{DriftEvery: 300 * time.Millisecond, MaxStale: 2 * time.Second})
+	f := st.f
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"} {
+		f.User(u)
+	}
+	f.Group("sre", "carol", "alice")
+	f.Group("admins", "group:sre")
+	f.Group("eng", "alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan")
+	addr := st.h.Addr()
+	jwt := map[string]string{}
+	sid := map[string]string{}
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"} {
+		sid[u], jwt[u] = st.session(t, u)
+	}
+
+	t.Run("decisions", func(t *testing.T) {
+		tests := []struct {
+			who, method, path string
+			want              int
+			wantUser          string
+		}{
+			{"alice", "GET", "/app/x", 200, "alice"},
+			{"alice", "POST", "/app", 200, "alice"},
+			{"alice", "GET", "/app/admin/panel", 200, "alice"}, // admins through sre
+			{"carol", "GET", "/app/x", 200, "carol"},
+			{"carol", "GET", "/app/admin", 403, ""}, // denied by name, though in admins
+			{"bob", "GET", "/app/x", 403, ""},
+			{"", "GET", "/app/x", 401, ""},
+			{"", "GET", "/public/page", 200, ""},
+			{"bob", "GET", "/public/page", 200, "bob"},
+			{"alice", "GET", "/apple", 403, ""}, // no route: prefixes are whole segments
+			{"alice", "GET", "/app/%2e%2e/admin", 400, ""},
+			{"alice", "GET", "/app/a%2fb", 400, ""},
+		}
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s %s %s", tc.who, tc.method, tc.path), func(t *testing.T) {
+				var h []string
+				if tc.who != "" {
+					h = cookie(jwt[tc.who])
+				}
+				r := do(t, addr, tc.method, "App.Test:8088", tc.path, h...)
+				if r.status != tc.want {
+					t.Fatalf("status %d, want %d (%s)", r.status, tc.want, r.body)
+				}
+				if tc.want == 200 && r.seen["X-Scimgate-User"] != tc.wantUser {
+					t.Errorf("X-Scimgate-User %q, want %q", r.seen["X-Scimgate-User"], tc.wantUser)
+				}
+			})
+		}
+	})
+
+	t.Run("identity headers from the client are dropped, the JWT cookie is not forwarded", func(t *testing.T) {
+		tests := []struct {
+			name    string
+			headers []string
+			user    string
+		}{
+			{"anonymous on a public route", []string{"X-Scimgate-User", "alice", "x-scimgate_user", "alice", "X-Scimgate-Groups", "admins"}, ""},
+			{"bob posing as alice", []string{"Cookie", "a=1; scimgate_jwt=" + jwt["bob"] + "; b=2", "X-Scimgate-User", "alice"}, "bob"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				r := do(t, addr, "GET", "app.test", "/public/x", tc.headers...)
+				if r.status != 200 {
+					t.Fatalf("status %d: %s", r.status, r.body)
+				}
+				want := map[string]string{"X-Scimgate-Route": "pub"}
+				if tc.user != "" {
+					want["X-Scimgate-User"] = tc.user
+					want["Cookie"] = "a=1; b=2"
+				}
+				if fmt.Sprint(r.seen) != fmt.Sprint(want) {
+					t.Errorf("upstream saw %v, want %v", r.seen, want)
+				}
+			})
+		}
+	})
+
+	t.Run("bad cookies", func(t *testing.T) {
+		enc := base64.RawURLEncoding
+		parts := strings.Split(jwt["alice"], ".")
+		claims := func(sid, sub string, exp int64) string {
+			return enc.EncodeToString(fmt.Appendf(nil, `{"sid":%q,"sub":%q,"iat":%d,"exp":%d}`, sid, sub, time.Now().Unix(), exp))
+		}
+		hour := time.Now().Add(time.Hour).Unix()
+		pub, err := os.ReadFile(filepath.Join(st.dir, JWTKeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hsHeader := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+		hsBody := claims(sid["alice"], UID(f.Who("alice").User), hour)
+		mac := hmac.New(sha256.New, pub)
+		mac.Write([]byte(hsHeader + "." + hsBody))
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		otherKey := &signingKey{priv: other, kid: "x"}
+		forged, _ := otherKey.sign(Claims{SessionID: sid["alice"], Subject: UID(f.Who("alice").User), Expires: hour})
+		subSwap, _ := st.s.key.sign(Claims{SessionID: sid["bob"], Subject: UID(f.Who("alice").User), Expires: hour})
+		expired, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(-2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct{ name, cookie string }{
+			{"garbage", "not-a-jwt"},
+			{"alg none", enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + "."},
+			{"HS256 keyed with the public key", hsHeader + "." + hsBody + "." + enc.EncodeToString(mac.Sum(nil))},
+			{"signed by another key", forged},
+			{"claims swapped under the real signature", parts[0] + "." + claims(sid["alice"], UID(f.Who("bob").User), hour) + "." + parts[2]},
+			{"bob's session claiming alice", subSwap},
+			{"expired", expired},
+			{"unknown session", mustSign(t, st, Claims{SessionID: "0123456789abcdef", Subject: UID(f.Who("alice").User), Expires: hour})},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				if r := do(t, addr, "GET", "app.test", "/app/x", cookie(tc.cookie)...); r.status != 401 {
+					t.Errorf("status %d, want 401 (%s)", r.status, r.body)
+				}
+			})
+		}
+	})
+
+	// Offboarding: from the SCIM change committed (the call returned) to
+	// HAProxy refusing, each measured on its own.
+	var lat []time.Duration
+	measure := func(t *testing.T, who string, change func(), want int) {
+		t.Helper()
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt[who])...); r.status != 200 {
+			t.Fatalf("%s before the change: status %d", who, r.status)
+		}
+		change()
+		start := time.Now()
+		for {
+			r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt[who])...)
+			if r.status == want {
+				break
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("%s still gets %d 2s after the change", who, r.status)
+			}
+		}
+		d := time.Since(start)
+		lat = append(lat, d)
+		t.Logf("%s: SCIM change committed -> HAProxy answers %d in %v", who, want, d)
+		if d > 100*time.Millisecond {
+			t.Errorf("%s denied after %v, want < 100ms", who, d)
+		}
+	}
+	t.Run("deactivated users are refused", func(t *testing.T) {
+		for _, u := range []string{"dave", "frank", "gina"} {
+			measure(t, u, func() { f.SetActive(u, false) }, 401)
+		}
+	})
+	t.Run("users removed from the group are refused", func(t *testing.T) {
+		for _, u := range []string{"erin", "hank"} {
+			measure(t, u, func() { f.RemoveMember("eng", u) }, 403)
+		}
+	})
+	t.Run("deleted users are refused", func(t *testing.T) {
+		measure(t, "ivan", func() { f.DeleteUser("ivan") }, 401)
+	})
+	slices.Sort(lat)
+	t.Logf("offboarding latency over %d changes: min %v, median %v, max %v", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1])
+
+	t.Run("reactivated users get back in", func(t *testing.T) {
+		f.SetActive("dave", true)
+		// The session survived (not revoked); the cookie works again.
+		waitFor(t, time.Second, "dave allowed", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 200
+		})
+	})
+
+	t.Run("revoked sessions are refused", func(t *testing.T) {
+		if err := f.Dir.RevokeSession(f.Ctx, sid["dave"], "test"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Second, "dave refused", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 401
+		})
+	})
+
+	t.Run("group renamed away from the policy", func(t *testing.T) {
+		f.Patch(schema.GroupType, "group:admins", `[{"op":"replace","value":{"displayName":"admins-old"}}]`)
+		waitFor(t, time.Second, "alice refused on admin", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/admin", cookie(jwt["alice"])...).status == 403
+		})
+	})
+
+	t.Run("policy change", func(t *testing.T) {
+		old := f.Eng.Policy()
+		f.Eng.SetPolicy(gatetest.Compile(t, `
+routes:
+  - name: app
+    host: app.test
+    path: /app
+    allow: { users: [bob] }
+`))
+		st.s.Resync()
+		waitFor(t, time.Second, "bob allowed, alice refused", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 200 &&
+				do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...).status == 403
+		})
+		if r := do(t, addr, "GET", "app.test", "/public/x"); r.status != 403 {
+			t.Errorf("removed public route: %d, want 403", r.status)
+		}
+		f.Eng.SetPolicy(old)
+		st.s.Resync()
+		waitFor(t, time.Second, "the old policy back", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403 &&
+				do(t, addr, "GET", "app.test", "/public/x").status == 200
+		})
+	})
+
+	t.Run("drift: a hand-made grant is undone", func(t *testing.T) {
+		bob := UID(f.Who("bob").User)
+		if err := st.hx.SetEntry(f.Ctx, st.s.Path(AccessMap), bob+"|app", "1"); err != nil {
+			t.Fatal(err)
+		}
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...); r.status != 200 {
+			t.Fatalf("the hand-made entry did not grant: %d", r.status)
+		}
+		waitFor(t, 2*time.Second, "bob refused again", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403
+		})
+		if st.s.Status().Drifts == 0 {
+			t.Error("Status().Drifts = 0 after a repaired drift")
+		}
+	})
+
+	t.Run("HAProxy restarts on current files", func(t *testing.T) {
+		st.halt() // nothing may repair the maps but the files
+		st.h.Restart(t)
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...); r.status != 200 {
+			t.Errorf("alice after restart: %d %s", r.status, r.body)
+		}
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...); r.status != 403 {
+			t.Errorf("bob after restart: %d", r.status)
+		}
+		st.run(t)
+	})
+
+	t.Run("HAProxy restarts on stale files, the syncer resyncs", func(t *testing.T) {
+		// Files from an older deployment grant bob everything.
+		bob := UID(f.Who("bob").User)
+		stale := fmt.Sprintf("%s|app 1\n", bob)
+		if err := os.WriteFile(st.s.Path(AccessMap), []byte(stale), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st.h.Restart(t)
+		start := time.Now()
+		waitFor(t, 3*time.Second, "bob refused after the resync", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403
+		})
+		t.Logf("resynced %v after the restart", time.Since(start))
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...); r.status != 200 {
+			t.Errorf("alice after the resync: %d", r.status)
+		}
+	})
+
+	t.Run("a stopped syncer makes HAProxy refuse", func(t *testing.T) {
+		st.halt()
+		start := time.Now()
+		waitFor(t, 4*time.Second, "503 once max_stale passed", func() bool {
+			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...).status == 503
+		})
+		t.Logf("refusing %v after the syncer stopped (max_stale 2s)", time.Since(start))
+		if err := st.s.Healthy(500 * time.Millisecond); err == nil {
+			t.Error("Healthy(500ms) = nil with the syncer stopped for longer")
+		}
+		if err := st.s.Healthy(time.Minute); err != nil {
+			t.Errorf("Healthy(1m) = %v", err)
+		}
+		if r := do(t, addr, "GET", "app.test", "/public/x"); r.status != 503 {
+			t.Errorf("public route with stale maps: %d, want 503", r.status)
+		}
+	})
+}
+
+func mustSign(t testing.TB, st *stack, c Claims) string {
+	t.Helper()
+	tok, err := st.s.key.sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

@@ -1,0 +1,170 @@
+package mapsync
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/internal/haproxytest"
+	"github.com/scimgate/scimgate/policy"
+)
+
+const matchRoutes = `
+routes:
+  - {name: root, path: /, allow: {public: true}}
+  - {name: any-api, path: /api, allow: {public: true}}
+  - {name: any-api-post, path: /api, methods: [POST], allow: {public: true}}
+  - {name: app, host: app.test, path: /app, allow: {public: true}}
+  - {name: app-read, host: app.test, path: /app/read, methods: [GET], allow: {public: true}}
+  - {name: app-deep, host: app.test, path: /app/a/b/c, allow: {public: true}}
+  - {name: app-dup, host: app.test, path: /app/, allow: {public: true}}
+  - {name: app-put, host: app.test, path: /app/read, methods: [PUT, DELETE], allow: {public: true}}
+  - {name: wild, host: "*.wild.test", path: /, allow: {public: true}}
+  - {name: wild-x, host: "*.wild.test", path: /x, methods: [POST], allow: {public: true}}
+  - {name: exact-in-wild, host: a.wild.test, path: /x/y, allow: {public: true}}
+  - {name: dots, host: app.test, path: "/v1.0/a+b", allow: {public: true}}
+  - {name: space, host: App.Test, path: "/with space", allow: {public: true}}
+`
+
+// requestShapes are the requests both matchers are asked about: method,
+// Host header, escaped path.
+func requestShapes() (out [][3]string) {
+	hosts := []string{"app.test", "APP.test:8080", "app.test.", "a.wild.test", "B.wild.test", "x.y.wild.test",
+		"wild.test", "other.test", "", "a.wild.test:443"}
+	paths := []string{"/", "/api", "/api/", "/api/x", "/apix", "/app", "/app/", "/app/read", "/app/read/x", "/app/reader",
+		"/app/a/b/c/d", "/app/a/b", "/x", "/x/", "/x/y", "/x/y/z", "/v1.0/a+b/c", "/v1x0/a+b", "/with%20space/x",
+		"/%61pp/x", "/app/%7e", "/App/x"}
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PURGE"} {
+		for _, h := range hosts {
+			for _, p := range paths {
+				out = append(out, [3]string{m, h, p})
+			}
+		}
+	}
+	return out
+}
+
+// wantRoute is the route the engine picks, "" for none.
+func wantRoute(t testing.TB, p *policy.Policy, method, host, escaped string) string {
+	t.Helper()
+	path, err := policy.NormalizePath(escaped)
+	if err != nil {
+		t.Fatalf("NormalizePath(%q): %v", escaped, err)
+	}
+	if r := p.Match(policy.NormalizeHost(host), path, method); r != nil {
+		return r.Name
+	}
+	return ""
+}
+
+// TestRouteEntriesGo checks routes.map's expressions with Go's regexp,
+// which reads them as PCRE does, against policy.Match.
+func TestRouteEntriesGo(t *testing.T) {
+	p := gatetest.Compile(t, matchRoutes)
+	entries, err := RouteEntries(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make([]*regexp.Regexp, len(entries))
+	for i, e := range entries {
+		if !keySafe(e.Key) {
+			t.Errorf("expression %q cannot be a map key", e.Key)
+		}
+		res[i] = regexp.MustCompile(e.Key)
+	}
+	for _, s := range requestShapes() {
+		method, host, escaped := s[0], s[1], s[2]
+		path, _ := policy.NormalizePath(escaped)
+		key := method + "|" + policy.NormalizeHost(host) + path
+		got := ""
+		for i, re := range res {
+			if re.MatchString(key) {
+				got = entries[i].Value
+				break
+			}
+		}
+		if want := wantRoute(t, p, method, host, escaped); got != want {
+			t.Errorf("%s %s%s: routes.map picks %q, policy.Match %q", method, host, escaped, got, want)
+		}
+	}
+}
+
+// TestRouteEntriesHAProxy sends the same requests through the request lines
+// of the example haproxy.cfg and compares the route HAProxy picks with
+// policy.Match.
+func TestRouteEntriesHAProxy(t *testing.T) {
+	p := gatetest.Compile(t, matchRoutes)
+	entries, err := RouteEntries(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s %s\n", e.Key, e.Value)
+	}
+	if err := os.WriteFile(filepath.Join(dir, RoutesMap), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := haproxytest.Start(t, `
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{{port "fe"}}
+`+requestLines(t, dir)+`
+    http-request return status 200 hdr x-route %[var(txn.sg_route)] if { var(txn.sg_route) -m found }
+    http-request return status 404
+`)
+	shapes := requestShapes()
+	for _, s := range shapes {
+		method, host, escaped := s[0], s[1], s[2]
+		r := do(t, h.Addr(), method, host, escaped)
+		got := ""
+		switch r.status {
+		case 200:
+			got = r.route
+		case 404:
+		default:
+			t.Errorf("%s %s%s: status %d", method, host, escaped, r.status)
+			continue
+		}
+		if want := wantRoute(t, p, method, host, escaped); got != want {
+			t.Errorf("%s %s%s: HAProxy picks %q, policy.Match %q", method, host, escaped, got, want)
+		}
+	}
+	t.Logf("%d requests: HAProxy's route = policy.Match's", len(shapes))
+
+	// Paths the engine reads one way and an upstream may read another are
+	// refused; dot segments and "//" too (the engine would normalise them).
+	for _, path := range []string{"/app/a%2fb", "/app/a%5Cb", "/app/%00", "/app/..", "/app/./x", "/app//x", "/app/%2e%2e/x", "/app/%zz", `/app\x`} {
+		if r := do(t, h.Addr(), "GET", "app.test", path); r.status != 400 {
+			t.Errorf("GET %s: status %d, want 400", path, r.status)
+		}
+	}
+}
+
+// requestLines returns the lines of the example haproxy.cfg that turn a
+// request into its routes.map key, with the map directory replaced.
+func requestLines(t testing.TB, dir string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "examples", "haproxy", "mapsync", "haproxy.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	start := strings.Index(cfg, "    # --- the request as the policy sees it")
+	end := strings.Index(cfg, "    # --- who is asking")
+	if start < 0 || end < start {
+		t.Fatal("example haproxy.cfg lost its section markers")
+	}
+	return strings.ReplaceAll(cfg[start:end], "/etc/haproxy/scimgate", dir)
+}

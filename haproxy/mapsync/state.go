@@ -1,0 +1,365 @@
+package mapsync
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/haproxy/runtime"
+	"github.com/scimgate/scimgate/policy"
+	"github.com/scimgate/scimgate/snapshot"
+)
+
+// File names of the maps in the map directory. HAProxy names a map by the
+// path its configuration loads it from, so the configuration must name
+// these files in that directory.
+const (
+	RoutesMap   = "routes.map"   // map_reg: "<METHOD>|<host><path>" regex -> route name
+	AccessMap   = "access.map"   // "<uid>|<route>" or "*|<route>" -> 1
+	SessionsMap = "sessions.map" // session id -> uid
+	UsersMap    = "users.map"    // uid -> userName, for the identity header
+	StatusMap   = "status.map"   // "until" -> Unix time after which HAProxy must deny
+)
+
+// mapFiles lists the maps in push order for additions; deletions go in
+// the reverse order, so that a session loses its user before anything else.
+var mapFiles = []string{UsersMap, AccessMap, SessionsMap, StatusMap}
+
+// PublicUser is the uid of the access entry that admits everybody on a
+// public route ("*|<route>").
+const PublicUser = "*"
+
+// errRetry: the policy changed while the state was computed.
+var errRetry = errors.New("policy changed during the computation")
+
+// ErrStale is returned when the engine reports its snapshot stale: the
+// syncer then stops extending status.map's deadline, and HAProxy denies
+// once it passes.
+var ErrStale = errors.New("directory snapshot is stale")
+
+// state is the content of every map, as scimgate wants HAProxy to have it.
+type state struct {
+	routes []runtime.Entry              // ordered: map_reg takes the first match
+	kv     map[string]map[string]string // the other maps, by file name
+}
+
+func newState() *state {
+	s := &state{kv: map[string]map[string]string{}}
+	for _, m := range mapFiles {
+		s.kv[m] = map[string]string{}
+	}
+	return s
+}
+
+// entries returns the content of map m as HAProxy entries, sorted by key
+// (routes in their order).
+func (s *state) entries(m string) []runtime.Entry {
+	if m == RoutesMap {
+		return s.routes
+	}
+	kv := s.kv[m]
+	out := make([]runtime.Entry, 0, len(kv))
+	for k, v := range kv {
+		out = append(out, runtime.Entry{Key: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b runtime.Entry) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// counts reports the number of entries per map.
+func (s *state) counts() map[string]int {
+	c := map[string]int{RoutesMap: len(s.routes)}
+	for m, kv := range s.kv {
+		c[m] = len(kv)
+	}
+	return c
+}
+
+// computeStats says what a computation left out, and why.
+type computeStats struct {
+	SkippedUsers   int      // active users without a map-safe id or userName
+	ShadowedRoutes []string // routes no request can reach
+}
+
+// UID is how the maps name a user: tenant id and SCIM id. userNames are
+// unique per tenant only, and may hold characters a map key cannot.
+func UID(k snapshot.Key) string { return strconv.FormatInt(k.Tenant, 10) + ":" + k.ID }
+
+// compute builds the wanted state: routes from the policy, access from one
+// engine decision per (route, active user), sessions from the known
+// session ids that are still live, users from the active users.
+func compute(d Decider, known map[string]bool, now time.Time, until time.Time) (*state, computeStats, error) {
+	pol := d.Policy()
+	snap := d.Snapshot()
+	st := newState()
+	var stats computeStats
+
+	routes, err := RouteEntries(pol)
+	if err != nil {
+		return nil, stats, err
+	}
+	st.routes = routes
+
+	type probed struct {
+		r   *policy.Route
+		req engine.Request
+	}
+	var probes []probed
+	access := st.kv[AccessMap]
+	for _, r := range pol.Routes {
+		req, ok := probe(pol, r)
+		if !ok {
+			stats.ShadowedRoutes = append(stats.ShadowedRoutes, r.Name)
+			continue
+		}
+		if r.Public {
+			dec := d.Decide(engine.Principal{}, req)
+			if err := check(dec, r); err != nil {
+				return nil, stats, err
+			}
+			if dec.Allow {
+				access[PublicUser+"|"+r.Name] = "1"
+			}
+			continue
+		}
+		probes = append(probes, probed{r, req})
+	}
+
+	users := st.kv[UsersMap]
+	var ferr error
+	snap.EachUser(func(u *snapshot.User) {
+		if ferr != nil || !u.Active {
+			return
+		}
+		uid := UID(u.Key)
+		if !keySafe(uid) || strings.Contains(u.ID, "|") || !valueSafe(u.UserName) {
+			stats.SkippedUsers++
+			return
+		}
+		users[uid] = u.UserName
+		p := engine.Principal{User: u.Key}
+		for _, pr := range probes {
+			dec := d.Decide(p, pr.req)
+			if err := check(dec, pr.r); err != nil {
+				ferr = err
+				return
+			}
+			if dec.Allow {
+				access[uid+"|"+pr.r.Name] = "1"
+			}
+		}
+	})
+	if ferr != nil {
+		return nil, stats, ferr
+	}
+
+	sessions := st.kv[SessionsMap]
+	for sid := range known {
+		ss, ok := snap.Session(sid)
+		if !ok || ss.Revoked || !now.Before(ss.Expires) {
+			continue
+		}
+		uid := UID(ss.Owner)
+		if _, ok := users[uid]; !ok || !keySafe(sid) {
+			continue // inactive, unknown or unsafe owner
+		}
+		sessions[sid] = uid
+	}
+	st.kv[StatusMap]["until"] = strconv.FormatInt(until.Unix(), 10)
+	return st, stats, nil
+}
+
+// check verifies that a decision was made for the route probed, under a
+// fresh snapshot.
+func check(d engine.Decision, r *policy.Route) error {
+	if d.Reason == engine.ReasonStale {
+		return ErrStale
+	}
+	if d.Route != r {
+		return errRetry
+	}
+	return nil
+}
+
+// liveSessions returns the known session ids to keep: those the snapshot
+// still has, not revoked and not expired. The others are forgotten.
+func liveSessions(snap *snapshot.Snapshot, known map[string]bool, now time.Time) {
+	for sid := range known {
+		ss, ok := snap.Session(sid)
+		if !ok || ss.Revoked || !now.Before(ss.Expires) {
+			delete(known, sid)
+		}
+	}
+}
+
+// probe returns a request that the policy routes to r, or false when every
+// request r could match goes to another route first. Deciding that request
+// for a user is deciding the route for them: Decide looks at nothing else
+// of the request once the route is chosen.
+func probe(p *policy.Policy, r *policy.Route) (engine.Request, bool) {
+	host := r.Host
+	switch {
+	case strings.HasPrefix(host, "*."):
+		host = freeHost(host[1:], func(h string) bool {
+			for _, o := range p.Routes {
+				if o.Host == h {
+					return false
+				}
+			}
+			return true
+		})
+	case host == "":
+		host = freeHost(".invalid", func(h string) bool { return !p.KnowsHost(h) })
+	}
+	path := r.Path
+	methods := slices.Clone(r.Methods)
+	if len(methods) == 0 {
+		// A route for every method: the first method no route listed
+		// earlier at the same place takes, or an unknown one, which only
+		// such routes admit.
+		methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "SCIMGATE-PROBE"}
+	} else if slices.Contains(methods, "GET") {
+		methods = append(methods, "HEAD")
+	}
+	for _, m := range methods {
+		if p.Match(host, path, m) == r {
+			return engine.Request{Host: host, Path: path, Method: m}, true
+		}
+	}
+	return engine.Request{}, false
+}
+
+// freeHost returns "<label><suffix>" for the first label that ok accepts.
+func freeHost(suffix string, ok func(string) bool) string {
+	for i := 0; ; i++ {
+		h := "scimgate-probe-" + strconv.Itoa(i) + suffix
+		if ok(h) {
+			return h
+		}
+	}
+}
+
+// RouteEntries returns routes.map: one regular expression per route, most
+// specific first, matched by map_reg against
+// "<METHOD>|<host lower-case, without port><decoded path>". HAProxy takes
+// the first expression that matches, so the order reproduces
+// policy.Policy.Match: exact hosts, then wildcards, then any host; within
+// them the longest prefix (in segments), then the order of the
+// configuration.
+func RouteEntries(p *policy.Policy) ([]runtime.Entry, error) {
+	rs := slices.Clone(p.Routes)
+	slices.SortStableFunc(rs, func(a, b *policy.Route) int {
+		if c := hostClass(a.Host) - hostClass(b.Host); c != 0 {
+			return c
+		}
+		if c := depth(b.Path) - depth(a.Path); c != 0 {
+			return c
+		}
+		return a.Index - b.Index
+	})
+	out := make([]runtime.Entry, 0, len(rs))
+	for _, r := range rs {
+		if !valueSafe(r.Name) {
+			return nil, fmt.Errorf("route %q: name has a control character or a leading space", r.Name)
+		}
+		out = append(out, runtime.Entry{Key: routeRegex(r), Value: r.Name})
+	}
+	return out, nil
+}
+
+func hostClass(h string) int {
+	switch {
+	case h == "":
+		return 2
+	case strings.HasPrefix(h, "*."):
+		return 1
+	}
+	return 0
+}
+
+func depth(prefix string) int {
+	if prefix == "/" {
+		return 0
+	}
+	return strings.Count(prefix, "/")
+}
+
+// routeRegex is the expression of one route. The host part never matches
+// '|' or '/', so neither a method nor a host can pose as the other.
+func routeRegex(r *policy.Route) string {
+	var b strings.Builder
+	b.WriteString("^")
+	switch len(r.Methods) {
+	case 0:
+		b.WriteString("[^|]*")
+	default:
+		ms := slices.Clone(r.Methods)
+		if slices.Contains(ms, "GET") && !slices.Contains(ms, "HEAD") {
+			ms = append(ms, "HEAD")
+		}
+		for i, m := range ms {
+			ms[i] = quote(m)
+		}
+		b.WriteString("(" + strings.Join(ms, "|") + ")")
+	}
+	b.WriteString(`\|`)
+	switch {
+	case r.Host == "":
+		b.WriteString("[^/|]*")
+	case strings.HasPrefix(r.Host, "*."):
+		b.WriteString(`[^./|]+\.` + quote(r.Host[2:]))
+	default:
+		b.WriteString(quote(r.Host))
+	}
+	if r.Path == "/" {
+		b.WriteString("/")
+	} else {
+		b.WriteString(quote(r.Path) + "(/|$)")
+	}
+	return b.String()
+}
+
+// quote escapes s for PCRE (and Go's regexp): metacharacters with a
+// backslash, and bytes a map key cannot hold (blanks, control characters)
+// as \xHH.
+func quote(s string) string {
+	q := regexp.QuoteMeta(s)
+	if !strings.ContainsFunc(q, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return q
+	}
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c == 0x7f {
+			fmt.Fprintf(&b, `\x%02x`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// keySafe reports whether s can be a map key: HAProxy splits map lines and
+// CLI arguments at blanks, and reads a leading '#' as a comment or an
+// entry reference.
+func keySafe(s string) bool {
+	if s == "" || s[0] == '#' {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// valueSafe reports whether s can be a map value and a header value: no
+// control character (a line break would end the entry), no leading blank
+// (HAProxy drops it), not empty.
+func valueSafe(s string) bool {
+	if s == "" || s[0] == ' ' || s[0] == '\t' {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
+}

@@ -1,0 +1,166 @@
+package mapsync
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/scim/schema"
+)
+
+// TestCompute checks the maps computed for a small directory: access as the
+// engine decides it, users, sessions, status.
+func TestCompute(t *testing.T) {
+	f := gatetest.New(t, `
+routes:
+  - {name: app, host: app.test, path: /app, allow: {groups: [eng]}, deny: {users: [mallory]}}
+  - {name: ops, host: app.test, path: /ops, allow: {groups: [ops]}}
+  - {name: pub, path: /pub, allow: {public: true}}
+  - {name: hidden, host: app.test, path: /app, allow: {users: [alice]}}
+`)
+	for _, u := range []string{"alice", "mallory", "john doe", "idle"} {
+		f.User(u)
+	}
+	if _, err := f.Dir.Create(f.Ctx, f.Acme, schema.UserType, f.Body(
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"evil\u0001name","active":true}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Group("ops", "alice")
+	f.Group("eng", "group:ops", "mallory", "john doe", "idle")
+	f.SetActive("idle", false)
+	uid := func(u string) string { return UID(f.Who(u).User) }
+
+	sess := func(u string) string {
+		_, s, err := f.Dir.CreateSession(f.Ctx, directory.NewSession{TenantID: f.Acme.TenantID, UserID: f.ID(u), Lifetime: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.ID
+	}
+	aliceSess, revoked := sess("alice"), sess("mallory")
+	if err := f.Dir.RevokeSession(f.Ctx, revoked, "test"); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{aliceSess: true, revoked: true, "ffffffffffffffff": true}
+	now := time.Now()
+	st, stats, err := compute(f.Eng, known, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		AccessMap: {
+			"*|pub":                  "1",
+			uid("alice") + "|app":    "1", // eng through ops
+			uid("alice") + "|ops":    "1",
+			uid("john doe") + "|app": "1",
+		},
+		UsersMap: {
+			uid("alice"):    "alice",
+			uid("mallory"):  "mallory",
+			uid("john doe"): "john doe", // a blank is fine in a value
+		},
+		SessionsMap: {aliceSess: uid("alice")},
+		StatusMap:   {"until": strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
+	}
+	if diff := cmp.Diff(want, st.kv); diff != "" {
+		t.Errorf("maps (-want +got):\n%s", diff)
+	}
+	if stats.SkippedUsers != 1 {
+		t.Errorf("SkippedUsers = %d, want 1 (the userName with a control character)", stats.SkippedUsers)
+	}
+	if !slices.Equal(stats.ShadowedRoutes, []string{"hidden"}) {
+		t.Errorf("ShadowedRoutes = %v, want [hidden]", stats.ShadowedRoutes)
+	}
+	// The syncer forgets sessions that can never come back.
+	liveSessions(f.Eng.Snapshot(), known, now)
+	if !cmp.Equal(known, map[string]bool{aliceSess: true}) {
+		t.Errorf("known sessions after pruning: %v", known)
+	}
+}
+
+func TestMintCookie(t *testing.T) {
+	st := &stack{f: gatetest.New(t, `
+routes:
+  - {name: app, path: /, allow: {groups: [eng]}}
+`)}
+	f := st.f
+	f.User("alice")
+	f.User("bob")
+	dir := t.TempDir()
+	hx := &countingMaps{}
+	s, err := New(hx, f.Eng, f.Live, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.s = s
+	id, _ := st.session(t, "alice")
+	if hx.replaced.Load() == 0 {
+		t.Error("the first MintCookie did not sync")
+	}
+	_, bobSess, err := f.Dir.CreateSession(f.Ctx, directory.NewSession{TenantID: f.Acme.TenantID, UserID: f.ID("bob"), Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetActive("bob", false)
+	tests := []struct{ name, sid string }{
+		{"unknown", "0123456789abcdef"},
+		{"inactive owner", bobSess.ID},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.MintCookie(f.Ctx, tc.sid, time.Time{}); !errors.Is(err, ErrSession) {
+				t.Errorf("MintCookie(%s) = %v, want ErrSession", tc.sid, err)
+			}
+		})
+	}
+	// A second syncer on the same directory (scimgate restarted) keeps the
+	// key and the sessions.
+	if err := s.Sync(f.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(hx, f.Eng, f.Live, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s2.key.priv.Equal(s.key.priv) {
+		t.Error("the key changed across restarts")
+	}
+	if !s2.known[id] {
+		t.Errorf("session %s forgotten across restarts: %v", id, s2.known)
+	}
+	for _, name := range []string{JWTKeyFile, privateKeyFile, RoutesMap, AccessMap, SessionsMap, UsersMap, StatusMap} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, privateKeyFile)); err == nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", privateKeyFile, fi.Mode().Perm())
+	}
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		ok   bool
+	}{
+		{"defaults", Options{Dir: "/x"}, true},
+		{"relative dir", Options{Dir: "x"}, false},
+		{"max_stale below two drift periods", Options{Dir: "/x", DriftEvery: 10 * time.Second, MaxStale: 15 * time.Second}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.o.defaults(); (err == nil) != tc.ok {
+				t.Errorf("defaults() = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
