@@ -11,7 +11,7 @@ import (
 
 const accessTokenCols = `id, tenant_id, user_id, hash, description, created, expires, revoked`
 
-func scanAccessToken(row interface{ Scan(...any) error }) (store.AccessToken, error) {
+func scanAccessToken(row rowScanner) (store.AccessToken, error) {
 	var tk store.AccessToken
 	var created, expires, revoked int64
 	if err := row.Scan(&tk.ID, &tk.TenantID, &tk.UserID, &tk.Hash, &tk.Description, &created, &expires, &revoked); err != nil {
@@ -26,26 +26,10 @@ func (t *txn) AccessToken(ctx context.Context, id string) (store.AccessToken, er
 }
 
 func (t *txn) AccessTokens(ctx context.Context, tenantID int64, userID string) ([]store.AccessToken, error) {
-	var rows *sql.Rows
-	var err error
 	if userID == "" {
-		rows, err = t.q.QueryContext(ctx, `SELECT `+accessTokenCols+` FROM access_tokens WHERE tenant_id = ? ORDER BY created, id`, tenantID)
-	} else {
-		rows, err = t.q.QueryContext(ctx, `SELECT `+accessTokenCols+` FROM access_tokens WHERE tenant_id = ? AND user_id = ? ORDER BY created, id`, tenantID, userID)
+		return queryAll(ctx, t.q, scanAccessToken, `SELECT `+accessTokenCols+` FROM access_tokens WHERE tenant_id = ? ORDER BY created, id`, tenantID)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.AccessToken
-	for rows.Next() {
-		tk, err := scanAccessToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tk)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t.q, scanAccessToken, `SELECT `+accessTokenCols+` FROM access_tokens WHERE tenant_id = ? AND user_id = ? ORDER BY created, id`, tenantID, userID)
 }
 
 func (t *txn) PutAccessToken(ctx context.Context, tk store.AccessToken) error {
@@ -68,39 +52,17 @@ func (t *txn) DeleteAccessTokens(ctx context.Context, tenantID int64, userID str
 	if err := t.mustWrite(); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(ctx, `DELETE FROM access_tokens WHERE tenant_id = ? AND user_id = ? RETURNING id`, tenantID, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryAll(ctx, t.q, scanString, `DELETE FROM access_tokens WHERE tenant_id = ? AND user_id = ? RETURNING id`, tenantID, userID)
 }
 
 func (t *txn) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := t.q.QueryContext(ctx, `SELECT id, alg, private, created FROM signing_keys ORDER BY created, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.SigningKey
-	for rows.Next() {
+	return queryAll(ctx, t.q, func(row rowScanner) (store.SigningKey, error) {
 		var k store.SigningKey
 		var created int64
-		if err := rows.Scan(&k.ID, &k.Alg, &k.Private, &created); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&k.ID, &k.Alg, &k.Private, &created)
 		k.Created = fromNanos(created)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+		return k, err
+	}, `SELECT id, alg, private, created FROM signing_keys ORDER BY created, id`)
 }
 
 func (t *txn) PutSigningKey(ctx context.Context, k store.SigningKey) error {

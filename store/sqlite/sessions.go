@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/scimgate/scimgate/store"
@@ -10,7 +9,7 @@ import (
 
 const sessionCols = `id, tenant_id, user_id, hash, created, last_seen, expires, revoked, id_token, user_agent, remote`
 
-func scanSession(row interface{ Scan(...any) error }) (store.Session, error) {
+func scanSession(row rowScanner) (store.Session, error) {
 	var s store.Session
 	var created, seen, expires, revoked int64
 	if err := row.Scan(&s.ID, &s.TenantID, &s.UserID, &s.Hash, &created, &seen, &expires, &revoked, &s.IDToken, &s.UserAgent, &s.Remote); err != nil {
@@ -25,26 +24,10 @@ func (t *txn) Session(ctx context.Context, id string) (store.Session, error) {
 }
 
 func (t *txn) Sessions(ctx context.Context, tenantID int64, userID string) ([]store.Session, error) {
-	var rows *sql.Rows
-	var err error
 	if userID == "" {
-		rows, err = t.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? ORDER BY created, id`, tenantID)
-	} else {
-		rows, err = t.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY created, id`, tenantID, userID)
+		return queryAll(ctx, t.q, scanSession, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? ORDER BY created, id`, tenantID)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t.q, scanSession, `SELECT `+sessionCols+` FROM sessions WHERE tenant_id = ? AND user_id = ? ORDER BY created, id`, tenantID, userID)
 }
 
 func (t *txn) PutSession(ctx context.Context, s store.Session) error {
@@ -74,20 +57,7 @@ func (t *txn) DeleteSessions(ctx context.Context, tenantID int64, userID string)
 	if err := t.mustWrite(); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(ctx, `DELETE FROM sessions WHERE tenant_id = ? AND user_id = ? RETURNING id`, tenantID, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryAll(ctx, t.q, scanString, `DELETE FROM sessions WHERE tenant_id = ? AND user_id = ? RETURNING id`, tenantID, userID)
 }
 
 func (t *txn) PutLoginState(ctx context.Context, l store.LoginState) error {
