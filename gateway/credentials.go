@@ -16,8 +16,7 @@ func StripCredentials(h http.Header, cookieName string) {
 	// Every value is looked at, not only the first one authentication
 	// read; the names are canonical already (the server made them so).
 	for _, a := range h["Authorization"] {
-		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") &&
-			strings.HasPrefix(strings.TrimSpace(a[7:]), directory.AccessTokenPrefix) {
+		if IsAccessToken(a) {
 			delete(h, "Authorization")
 			break
 		}
@@ -26,25 +25,13 @@ func StripCredentials(h http.Header, cookieName string) {
 		return
 	}
 	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		var parts []string
-		for part := range strings.SplitSeq(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if name == cookieName {
-				changed = true
-				continue
-			}
-			if strings.TrimSpace(part) != "" {
-				parts = append(parts, strings.TrimSpace(part))
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
+		_, rest, found := SplitCookie(line, cookieName)
+		changed = changed || found
+		if rest != "" {
+			kept = append(kept, rest)
 		}
 	}
 	if !changed {
@@ -54,6 +41,36 @@ func StripCredentials(h http.Header, cookieName string) {
 	for _, l := range kept {
 		h.Add("Cookie", l)
 	}
+}
+
+// IsAccessToken reports whether an Authorization value carries a scimgate
+// access token.
+func IsAccessToken(authorization string) bool {
+	return len(authorization) > 7 && strings.EqualFold(authorization[:7], "bearer ") &&
+		strings.HasPrefix(strings.TrimSpace(authorization[7:]), directory.AccessTokenPrefix)
+}
+
+// SplitCookie finds the cookie name in one Cookie header line: its first
+// value, and the line without any cookie of that name.
+func SplitCookie(line, name string) (value, rest string, found bool) {
+	if name == "" || !strings.Contains(line, name) {
+		return "", strings.TrimSpace(line), false
+	}
+	var kept []string
+	for part := range strings.SplitSeq(line, ";") {
+		part = strings.TrimSpace(part)
+		k, v, _ := strings.Cut(part, "=")
+		if k == name {
+			if !found {
+				value, found = v, true
+			}
+			continue
+		}
+		if part != "" {
+			kept = append(kept, part)
+		}
+	}
+	return value, strings.Join(kept, "; "), found
 }
 
 // ReturnURL is where a sign-in started by r comes back to.

@@ -25,7 +25,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/haproxy/spop"
@@ -409,7 +408,7 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	g := a.gate
 	remote := q.remote()
 	host := policy.NormalizeHost(q.host)
-	session, otherCookies, hasSession := splitCookie(q.cookie, g.Auth.CookieName())
+	session, otherCookies, hasSession := gateway.SplitCookie(q.cookie, g.Auth.CookieName())
 	var c gateway.Check
 	if p, err := policy.NormalizePath(q.path); err != nil || q.method == "" {
 		c = g.BadPath(ctx, Adapter, remote, host, q.method)
@@ -459,41 +458,11 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 		out = spop.AppendSetVarString(out, txn, VarGroups, vals.Groups)
 		out = spop.AppendSetVarString(out, txn, VarAssertion, vals.Assertion)
 	}
-	if carriesAccessToken(q.authorization) {
+	if gateway.IsAccessToken(q.authorization) {
 		out = spop.AppendSetVarBool(out, txn, VarStripAuth, true)
 	}
 	if hasSession {
 		out = spop.AppendSetVarString(out, txn, VarCookie, otherCookies)
 	}
 	return out
-}
-
-// splitCookie finds the cookie name in a Cookie header: its value, and the
-// header without it.
-func splitCookie(header, name string) (value, rest string, found bool) {
-	if name == "" || !strings.Contains(header, name) {
-		return "", header, false
-	}
-	var kept []string
-	for part := range strings.SplitSeq(header, ";") {
-		part = strings.TrimSpace(part)
-		k, v, _ := strings.Cut(part, "=")
-		if k == name {
-			if !found {
-				value, found = v, true
-			}
-			continue
-		}
-		if part != "" {
-			kept = append(kept, part)
-		}
-	}
-	return value, strings.Join(kept, "; "), found
-}
-
-// carriesAccessToken reports whether an Authorization value is a scimgate
-// access token, which must not reach the upstream.
-func carriesAccessToken(h string) bool {
-	return len(h) > 7 && strings.EqualFold(h[:7], "bearer ") &&
-		strings.HasPrefix(strings.TrimSpace(h[7:]), directory.AccessTokenPrefix)
 }
