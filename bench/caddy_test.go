@@ -112,17 +112,7 @@ func BenchmarkCaddy(b *testing.B) {
 						"\t\tforward_auth "+gateAddr+" {\n\t\t\turi /.scimgate/auth\n\t\t\tcopy_headers X-Scimgate-User X-Scimgate-Email X-Scimgate-Groups X-Scimgate-Assertion\n\t\t}\n\t"+proxy+"\t}\n")),
 				}
 				names := []string{"plain", "gate", "fa"}
-				for _, n := range names {
-					if err := checkCaddy("http://"+addrs[n], w.token, n != "plain"); err != nil {
-						b.Fatalf("%s: %v", n, err)
-					}
-				}
-				hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
-				var ts []target
-				for _, n := range names {
-					ts = append(ts, target{name: n, url: "http://" + addrs[n] + "/app/x", headers: hdr, proc: procs[n]})
-				}
-				res := rounds(b, s, l, ts)
+				res := measureSites(b, s, l, w.token, names, addrs, procs)
 				return func() {
 					for _, n := range names {
 						report(b, n, res[n])
@@ -140,10 +130,26 @@ func BenchmarkCaddy(b *testing.B) {
 	}
 }
 
-// checkCaddy verifies, before measuring, that the benchmarked request is
+// measureSites checks each site (checkSite; the first one unguarded), then
+// runs the rounds of alice's allowed request against them all.
+func measureSites(b *testing.B, s gateSettings, l gateLayout, token string, names []string, addrs map[string]string, procs map[string]*proc) map[string][]runResult {
+	for i, n := range names {
+		if err := checkSite("http://"+addrs[n], token, i > 0); err != nil {
+			b.Fatalf("%s: %v", n, err)
+		}
+	}
+	hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + token}
+	var ts []target
+	for _, n := range names {
+		ts = append(ts, target{name: n, url: "http://" + addrs[n] + "/app/x", headers: hdr, proc: procs[n]})
+	}
+	return rounds(b, s, l, ts)
+}
+
+// checkSite verifies, before measuring, that the benchmarked request is
 // allowed and proxied, and that a guarded site refuses it without the
 // token and sends the identity to the upstream.
-func checkCaddy(base, token string, guarded bool) error {
+func checkSite(base, token string, guarded bool) error {
 	get := func(path, auth string) (int, string, error) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Host = gateHost

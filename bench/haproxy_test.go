@@ -109,19 +109,9 @@ backend whoami
 					b.Cleanup(p.stop)
 					procs[name] = p
 				}
+				// cpu/req is HAProxy's alone, not the agent's.
 				names := []string{"plain", "spoe"}
-				for _, n := range names {
-					if err := checkCaddy("http://"+addrs[n], w.token, n != "plain"); err != nil {
-						b.Fatalf("%s: %v", n, err)
-					}
-				}
-				hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
-				var ts []target
-				for _, n := range names {
-					// cpu/req is HAProxy's alone, not the agent's.
-					ts = append(ts, target{name: n, url: "http://" + addrs[n] + "/app/x", headers: hdr, proc: procs[n]})
-				}
-				res := rounds(b, s, l, ts)
+				res := measureSites(b, s, l, w.token, names, addrs, procs)
 				return func() {
 					for _, n := range names {
 						report(b, n, res[n])
