@@ -50,11 +50,7 @@ type Check struct {
 // one access-log line and the decision metrics.
 func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check {
 	start := time.Now()
-	p := g.Auth.Authenticate(r)
-	d := g.Engine.Decide(p, req)
-	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: d}
-	g.record(r.Context(), r.RemoteAddr, c, time.Since(start))
-	return c
+	return g.decide(r.Context(), adapter, r.RemoteAddr, g.Auth.Authenticate(r), req, start)
 }
 
 // DecideCredentials is Decide for an adapter that receives the request's
@@ -62,9 +58,11 @@ func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check
 // the client's address, for the log.
 func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, cookie, remote string, req engine.Request) Check {
 	start := time.Now()
-	p := g.Auth.Credentials(ctx, authorization, cookie)
-	d := g.Engine.Decide(p, req)
-	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: d}
+	return g.decide(ctx, adapter, remote, g.Auth.Credentials(ctx, authorization, cookie), req, start)
+}
+
+func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Principal, req engine.Request, start time.Time) Check {
+	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: g.Engine.Decide(p, req)}
 	g.record(ctx, remote, c, time.Since(start))
 	return c
 }
