@@ -24,14 +24,16 @@ type Config struct {
 	// on a private address.
 	AdminListen string `yaml:"admin_listen"`
 	// Store names the database: "sqlite:PATH".
-	Store    string    `yaml:"store"`
-	SCIM     SCIM      `yaml:"scim"`
-	Gateway  Gateway   `yaml:"gateway"`
-	Routes   []Route   `yaml:"routes"`
-	OIDC     *OIDC     `yaml:"oidc"`
-	Sessions Sessions  `yaml:"sessions"`
-	SPOE     SPOE      `yaml:"spoe"`
-	Log      LogConfig `yaml:"log"`
+	Store    string   `yaml:"store"`
+	SCIM     SCIM     `yaml:"scim"`
+	Gateway  Gateway  `yaml:"gateway"`
+	Routes   []Route  `yaml:"routes"`
+	OIDC     *OIDC    `yaml:"oidc"`
+	Sessions Sessions `yaml:"sessions"`
+	SPOE     SPOE     `yaml:"spoe"`
+	// HAProxyMaps keeps HAProxy's maps current ("map-sync mode").
+	HAProxyMaps HAProxyMaps `yaml:"haproxy_maps"`
+	Log         LogConfig   `yaml:"log"`
 }
 
 // Gateway configures how requests are decided and forwarded.
@@ -100,9 +102,10 @@ func Default() Config {
 			Bulk:         Bulk{MaxOperations: 1000, MaxPayloadBytes: 4 << 20},
 			AuthFailures: AuthFailures{Burst: 20, Interval: 3 * time.Second},
 		},
-		Sessions: defaultSessions(),
-		SPOE:     SPOE{MaxFrameSize: 16380},
-		Log:      LogConfig{Level: "info", Format: "text"},
+		Sessions:    defaultSessions(),
+		SPOE:        SPOE{MaxFrameSize: 16380},
+		HAProxyMaps: HAProxyMaps{DriftEvery: 10 * time.Second, MaxStale: 30 * time.Second},
+		Log:         LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -185,6 +188,7 @@ func (c *Config) Validate() error {
 	validateOIDC(c.OIDC, add)
 	validateSessions(c.Sessions, add)
 	validateSPOE(c.SPOE, add)
+	validateHAProxyMaps(c.HAProxyMaps, add)
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
 	}

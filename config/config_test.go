@@ -108,8 +108,9 @@ func TestParseFull(t *testing.T) {
 		OIDC: &OIDC{Issuer: "https://idp.example.com", ClientID: "scimgate", ClientSecret: "s3cret",
 			RedirectURL: "https://gate.example.com/oauth2/callback", Scopes: []string{"openid", "email", "profile"},
 			UserClaim: "preferred_username", UserAttribute: "userName", Tenant: "okta", Audiences: []string{"scimgate"}, ClockSkew: time.Minute},
-		Sessions: Sessions{CookieName: "scimgate_session", CookieDomain: ".example.com", Idle: 30 * time.Minute, Lifetime: 8 * time.Hour},
-		SPOE:     SPOE{MaxFrameSize: 16380},
+		Sessions:    Sessions{CookieName: "scimgate_session", CookieDomain: ".example.com", Idle: 30 * time.Minute, Lifetime: 8 * time.Hour},
+		SPOE:        SPOE{MaxFrameSize: 16380},
+		HAProxyMaps: HAProxyMaps{DriftEvery: 10 * time.Second, MaxStale: 30 * time.Second},
 		SCIM: SCIM{
 			BasePath:        "/api/scim/v2",
 			BaseURL:         "https://gate.example.com/api/scim/v2",
@@ -183,17 +184,17 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"unknown nested key with a hint", "scim: {bulk: {max_operation: 5}}",
 			[]string{`line 1: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`}},
 		{"unknown top-level key with a hint", "listen: \"127.0.0.1:1\"\nlistn: x\n",
-			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"unknown key in another case", "LOG: {level: info}",
-			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"unknown key without a close match", "policies: []",
-			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"several problems at once", "scim:\n  bulk:\n    max_operation: 5\n  max_result: 3\n  max_results: lots\nlogg: {}\nlisten: [a, b]\n",
 			[]string{
 				`line 3: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`,
 				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: auth_failures, base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
 				`line 5: scim.max_results: "lots" is not an integer`,
-				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, listen, log, oidc, routes, scim, sessions, spoe, store)`,
+				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`,
 				`line 7: listen: must be a single value, not a list or mapping (quote it if it contains a colon)`,
 			}},
 		{"string for int", "scim:\n  max_results: five\n", []string{`line 2: scim.max_results: "five" is not an integer`}},
@@ -302,6 +303,16 @@ func TestValidate(t *testing.T) {
 		{"spoe runtime API relative", func(c *Config) { c.SPOE = SPOE{Listen: ":1", RuntimeAPI: "admin.sock", MaxFrameSize: 16380} }, []string{"spoe.runtime_api"}},
 		{"spoe runtime API without agent", func(c *Config) { c.SPOE.RuntimeAPI = "/run/h.sock" }, []string{"spoe.runtime_api"}},
 		{"spoe frame size", func(c *Config) { c.SPOE = SPOE{Listen: ":1", MaxFrameSize: 255} }, []string{"spoe.max_frame_size"}},
+		{"haproxy maps", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "/run/h.sock", "/etc/haproxy/scimgate" }, nil},
+		{"haproxy maps dir relative", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "127.0.0.1:9999", "maps" }, []string{"haproxy_maps.dir"}},
+		{"haproxy maps dir without runtime API", func(c *Config) { c.HAProxyMaps.Dir = "/etc/haproxy/scimgate" }, []string{"haproxy_maps.runtime_api"}},
+		{"haproxy maps bad runtime API", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "admin.sock", "/m" }, []string{"haproxy_maps.runtime_api"}},
+		{"haproxy maps stale limit too short", func(c *Config) {
+			c.HAProxyMaps = HAProxyMaps{RuntimeAPI: "/run/h.sock", Dir: "/m", DriftEvery: 10 * time.Second, MaxStale: 15 * time.Second}
+		}, []string{"haproxy_maps.max_stale"}},
+		{"haproxy maps drift not positive", func(c *Config) {
+			c.HAProxyMaps = HAProxyMaps{RuntimeAPI: "/run/h.sock", Dir: "/m", DriftEvery: 0, MaxStale: time.Second}
+		}, []string{"haproxy_maps.drift_every"}},
 		{"every problem at once", func(c *Config) {
 			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}, Gateway: Gateway{PublicURL: "gate"}}
 		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "sessions.cookie_name", "sessions.idle", "store", "scim.base_path",

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // SPOE configures the HAProxy SPOE agent that `serve` runs.
@@ -49,4 +51,46 @@ func validRuntimeAPI(s string) bool {
 	}
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "ipv4@"), "ipv6@")
 	return validAddr(s)
+}
+
+// HAProxyMaps configures map-sync mode: scimgate keeps HAProxy's maps
+// current over its runtime API so that HAProxy decides every request alone.
+type HAProxyMaps struct {
+	// RuntimeAPI is HAProxy's admin socket (a unix socket path, or
+	// host:port); empty disables map sync.
+	RuntimeAPI string `yaml:"runtime_api"`
+	// Dir holds the map files and the session cookie's key; an absolute
+	// path, the one haproxy.cfg loads the maps from.
+	Dir string `yaml:"dir"`
+	// DriftEvery is how often HAProxy's maps are read back and repaired;
+	// default 10s.
+	DriftEvery time.Duration `yaml:"drift_every"`
+	// MaxStale is how long HAProxy keeps deciding from its maps after the
+	// last successful sync; past it the documented haproxy.cfg denies
+	// every request. Default 30s; at least twice drift_every.
+	MaxStale time.Duration `yaml:"max_stale"`
+}
+
+// Enabled reports whether map sync is configured.
+func (m HAProxyMaps) Enabled() bool { return m.RuntimeAPI != "" }
+
+func validateHAProxyMaps(m HAProxyMaps, add func(path, msg, hint string)) {
+	if !m.Enabled() {
+		if m.Dir != "" {
+			add("haproxy_maps.runtime_api", "is empty but haproxy_maps.dir is set", `set it to HAProxy's admin socket, e.g. "/run/haproxy/admin.sock"`)
+		}
+		return
+	}
+	if !validRuntimeAPI(m.RuntimeAPI) {
+		add("haproxy_maps.runtime_api", fmt.Sprintf("%q is neither a socket path nor host:port", m.RuntimeAPI), `for example "/run/haproxy/admin.sock"`)
+	}
+	if !filepath.IsAbs(m.Dir) {
+		add("haproxy_maps.dir", fmt.Sprintf("%q is not an absolute path", m.Dir), "HAProxy names a map by the path it loaded it from; use the absolute path haproxy.cfg uses, e.g. /etc/haproxy/scimgate")
+	}
+	if m.DriftEvery <= 0 {
+		add("haproxy_maps.drift_every", fmt.Sprintf("%v is not positive", m.DriftEvery), "for example 10s")
+	}
+	if m.MaxStale < 2*m.DriftEvery {
+		add("haproxy_maps.max_stale", fmt.Sprintf("%v is less than twice drift_every (%v)", m.MaxStale, m.DriftEvery), "each read-back renews HAProxy's deadline; for example 30s with drift_every 10s")
+	}
 }

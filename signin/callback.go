@@ -109,6 +109,18 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The session could not be created.")
 		return
 	}
+	if s.o.SessionJWT != nil {
+		jwt, err := s.o.SessionJWT.MintCookie(ctx, sess.ID, sess.Expires)
+		if err != nil {
+			s.o.Log.Error("mint session JWT", "user", u.UserName, "session_id", sess.ID, "err", err)
+			if err := s.o.Dir.RevokeSession(ctx, sess.ID, "sign-in"); err != nil {
+				s.o.Log.Error("revoke session", "session_id", sess.ID, "err", err)
+			}
+			s.page(w, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be registered with the proxy. Try again in a moment.")
+			return
+		}
+		http.SetCookie(w, s.named(s.o.SessionJWTCookie, jwt, sess.Expires))
+	}
 	s.o.Log.Info("signed in", "user", u.UserName, "tenant_id", u.Tenant, "session_id", sess.ID)
 	http.SetCookie(w, s.cookie(cookie, sess.Expires))
 	http.Redirect(w, r, ls.ReturnTo, http.StatusFound)
@@ -117,8 +129,13 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 // cookie builds the session cookie: HttpOnly, SameSite=Lax, Secure when
 // the gateway is served over https.
 func (s *Service) cookie(value string, expires time.Time) *http.Cookie {
+	return s.named(s.o.Sessions.CookieName, value, expires)
+}
+
+// named builds a cookie like the session cookie under another name.
+func (s *Service) named(name, value string, expires time.Time) *http.Cookie {
 	c := &http.Cookie{
-		Name: s.o.Sessions.CookieName, Value: value, Path: "/", Domain: s.o.Sessions.CookieDomain,
+		Name: name, Value: value, Path: "/", Domain: s.o.Sessions.CookieDomain,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.o.PublicURL.Scheme == "https",
 	}
 	if expires.IsZero() {
@@ -145,6 +162,9 @@ func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.SetCookie(w, s.cookie("", time.Time{}))
+	if s.o.SessionJWT != nil {
+		http.SetCookie(w, s.named(s.o.SessionJWTCookie, "", time.Time{}))
+	}
 	if err := s.provider(r.Context()); err == nil && s.endSess != "" {
 		u, err := url.Parse(s.endSess)
 		if err == nil {

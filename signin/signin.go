@@ -51,8 +51,20 @@ type Options struct {
 	// route's host), so that sign-in may return there.
 	KnownHost func(host string) bool
 	Client    *http.Client // to talk to the provider; default 10s timeout
-	Log       *slog.Logger
-	Now       func() time.Time
+	// SessionJWT, when set, mints a second cookie, named SessionJWTCookie,
+	// for every new session: HAProxy's map-sync mode verifies it with
+	// jwt_verify. A sign-in whose JWT cannot be minted fails, rather than
+	// leave the browser with a session HAProxy does not know.
+	SessionJWT       Minter
+	SessionJWTCookie string
+	Log              *slog.Logger
+	Now              func() time.Time
+}
+
+// Minter mints the JWT of a session's second cookie; *mapsync.Syncer is
+// one.
+type Minter interface {
+	MintCookie(ctx context.Context, sessionID string, exp time.Time) (string, error)
 }
 
 // Service is the sign-in service.

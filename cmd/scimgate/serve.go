@@ -23,6 +23,7 @@ import (
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/forwardauth"
 	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/haproxy/mapsync"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scimapi"
@@ -79,6 +80,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if age := live.Age(); age > cfg.Gateway.MaxSnapshotAge {
 			return fmt.Errorf("directory snapshot is %s old", age.Round(time.Second))
 		}
+		if a.maps != nil {
+			return a.maps.Healthy(cfg.HAProxyMaps.MaxStale)
+		}
 		return nil
 	}
 	var adminSrv *http.Server
@@ -110,6 +114,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return
 		}
 		eng.SetPolicy(p)
+		if a.maps != nil {
+			a.maps.Resync()
+		}
 		metrics.PolicyReload(true)
 		log.Info("policy reloaded", "trigger", why, "routes", len(p.Routes), "hash", p.Hash)
 		for _, w := range eng.Warnings() {
@@ -176,6 +183,7 @@ type app struct {
 	gate    *gateway.Gate
 	streams *gateway.Streams
 	metrics *admin.Metrics
+	maps    *mapsync.Syncer // nil unless haproxy_maps is configured
 	api     *scimapi.Server
 	handler http.Handler // the main listener's
 }
@@ -211,6 +219,13 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 	}
 	a.streams = gateway.NewStreams(log)
 	a.metrics = admin.NewMetrics(a.live, a.streams)
+	var jwtCookie signin.Minter
+	if cfg.HAProxyMaps.Enabled() {
+		if a.maps, err = startMapSync(ctx, cfg.HAProxyMaps, a.eng, a.live, a.metrics, log); err != nil {
+			return fail(err)
+		}
+		jwtCookie = a.maps
+	}
 	authOpts := authn.Options{}
 	var signIn *signin.Service
 	if cfg.OIDC.Enabled() {
@@ -220,7 +235,8 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		}
 		signIn, err = signin.New(signin.Options{
 			OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: pub, Dir: a.dir, Snapshots: a.live, Log: log,
-			KnownHost: func(host string) bool { return a.eng.Policy().KnowsHost(host) },
+			KnownHost:  func(host string) bool { return a.eng.Policy().KnowsHost(host) },
+			SessionJWT: jwtCookie, SessionJWTCookie: mapsync.DefaultCookieName,
 		})
 		if err != nil {
 			return fail(err)
