@@ -1,12 +1,20 @@
 package bench_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
 )
 
 // HAProxy with scimgate (issue 7), end to end: wrk drives two HAProxy
@@ -16,9 +24,14 @@ import (
 //   - plain: the frontend forwards every request;
 //   - spoe:  examples/haproxy/haproxy.cfg and spoe.conf as shipped, only
 //     addresses replaced: every request is decided by scimgate's SPOE
-//     agent (a `scimgate serve` at warn level on the benchmark's store).
+//     agent (a `scimgate serve` at warn level on the benchmark's store);
+//   - mapsync: examples/haproxy/mapsync/haproxy.cfg as shipped, only
+//     addresses and the map directory replaced: HAProxy decides alone
+//     from the maps the same scimgate keeps current.
 //
-// Every request carries alice's access token and is allowed.
+// Every request is allowed: plain and spoe requests carry alice's access
+// token, mapsync requests the JWT cookie of a session alice signed in to
+// (against a mock OpenID Connect provider in this process).
 //
 //	./scripts/bench.sh HAProxy
 func BenchmarkHAProxy(b *testing.B) {
@@ -42,14 +55,29 @@ func BenchmarkHAProxy(b *testing.B) {
 				b.Cleanup(up.stop)
 				upAddr := up.value("listening on")
 
-				spoeAddr := freeAddr(b)
+				spoeAddr, runtimeAddr, gateListen := freeAddr(b), freeAddr(b), freeAddr(b)
+				mapsDir := filepath.Join(w.dir, "maps-"+l.name)
+				if err := os.RemoveAll(mapsDir); err != nil {
+					b.Fatal(err)
+				}
+				idp, err := mockoidc.Run()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = idp.Shutdown() })
 				cfg, err := w.config("haproxy-spoe-"+l.name, "warn", "", false)
 				if err != nil {
 					b.Fatal(err)
 				}
-				extra := fmt.Sprintf("spoe:\n  listen: %q\nroutes:\n  - {name: app, host: %s, path: /app/, allow: {groups: [%s]}}\n",
-					spoeAddr, gateHost, gateGroup)
+				extra := fmt.Sprintf("spoe:\n  listen: %q\nroutes:\n  - {name: app, host: %s, path: /app/, allow: {groups: [%s]}}\n"+
+					"haproxy_maps: {runtime_api: %q, dir: %q}\n"+
+					"oidc: {issuer: %q, client_id: %q, client_secret: %q, redirect_url: %q}\n",
+					spoeAddr, gateHost, gateGroup, runtimeAddr, mapsDir,
+					idp.Issuer(), idp.ClientID, idp.ClientSecret, "http://"+gateListen+"/.scimgate/callback")
 				if err := appendFile(cfg, extra); err != nil {
+					b.Fatal(err)
+				}
+				if err := replaceInFile(cfg, `listen: "127.0.0.1:0"`, fmt.Sprintf("listen: %q", gateListen)); err != nil {
 					b.Fatal(err)
 				}
 				gate, err := startProc("scimgate", os.Stderr, "SCIM base URL:", pin(l.proxy, w.bin, "serve", "--config", cfg)...)
@@ -59,7 +87,7 @@ func BenchmarkHAProxy(b *testing.B) {
 				b.Cleanup(gate.stop)
 				gateAddr := strings.TrimPrefix(strings.TrimSuffix(strings.TrimSuffix(gate.value("SCIM base URL:"), "/"), "/scim/v2"), "http://")
 
-				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b)}
+				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "mapsync": freeAddr(b)}
 				plainCfg := fmt.Sprintf(`global
     maxconn 4096
 defaults
@@ -91,8 +119,21 @@ backend whoami
 					"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
 					"server agent 127.0.0.1:12345", "server agent "+spoeAddr,
 				).Replace(string(raw))
+				raw, err = os.ReadFile("../examples/haproxy/mapsync/haproxy.cfg")
+				if err != nil {
+					b.Fatal(err)
+				}
+				mapsCfg := strings.NewReplacer(
+					"log stdout format raw local0 info", "maxconn 4096",
+					"ipv4@127.0.0.1:9999", "ipv4@"+runtimeAddr,
+					"option httplog", "",
+					"bind 127.0.0.1:8088", "bind "+addrs["mapsync"],
+					"/etc/haproxy/scimgate", mapsDir,
+					"server app 127.0.0.1:9001", "server app "+upAddr,
+					"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
+				).Replace(string(raw))
 				procs := map[string]*proc{}
-				for name, text := range map[string]string{"plain": plainCfg, "spoe": spoeCfg} {
+				for name, text := range map[string]string{"plain": plainCfg, "spoe": spoeCfg, "mapsync": mapsCfg} {
 					path := filepath.Join(w.dir, "haproxy-"+l.name+"-"+name+".cfg")
 					if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 						b.Fatal(err)
@@ -109,22 +150,121 @@ backend whoami
 					b.Cleanup(p.stop)
 					procs[name] = p
 				}
+				for i, n := range []string{"plain", "spoe"} {
+					if err := checkSite("http://"+addrs[n], w.token, i > 0); err != nil {
+						b.Fatalf("%s: %v", n, err)
+					}
+				}
+				// Sign-in fails while HAProxy's runtime API is not up yet.
+				var jwt string
+				for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+					if jwt, err = signInForJWT(idp, "http://"+gateListen); err == nil {
+						break
+					}
+					if time.Now().After(end) {
+						b.Fatal(err)
+					}
+				}
+				if err := checkMapSync("http://"+addrs["mapsync"], jwt); err != nil {
+					b.Fatalf("mapsync: %v", err)
+				}
 				// cpu/req is HAProxy's alone, not the agent's.
-				names := []string{"plain", "spoe"}
-				res := measureSites(b, s, l, w.token, names, addrs, procs)
+				names := []string{"plain", "spoe", "mapsync"}
+				var ts []target
+				for _, n := range names {
+					hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
+					if n == "mapsync" {
+						hdr = []string{"Host: " + gateHost, "Cookie: scimgate_jwt=" + jwt}
+					}
+					ts = append(ts, target{name: n, url: "http://" + addrs[n] + "/app/x", headers: hdr, proc: procs[n]})
+				}
+				res := rounds(b, s, l, ts)
 				return func() {
 					for _, n := range names {
 						report(b, n, res[n])
 					}
 					r := ratio(b, "spoe/plain-%", res["spoe"], res["plain"])
+					m := ratio(b, "mapsync/plain-%", res["mapsync"], res["plain"])
 					reportOthers(b, res)
 					if r < 75 {
 						b.Logf("SPOE mode at %.1f%% of plain HAProxy: below the 75%% target", r)
+					}
+					if m < 95 {
+						b.Logf("map-sync mode at %.1f%% of plain HAProxy: below the 95%% target", m)
 					}
 				}
 			})
 		})
 	}
+}
+
+// signInForJWT signs alice in at scimgate (base) through the mock provider
+// and returns the scimgate_jwt cookie that sign-in set.
+func signInForJWT(idp *mockoidc.MockOIDC, base string) (string, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return "", err
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	idp.QueueUser(&mockoidc.MockUser{Subject: "alice", Email: gateUser})
+	res, err := c.Get(base + "/.scimgate/signin?rd=/")
+	if err != nil {
+		return "", fmt.Errorf("sign in: %w", err)
+	}
+	res.Body.Close()
+	u, _ := url.Parse(base)
+	for _, ck := range jar.Cookies(u) {
+		if ck.Name == "scimgate_jwt" {
+			return ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("sign in ended with %d at %s and no scimgate_jwt cookie", res.StatusCode, res.Request.URL)
+}
+
+// checkMapSync verifies, before measuring, that HAProxy in map-sync mode
+// allows the benchmarked request with the JWT cookie, refuses it without,
+// and sends the identity, not a spoofed one, to the upstream. The first
+// sync may still be under way: it waits for it.
+func checkMapSync(base, jwt string) error {
+	get := func(path, jwt string) (int, string, error) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Host = gateHost
+		if jwt != "" {
+			req.Header.Set("Cookie", "scimgate_jwt="+jwt)
+		}
+		req.Header.Set("X-Scimgate-User", "mallory@example.com")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw), err
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, _, err := get("/app/x", jwt); err == nil && code == 200 || time.Now().After(end) {
+			break
+		}
+	}
+	var errs []error
+	if code, body, err := get("/app/echo", jwt); err != nil || code != 200 || !strings.Contains(body, "X-Scimgate-User: "+gateUser) || strings.Contains(body, "mallory") {
+		errs = append(errs, fmt.Errorf("GET /app/echo = %d %q %v", code, body, err))
+	}
+	if code, body, err := get("/app/x", ""); err != nil || code != 401 {
+		errs = append(errs, fmt.Errorf("GET /app/x without the cookie = %d %q %v", code, body, err))
+	}
+	return errors.Join(errs...)
+}
+
+func replaceInFile(path, old, new string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(raw), old) {
+		return fmt.Errorf("%s does not contain %q", path, old)
+	}
+	return os.WriteFile(path, []byte(strings.Replace(string(raw), old, new, 1)), 0o600)
 }
 
 func appendFile(path, text string) error {

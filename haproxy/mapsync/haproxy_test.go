@@ -72,6 +72,11 @@ func TestHAProxy(t *testing.T) {
 			{"alice", "GET", "/apple", 403, ""}, // no route: prefixes are whole segments
 			{"alice", "GET", "/app/%2e%2e/admin", 400, ""},
 			{"alice", "GET", "/app/a%2fb", 400, ""},
+			{"alice", "GET", "/app/./x", 400, ""},
+			{"alice", "GET", "/app/x/..", 400, ""},
+			{"alice", "GET", "/app/.", 400, ""},
+			{"alice", "GET", "/app//x", 400, ""},
+			{"alice", "GET", "/app/.well-known/x", 200, "alice"}, // a dot, not a dot segment
 		}
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s %s %s", tc.who, tc.method, tc.path), func(t *testing.T) {
@@ -157,6 +162,27 @@ func TestHAProxy(t *testing.T) {
 				}
 			})
 		}
+		// haproxy.cfg keeps the last checked token of a connection: on one
+		// keep-alive connection, every bad cookie after a good one is still
+		// refused, and the next user is who their own token says.
+		t.Run("one connection, token after token", func(t *testing.T) {
+			c := dialKeepAlive(t, addr)
+			want := func(ck string, status int, user string) {
+				t.Helper()
+				r := c.get(t, "app.test", "/app/x", cookie(ck)...)
+				if r.status != status || (user != "" && r.seen["X-Scimgate-User"] != user) {
+					t.Fatalf("status %d user %q, want %d %q (%s)", r.status, r.seen["X-Scimgate-User"], status, user, r.body)
+				}
+			}
+			want(jwt["alice"], 200, "alice")
+			for _, tc := range tests {
+				want(tc.cookie, 401, "")
+				want(jwt["alice"], 200, "alice")
+			}
+			want(jwt["bob"], 403, "")
+			want(jwt["dave"], 200, "dave")
+			want(jwt["alice"], 200, "alice")
+		})
 	})
 
 	// Offboarding: from the SCIM change committed (the call returned) to

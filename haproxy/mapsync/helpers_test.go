@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -204,4 +205,50 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// keepAlive is one client connection that carries request after request.
+type keepAlive struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialKeepAlive(t testing.TB, addr string) *keepAlive {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &keepAlive{c: c, br: bufio.NewReader(c)}
+}
+
+// get sends a GET on the connection and reads its reply; the connection
+// must stay open for the next.
+func (k *keepAlive) get(t testing.TB, host, path string, headers ...string) reply {
+	t.Helper()
+	_ = k.c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", path, host)
+	for i := 0; i+1 < len(headers); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", headers[i], headers[i+1])
+	}
+	b.WriteString("\r\n")
+	if _, err := k.c.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(k.br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		t.Fatalf("GET %s: the connection did not stay open (%v)", path, err)
+	}
+	r := reply{status: resp.StatusCode, body: string(raw), route: resp.Header.Get("X-Route")}
+	if resp.StatusCode == 200 {
+		_ = json.Unmarshal(raw, &r.seen)
+	}
+	return r
 }
