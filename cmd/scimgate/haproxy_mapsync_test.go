@@ -44,12 +44,12 @@ func TestHAProxyMapSync(t *testing.T) {
 	dir := t.TempDir()
 	mapsDir := filepath.Join(dir, "maps")
 	app := newHAProxyApp(t)
-	gatePort, runtimePort, edgePort := freePort(t), freePort(t), freePort(t)
+	gatePort, runtimePort, edgePort, adminPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	edge := "http://127.0.0.1:" + edgePort
 	configPath := filepath.Join(dir, "scimgate.yaml")
 	cfg := rewrite(t, mapsyncExampleGate,
 		`"127.0.0.1:8080"`, `"127.0.0.1:`+gatePort+`"`,
-		`"127.0.0.1:9090"`, `""`,
+		`"127.0.0.1:9090"`, `"127.0.0.1:`+adminPort+`"`,
 		`"sqlite:./data/scimgate.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
 		`"127.0.0.1:9999"`, `"127.0.0.1:`+runtimePort+`"`,
 		`"/etc/haproxy/scimgate"`, `"`+mapsDir+`"`,
@@ -247,6 +247,33 @@ func TestHAProxyMapSync(t *testing.T) {
 	t.Run("HAProxy restarted after a change it missed", func(t *testing.T) {
 		hp.Stop(t)
 		patch(t, "/Groups/"+eng, `[{"op":"remove","path":"members[value eq \"`+alice+`\"]"}]`)
+		// The failing sync shows on the admin listener: /healthz fails
+		// once the maps are older than max_stale, and /metrics counts.
+		admin := "http://127.0.0.1:" + adminPort
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			res, err := http.Get(admin + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "haproxy maps") {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("/healthz = %d %s, still not failing 5s after HAProxy stopped", res.StatusCode, body)
+			}
+		}
+		res, err := http.Get(admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(metrics), "scimgate_haproxy_map_sync_failures_total ") ||
+			strings.Contains(string(metrics), "scimgate_haproxy_map_sync_failures_total 0\n") {
+			t.Errorf("/metrics does not count the failed syncs:\n%s", grepLines(string(metrics), "scimgate_haproxy_map"))
+		}
 		hp.Restart(t)
 		// The files on disk or the resync after the restart: either way
 		// the change is there.
@@ -263,4 +290,15 @@ func TestHAProxyMapSync(t *testing.T) {
 			t.Errorf("public route with stale maps = %d %s, want 503", st, body)
 		}
 	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
