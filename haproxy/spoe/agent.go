@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -385,7 +386,7 @@ func (q *query) remote() string {
 	if q.src == nil {
 		return ""
 	}
-	return net.JoinHostPort(q.src.String(), fmt.Sprint(q.srcPort))
+	return net.JoinHostPort(q.src.String(), strconv.FormatUint(q.srcPort, 10))
 }
 
 // returnURL is where a sign-in started by this request comes back to.

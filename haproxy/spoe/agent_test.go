@@ -132,7 +132,7 @@ func notifyFrame(stream, frame uint64, args map[string]string) []byte {
 }
 
 // actions decodes an ACK's set-var actions.
-func actions(t *testing.T, f spop.Frame) map[string]spop.Value {
+func actions(t testing.TB, f spop.Frame) map[string]spop.Value {
 	t.Helper()
 	m := map[string]spop.Value{}
 	b := f.Payload
