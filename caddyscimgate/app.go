@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/audit"
 	"github.com/scimgate/scimgate/authn"
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
@@ -59,6 +60,11 @@ type App struct {
 	api      *scimapi.Server
 	log      *slog.Logger
 	cancel   context.CancelFunc
+	rec      *audit.Recorder
+	// rules are the routes of the handlers with allow/deny rules of
+	// their own, part of the policy version recorded at Start. Caddy
+	// provisions the modules of a configuration one at a time.
+	rules []config.Route
 }
 
 // CaddyModule implements caddy.Module.
@@ -149,6 +155,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.auth = authn.New(a.core.live, opts)
 	go a.auth.Run(bg)
+	recOpts := audit.OptionsFrom(cfg.Audit.Decisions)
+	recOpts.Log = a.log
+	a.rec = audit.NewRecorder(a.core.st, recOpts)
 	a.api = scimapi.New(a.core.dir, scimapi.Options{
 		BasePath: cfg.SCIM.BasePath, BaseURL: cfg.SCIM.BaseURL, MaxBodyBytes: cfg.SCIM.MaxBodyBytes,
 		BulkMaxOperations: cfg.SCIM.Bulk.MaxOperations, BulkMaxPayload: cfg.SCIM.Bulk.MaxPayloadBytes,
@@ -183,15 +192,56 @@ func openCore(path string, cfg config.Config, log *slog.Logger) (*core, error) {
 func (a *App) gate(e *engine.Engine, id *assertion.Identity) *gateway.Gate {
 	// Caddy's access log records each request, {http.auth.user.id}
 	// included: the gate's lines of allowed requests are debug only.
-	g := &gateway.Gate{Engine: e, Auth: a.auth, Identity: id, Log: a.log, Streams: a.core.streams, AllowLevel: slog.LevelDebug}
+	g := &gateway.Gate{Engine: e, Auth: a.auth, Identity: id, Log: a.log, Audit: a.rec, Streams: a.core.streams, AllowLevel: slog.LevelDebug}
 	if a.signIn != nil {
 		g.SignIn = a.signIn.SignInURL
 	}
 	return g
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// addRules adds the rules of a handler of this configuration to the
+// policy version recorded at Start. p is the handler's one-route policy.
+func (a *App) addRules(p *policy.Policy) {
+	for _, r := range p.Routes {
+		cr := config.Route{Name: r.Name, Path: r.Path}
+		for _, g := range r.AllowGroups {
+			cr.Allow.Groups = append(cr.Allow.Groups, g.Raw)
+		}
+		for _, u := range r.AllowUsers {
+			cr.Allow.Users = append(cr.Allow.Users, u.Raw)
+		}
+		cr.Allow.Public = r.Public
+		for _, g := range r.DenyGroups {
+			cr.Deny.Groups = append(cr.Deny.Groups, g.Raw)
+		}
+		for _, u := range r.DenyUsers {
+			cr.Deny.Users = append(cr.Deny.Users, u.Raw)
+		}
+		a.rules = append(a.rules, cr)
+	}
+}
+
+// Start implements caddy.App: every handler is provisioned, so the
+// policy this configuration enforces is known — the routes of the
+// scimgate configuration, then the rules of the handlers that have their
+// own — and is recorded in the audit trail's policy stream ("caddy", or
+// "caddy:" and the configuration file). A reload that changes nothing
+// records nothing.
+func (a *App) Start() error {
+	routes := append(append([]config.Route{}, a.cfg.Routes...), a.rules...)
+	source := "caddy"
+	if a.Config != "" {
+		source += ":" + a.Config
+	}
+	p, err := policy.Compile(routes, source, time.Now())
+	if err != nil {
+		return fmt.Errorf("scimgate policy: %w", err)
+	}
+	if _, _, err := audit.RecordPolicy(context.Background(), a.core.st, p, routes); err != nil {
+		return fmt.Errorf("scimgate: %w", err)
+	}
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
@@ -200,6 +250,9 @@ func (a *App) Stop() error { return nil }
 func (a *App) Cleanup() error {
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.rec != nil {
+		_ = a.rec.Close() // before the core, and its store, may go
 	}
 	if a.core != nil {
 		_, err := cores.Delete(a.poolKey)

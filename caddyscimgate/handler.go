@@ -73,6 +73,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return err
 		}
+		h.app.addRules(p)
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
 	}
 	id := h.app.identity

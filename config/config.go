@@ -34,6 +34,7 @@ type Config struct {
 	// HAProxyMaps keeps HAProxy's maps current ("map-sync mode").
 	HAProxyMaps HAProxyMaps `yaml:"haproxy_maps"`
 	Log         LogConfig   `yaml:"log"`
+	Audit       Audit       `yaml:"audit"`
 }
 
 // Gateway configures how requests are decided and forwarded.
@@ -106,6 +107,7 @@ func Default() Config {
 		SPOE:        SPOE{MaxFrameSize: 16380},
 		HAProxyMaps: HAProxyMaps{DriftEvery: 10 * time.Second, MaxStale: 30 * time.Second},
 		Log:         LogConfig{Level: "info", Format: "text"},
+		Audit:       defaultAudit(),
 	}
 }
 
@@ -188,6 +190,7 @@ func (c *Config) Validate() error {
 	validateOIDC(c.OIDC, add)
 	validateSessions(c.Sessions, add)
 	validateSPOE(c.SPOE, add)
+	validateAudit(c.Audit, add)
 	validateHAProxyMaps(c.HAProxyMaps, add)
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)

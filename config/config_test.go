@@ -120,7 +120,8 @@ func TestParseFull(t *testing.T) {
 			BootstrapTenant: "okta",
 			AuthFailures:    AuthFailures{Burst: 5, Interval: time.Minute},
 		},
-		Log: LogConfig{Level: "debug", Format: "json"},
+		Log:   LogConfig{Level: "debug", Format: "json"},
+		Audit: defaultAudit(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse(full) mismatch (-want +got):\n%s", diff)
@@ -184,17 +185,17 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"unknown nested key with a hint", "scim: {bulk: {max_operation: 5}}",
 			[]string{`line 1: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`}},
 		{"unknown top-level key with a hint", "listen: \"127.0.0.1:1\"\nlistn: x\n",
-			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 2: listn: unknown key (did you mean "listen"? known keys: admin_listen, audit, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"unknown key in another case", "LOG: {level: info}",
-			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 1: LOG: unknown key (did you mean "log"? known keys: admin_listen, audit, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"unknown key without a close match", "policies: []",
-			[]string{`line 1: policies: unknown key (known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
+			[]string{`line 1: policies: unknown key (known keys: admin_listen, audit, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`}},
 		{"several problems at once", "scim:\n  bulk:\n    max_operation: 5\n  max_result: 3\n  max_results: lots\nlogg: {}\nlisten: [a, b]\n",
 			[]string{
 				`line 3: scim.bulk.max_operation: unknown key (did you mean "max_operations"? known keys: max_operations, max_payload_bytes)`,
 				`line 4: scim.max_result: unknown key (did you mean "max_results"? known keys: auth_failures, base_path, base_url, bootstrap_tenant, bulk, max_body_bytes, max_results)`,
 				`line 5: scim.max_results: "lots" is not an integer`,
-				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`,
+				`line 6: logg: unknown key (did you mean "log"? known keys: admin_listen, audit, gateway, haproxy_maps, listen, log, oidc, routes, scim, sessions, spoe, store)`,
 				`line 7: listen: must be a single value, not a list or mapping (quote it if it contains a colon)`,
 			}},
 		{"string for int", "scim:\n  max_results: five\n", []string{`line 2: scim.max_results: "five" is not an integer`}},
@@ -315,7 +316,8 @@ func TestValidate(t *testing.T) {
 		}, []string{"haproxy_maps.drift_every"}},
 		{"every problem at once", func(c *Config) {
 			*c = Config{Store: "postgres://x", SCIM: SCIM{BaseURL: "ftp://x"}, Gateway: Gateway{PublicURL: "gate"}}
-		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "sessions.cookie_name", "sessions.idle", "store", "scim.base_path",
+		}, []string{"listen", "gateway.public_url", "gateway.assertion_ttl", "gateway.max_snapshot_age", "sessions.cookie_name", "sessions.idle",
+			"audit.decisions.allows", "audit.decisions.buffer", "audit.decisions.batch_size", "audit.decisions.flush_interval", "store", "scim.base_path",
 			"scim.base_url", "scim.max_body_bytes", "scim.max_results", "scim.bulk.max_operations", "scim.bulk.max_payload_bytes",
 			"scim.auth_failures.burst", "scim.auth_failures.interval", "log.level", "log.format"}},
 	}

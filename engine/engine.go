@@ -147,8 +147,12 @@ func (e *Engine) Snapshot() *snapshot.Snapshot { return e.src.Current() }
 func (e *Engine) Decide(p Principal, r Request) Decision {
 	s := e.src.Current()
 	b := e.bindingsFor(s)
+	return e.decide(s, b, p, b.policy.Match(r.Host, r.Path, r.Method))
+}
+
+// decide decides a request that route took; nil: none matched.
+func (e *Engine) decide(s *snapshot.Snapshot, b *bindings, p Principal, route *policy.Route) Decision {
 	d := Decision{Snap: s, policy: b.policy}
-	route := b.policy.Match(r.Host, r.Path, r.Method)
 	if route == nil {
 		d.Reason = ReasonNoRoute
 		return d

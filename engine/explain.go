@@ -20,7 +20,19 @@ type Explanation struct {
 // Explain decides like Decide and says why. It allocates; use it for
 // operators and audits, not on the request path.
 func (e *Engine) Explain(p Principal, r Request) Explanation {
-	d := e.Decide(p, r)
+	return e.explain(e.Decide(p, r))
+}
+
+// ExplainRoute is Explain for a request that the route with that name
+// took, whatever its host, path and method: audits ask about routes, not
+// URLs. When the policy has no such route it decides as for no route.
+func (e *Engine) ExplainRoute(p Principal, route string) Explanation {
+	s := e.src.Current()
+	b := e.bindingsFor(s)
+	return e.explain(e.decide(s, b, p, b.policy.Route(route)))
+}
+
+func (e *Engine) explain(d Decision) Explanation {
 	x := Explanation{Decision: d, Warnings: e.Warnings()}
 	if d.Route == nil || d.User == nil {
 		return x

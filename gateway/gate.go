@@ -20,6 +20,12 @@ type Recorder interface {
 	Decision(adapter string, d engine.Decision, took time.Duration)
 }
 
+// Auditor keeps decisions for the audit trail (audit.Recorder). Record
+// is called on the request path and must not block.
+type Auditor interface {
+	Record(adapter, remote string, p engine.Principal, req engine.Request, d engine.Decision)
+}
+
 // Gate decides requests for an adapter.
 type Gate struct {
 	Engine   *engine.Engine
@@ -27,6 +33,7 @@ type Gate struct {
 	Identity *assertion.Identity
 	Log      *slog.Logger
 	Metrics  Recorder // may be nil
+	Audit    Auditor  // may be nil
 	// SignIn returns the URL that starts a sign-in returning to returnTo,
 	// or "" when sign-in is not configured: browsers then get a 401 too.
 	SignIn func(r *http.Request, returnTo string) string
@@ -47,7 +54,7 @@ type Check struct {
 }
 
 // Decide authenticates r and decides req for it, and records the outcome:
-// one access-log line and the decision metrics.
+// one access-log line, the decision metrics and the audit trail.
 func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check {
 	start := time.Now()
 	return g.decide(r.Context(), adapter, r.RemoteAddr, g.Auth.Authenticate(r), req, start)
@@ -85,6 +92,9 @@ func (g *Gate) record(ctx context.Context, remote string, c Check, took time.Dur
 	d := c.Decision
 	if g.Metrics != nil {
 		g.Metrics.Decision(c.Adapter, d, took)
+	}
+	if g.Audit != nil {
+		g.Audit.Record(c.Adapter, remote, c.Principal, c.Request, d)
 	}
 	level := slog.LevelInfo
 	if d.Allow {

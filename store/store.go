@@ -158,6 +158,8 @@ type Change struct {
 	// Detail holds JSON with anything else worth keeping, such as member
 	// ids a PATCH skipped because they do not exist.
 	Detail []byte
+	// Prev and Hash chain the log (see HashChange); set by AppendChange.
+	Prev, Hash []byte
 }
 
 // Page selects a window of an ordered listing.
@@ -187,6 +189,9 @@ type Store interface {
 
 // ReadTx reads committed state.
 type ReadTx interface {
+	AuditReadTx
+	AuditExportReadTx
+	HistoryReadTx
 	Tenant(ctx context.Context, id int64) (Tenant, error)
 	TenantByName(ctx context.Context, name string) (Tenant, error)
 	Tenants(ctx context.Context) ([]Tenant, error)
@@ -246,6 +251,8 @@ type ReadTx interface {
 // Tx reads and writes inside one transaction.
 type Tx interface {
 	ReadTx
+	AuditTx
+	AuditExportTx
 
 	// CreateTenant adds a tenant; ErrConflict if the name is taken.
 	CreateTenant(ctx context.Context, name string, at time.Time) (Tenant, error)
@@ -302,6 +309,7 @@ type Tx interface {
 	// created before olderThan are deleted as well.
 	TakeLoginState(ctx context.Context, state string, olderThan time.Time) (LoginState, error)
 
-	// AppendChange adds c to the change log and sets c.Seq.
+	// AppendChange adds c to the change log and sets c.Seq, c.Prev and
+	// c.Hash.
 	AppendChange(ctx context.Context, c *Change) error
 }

@@ -35,6 +35,10 @@ Usage:
   scimgate policy explain --config FILE [--user USERNAME] [--method GET] --url URL
   scimgate sessions list --config FILE --user USERNAME [--tenant T]
   scimgate sessions revoke --config FILE --user USERNAME [--tenant T]
+  scimgate audit verify --config FILE [--head STREAM:SEQ:HASH ...] [--json]
+  scimgate audit log --config FILE [--since T] [--until T] [--user U] [--route R] [--limit N] [--json]
+  scimgate access who --config FILE --route NAME --at TIME [--json]
+  scimgate access history --config FILE --user USERNAME [--route NAME] [--json]
   scimgate whoami [--listen ADDR] [--jwks URL]          a demo upstream that shows what it receives
   scimgate version
 
@@ -76,6 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return whoami(ctx, args[1:], stdout, stderr)
 	case "sessions":
 		return sessionsCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, args[1:], stdout, stderr)
+	case "access":
+		return accessCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

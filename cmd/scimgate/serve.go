@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/audit"
 	"github.com/scimgate/scimgate/authn"
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
@@ -60,6 +61,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.st.Close()
+	defer a.rec.Close() // before the store: it flushes into it
 	var secret string
 	if cfg.SCIM.BootstrapTenant != "" {
 		if secret, err = a.dir.Bootstrap(ctx, cfg.SCIM.BootstrapTenant); err != nil {
@@ -91,7 +93,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listen admin: %w", err)
 		}
-		adminSrv = &http.Server{Handler: metrics.Handler(ready), ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/", metrics.Handler(ready))
+		mux.Handle("/audit/", audit.Handler(a.st, log))
+		mux.Handle("/access/", audit.AccessHandler(a.st, log))
+		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
 		log.Info("admin listener", "addr", aln.Addr().String())
 	}
@@ -114,6 +120,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return
 		}
 		eng.SetPolicy(p)
+		if _, _, err := audit.RecordPolicy(ctx, a.st, p, next.Routes); err != nil {
+			log.Error("policy version not recorded in the audit trail", "err", err)
+		}
 		if a.maps != nil {
 			a.maps.Resync()
 		}
@@ -154,6 +163,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printRoutes(stdout, gatewayURL, eng.Policy())
 	log.Info("serving", "listen", ln.Addr().String(), "scim", base, "store", cfg.Store, "routes", len(eng.Policy().Routes))
 
+	// After the banner: a stdout sink's lines follow it. Deferred last, it
+	// stops first, before the recorder and the store close.
+	stopExport, err := startAuditExport(ctx, cfg, a.st, metrics, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopExport()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -184,6 +200,7 @@ type app struct {
 	streams *gateway.Streams
 	metrics *admin.Metrics
 	maps    *mapsync.Syncer // nil unless haproxy_maps is configured
+	rec     *audit.Recorder // close it before st
 	api     *scimapi.Server
 	handler http.Handler // the main listener's
 }
@@ -207,6 +224,9 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 	}
 	pol, err := policy.Compile(cfg.Routes, configPath, time.Now())
 	if err != nil {
+		return fail(err)
+	}
+	if _, _, err := audit.RecordPolicy(ctx, st, pol, cfg.Routes); err != nil {
 		return fail(err)
 	}
 	a.eng = engine.New(a.live, pol, engine.Options{MaxSnapshotAge: cfg.Gateway.MaxSnapshotAge, Logger: log})
@@ -245,8 +265,11 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 	}
 	auth := authn.New(a.live, authOpts)
 	go auth.Run(ctx)
+	recOpts := audit.OptionsFrom(cfg.Audit.Decisions)
+	recOpts.Metrics, recOpts.Log = a.metrics.AuditDecisions(), log
+	a.rec = audit.NewRecorder(st, recOpts)
 	a.gate = &gateway.Gate{Engine: a.eng, Auth: auth, Identity: assertion.NewIdentity(signer),
-		Log: log, Metrics: a.metrics, Streams: a.streams}
+		Log: log, Metrics: a.metrics, Audit: a.rec, Streams: a.streams}
 	if signIn != nil {
 		a.gate.SignIn = signIn.SignInURL
 	}

@@ -96,6 +96,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	if err := backfillChanges(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	if err := catchUpHistory(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	rdb, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
 		wdb.Close()

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -221,53 +220,4 @@ func (t *txn) execOne(ctx context.Context, query string, args ...any) error {
 		return store.ErrNotFound
 	}
 	return nil
-}
-
-// Changes.
-
-func (t *txn) AppendChange(ctx context.Context, c *store.Change) error {
-	if err := t.mustWrite(); err != nil {
-		return err
-	}
-	var edges []byte
-	if len(c.Edges) > 0 {
-		var err error
-		if edges, err = json.Marshal(c.Edges); err != nil {
-			return err
-		}
-	}
-	err := t.q.QueryRowContext(ctx, `INSERT INTO changes (tenant_id, at, actor, resource_type, resource_id, op, before, after, edges, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		c.TenantID, nanos(c.At), c.Actor, c.ResourceType, c.ResourceID, c.Op, c.Before, c.After, edges, c.Detail).Scan(&c.Seq)
-	if err != nil {
-		return mapErr(err)
-	}
-	t.changes = append(t.changes, *c)
-	return nil
-}
-
-func (t *txn) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
-	rows, err := t.q.QueryContext(ctx, `SELECT seq, tenant_id, at, actor, resource_type, resource_id, op, before, after, edges, detail
-		FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Change
-	for rows.Next() {
-		var c store.Change
-		var at int64
-		var edges []byte
-		if err := rows.Scan(&c.Seq, &c.TenantID, &at, &c.Actor, &c.ResourceType, &c.ResourceID, &c.Op, &c.Before, &c.After, &edges, &c.Detail); err != nil {
-			return nil, err
-		}
-		c.At = fromNanos(at)
-		if len(edges) > 0 {
-			if err := json.Unmarshal(edges, &c.Edges); err != nil {
-				return nil, fmt.Errorf("change %d edges: %w", c.Seq, err)
-			}
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }

@@ -45,6 +45,12 @@ func Run(t *testing.T, open Opener) {
 		{"LastSeq", testLastSeq},
 		{"Sessions", testSessions},
 		{"LoginStates", testLoginStates},
+		{"ChangeChain", testChangeChain},
+		{"ChangesByTime", testChangesByTime},
+		{"PolicyVersions", testPolicyVersions},
+		{"Decisions", testDecisions},
+		{"AuditExport", testAuditExport},
+		{"History", testHistory},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
@@ -651,7 +657,7 @@ func testChanges(t *testing.T, s store.Store) {
 			t.Fatalf("Changes(after %d) = %d, %v; want 2", seqs[0], len(cs), err)
 		}
 		want := in
-		want.Seq = seqs[1]
+		want.Seq, want.Prev, want.Hash = seqs[1], cs[0].Prev, cs[0].Hash
 		if diff := cmp.Diff(want, cs[0]); diff != "" {
 			t.Errorf("Changes()[0] mismatch (-want +got):\n%s", diff)
 		}

@@ -1,0 +1,197 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// Streams lists the audit streams in the order verify walks them.
+var Streams = []string{store.StreamChanges, store.StreamPolicies, store.StreamDecisions}
+
+// Head is a position in a stream and the hash of the record there: what
+// an operator keeps outside the database to detect a rewritten or cut
+// stream later.
+type Head struct {
+	Stream string
+	Seq    int64
+	Hash   []byte
+}
+
+// String formats h as ParseHead reads it: "stream:SEQ:HEX".
+func (h Head) String() string { return fmt.Sprintf("%s:%d:%x", h.Stream, h.Seq, h.Hash) }
+
+// ParseHead parses "stream:SEQ:HEX", as Head.String and verify print it.
+func ParseHead(s string) (Head, error) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
+	if len(parts) != 3 {
+		return Head{}, fmt.Errorf("head %q: want stream:SEQ:HASH", s)
+	}
+	h := Head{Stream: parts[0]}
+	if !slices.Contains(Streams, h.Stream) {
+		return Head{}, fmt.Errorf("head %q: unknown stream %q (%s)", s, h.Stream, strings.Join(Streams, ", "))
+	}
+	seq, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || seq < 1 {
+		return Head{}, fmt.Errorf("head %q: sequence number %q is not a positive integer", s, parts[1])
+	}
+	h.Seq = seq
+	if h.Hash, err = hex.DecodeString(parts[2]); err != nil || len(h.Hash) != 32 {
+		return Head{}, fmt.Errorf("head %q: hash is not 64 hex digits", s)
+	}
+	return h, nil
+}
+
+// Problems verify reports.
+const (
+	// ProblemEdited: a record's stored hash does not match its content.
+	ProblemEdited = "edited"
+	// ProblemReordered: a record's content hashes right only under
+	// another sequence number; it was moved there.
+	ProblemReordered = "reordered"
+	// ProblemDeleted: sequence numbers are missing.
+	ProblemDeleted = "deleted"
+	// ProblemBrokenLink: a record's prev is not the hash of the record
+	// before it, which is intact: that one was rewritten with a new hash,
+	// or this one inserted.
+	ProblemBrokenLink = "broken-link"
+	// ProblemHeadMismatch: the record at a kept head's position has
+	// another hash: the stream was rewritten up to there.
+	ProblemHeadMismatch = "head-mismatch"
+	// ProblemTruncated: the stream ends before a kept head.
+	ProblemTruncated = "truncated"
+)
+
+// Finding is one problem verify found.
+type Finding struct {
+	Stream  string `json:"stream"`
+	Seq     int64  `json:"seq"`
+	Problem string `json:"problem"`
+	Detail  string `json:"detail"`
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s seq %d: %s: %s", f.Stream, f.Seq, f.Problem, f.Detail)
+}
+
+// maxFindings bounds the findings kept per stream: a renumbered stream
+// fails at every record, and the first ones say where it started.
+const maxFindings = 100
+
+// moveWindow is how far verify looks for the sequence number a record
+// that does not hash right was written under.
+const moveWindow = 8
+
+// chain checks one stream, fed its records in sequence order.
+type chain struct {
+	stream   string
+	kept     map[int64][]byte // kept heads of this stream: seq -> hash
+	records  int64
+	first    int64
+	lastSeq  int64
+	lastHash []byte
+	lastBad  bool // the last record failed its own check
+	// anchor is the seq of the retention anchor the chain starts after
+	// (see startAfterAnchor in retention.go); 0: the stream starts at 1.
+	anchor   int64
+	findings []Finding
+	omitted  int
+}
+
+func newChain(stream string, kept []Head) *chain {
+	c := &chain{stream: stream, kept: map[int64][]byte{}}
+	for _, h := range kept {
+		if h.Stream == stream {
+			c.kept[h.Seq] = h.Hash
+		}
+	}
+	return c
+}
+
+func (c *chain) report(seq int64, problem, format string, args ...any) {
+	if len(c.findings) >= maxFindings {
+		c.omitted++
+		return
+	}
+	c.findings = append(c.findings, Finding{Stream: c.stream, Seq: seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
+}
+
+// add checks the next record: seq, its stored prev and hash, and rehash,
+// which computes the record's hash as if it had sequence number s.
+func (c *chain) add(seq int64, prev, hash []byte, rehash func(s int64) []byte) {
+	gap := false
+	switch {
+	case c.records == 0 && seq > c.anchor+1:
+		gap = true
+		c.report(c.anchor+1, ProblemDeleted, "%s before the first record (seq %d)", missing(c.anchor+1, seq-1), seq)
+	case c.records > 0 && seq != c.lastSeq+1:
+		gap = true
+		c.report(c.lastSeq+1, ProblemDeleted, "%s between seq %d and seq %d", missing(c.lastSeq+1, seq-1), c.lastSeq, seq)
+	}
+	bad := false
+	if !bytes.Equal(rehash(seq), hash) {
+		bad = true
+		if from, ok := c.movedFrom(seq, hash, rehash); ok {
+			c.report(seq, ProblemReordered, "holds the record written as seq %d", from)
+		} else {
+			c.report(seq, ProblemEdited, "the stored hash does not match the record's content")
+		}
+	} else if (c.records > 0 || c.anchor > 0) && !gap && !c.lastBad && !bytes.Equal(prev, c.lastHash) {
+		bad = true
+		c.report(seq, ProblemBrokenLink, "prev does not match the hash of seq %d: that record was rewritten, or this one inserted", c.lastSeq)
+	}
+	if want, ok := c.kept[seq]; ok && !bytes.Equal(want, hash) {
+		c.report(seq, ProblemHeadMismatch, "hash %x differs from the kept head %x: the stream was rewritten", hash, want)
+	}
+	if c.records == 0 {
+		c.first = seq
+	}
+	c.records++
+	c.lastSeq, c.lastHash, c.lastBad = seq, hash, bad
+}
+
+// movedFrom looks for the sequence number near seq under which the
+// record hashes to its stored hash.
+func (c *chain) movedFrom(seq int64, hash []byte, rehash func(int64) []byte) (int64, bool) {
+	if len(c.findings) >= maxFindings {
+		return 0, false // already flooded: spare the work
+	}
+	for d := int64(1); d <= moveWindow; d++ {
+		for _, s := range []int64{seq - d, seq + d} {
+			if s > 0 && bytes.Equal(rehash(s), hash) {
+				return s, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// finish checks the end of the stream: counter is the highest sequence
+// number the store ever assigned in it.
+func (c *chain) finish(counter int64) {
+	if counter > c.lastSeq {
+		c.report(c.lastSeq+1, ProblemDeleted, "%s at the end: the stream's counter is at %d", missing(c.lastSeq+1, counter), counter)
+	}
+	var lost []int64
+	for seq := range c.kept {
+		if seq > c.lastSeq {
+			lost = append(lost, seq)
+		}
+	}
+	slices.Sort(lost)
+	for _, seq := range lost {
+		c.report(seq, ProblemTruncated, "the stream ends at seq %d, before the kept head seq %d", c.lastSeq, seq)
+	}
+}
+
+func missing(from, to int64) string {
+	if from == to {
+		return fmt.Sprintf("seq %d missing", from)
+	}
+	return fmt.Sprintf("seqs %d-%d missing (%d records)", from, to, to-from+1)
+}

@@ -1,0 +1,94 @@
+package audit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// Text formats e as one human-readable line.
+func (e Entry) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %-8s #%-6d ", e.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"), e.Stream, e.Seq)
+	switch {
+	case e.Change != nil:
+		c := e.Change
+		what := strings.ToLower(c.ResourceType)
+		if what == "" {
+			what = "resource"
+		}
+		fmt.Fprintf(&b, "%s %s", c.Op, what)
+		if c.Name != "" {
+			fmt.Fprintf(&b, " %s", c.Name)
+		}
+		fmt.Fprintf(&b, " (%s) by %s, tenant %d", c.ResourceID, c.Actor, c.TenantID)
+		var edges []string
+		for _, ed := range c.Edges {
+			sign := "-"
+			if ed.Added {
+				sign = "+"
+			}
+			if ed.Group == c.ResourceID {
+				edges = append(edges, sign+ed.Member)
+			} else {
+				edges = append(edges, sign+"member of "+ed.Group)
+			}
+		}
+		if len(edges) > 0 {
+			fmt.Fprintf(&b, ": %s", strings.Join(edges, " "))
+		}
+	case e.Policy != nil:
+		p := e.Policy
+		routes := strings.Join(p.Routes, ", ")
+		if routes == "" {
+			routes = "none"
+		}
+		fmt.Fprintf(&b, "loaded from %s, digest %.12s, routes: %s", p.Source, p.Digest, routes)
+	case e.Decision != nil:
+		d := e.Decision
+		verdict := "DENY "
+		if d.Allow {
+			verdict = "allow"
+		}
+		who := d.UserName
+		if who == "" {
+			who = "anonymous"
+		}
+		fmt.Fprintf(&b, "%s %s %s %s %s%s", verdict, d.Reason, who, d.Method, d.Host, d.Path)
+		if d.Route != "" {
+			fmt.Fprintf(&b, " route %s", d.Route)
+		}
+		fmt.Fprintf(&b, " via %s", d.Adapter)
+		if d.Remote != "" {
+			fmt.Fprintf(&b, " from %s", d.Remote)
+		}
+		switch d.CredKind {
+		case store.CredToken:
+			fmt.Fprintf(&b, " (access token %s)", d.CredID)
+		case store.CredSession:
+			fmt.Fprintf(&b, " (session %s)", d.CredID)
+		}
+	}
+	return b.String()
+}
+
+// ParseTime reads a --since or --until value: an RFC 3339 time, a date
+// (2026-01-02, midnight UTC), or a duration before now ("24h", "90m").
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration before now (24h)", s)
+}

@@ -1,0 +1,60 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/internal/gatetest"
+)
+
+// auditor keeps what the gate hands the audit trail.
+type auditor struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (a *auditor) Record(adapter, remote string, p engine.Principal, req engine.Request, d engine.Decision) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, adapter+" "+remote+" "+p.TokenID+" "+req.Method+" "+req.Host+req.Path+" "+d.Reason)
+}
+
+// TestDecideAudits: every way an adapter decides goes to the audit
+// trail, once, whatever the log level.
+func TestDecideAudits(t *testing.T) {
+	f := gatetest.New(t, streamRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	secret, tokenID := f.Token("alice", time.Hour)
+	a := &auditor{}
+	f.Gate.Audit = a
+
+	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
+	r.RemoteAddr = "192.0.2.1:1000"
+	r.Header.Set("Authorization", "Bearer "+secret)
+	req, _ := gateway.RequestFrom(r)
+	f.Gate.Decide("proxy", r, req)
+	f.Gate.DecideCredentials(context.Background(), "spoe", "", "", "192.0.2.2:2000", req)
+	f.Gate.BadRequest("forwardauth", r, "app.test", "GET")
+	f.Gate.BadPath(context.Background(), "spoe", "192.0.2.3:3000", "app.test", "POST")
+
+	want := []string{
+		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x group-ok",
+		"spoe 192.0.2.2:2000  GET app.test/app/x unauthenticated",
+		"forwardauth 192.0.2.1:1000  GET app.test bad-path",
+		"spoe 192.0.2.3:3000  POST app.test bad-path",
+	}
+	if len(a.got) != len(want) {
+		t.Fatalf("audited %q, want %q", a.got, want)
+	}
+	for i := range want {
+		if a.got[i] != want[i] {
+			t.Errorf("audit %d = %q, want %q", i, a.got[i], want[i])
+		}
+	}
+}

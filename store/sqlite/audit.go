@@ -1,0 +1,320 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scimgate/scimgate/store"
+)
+
+// The audit streams: the change log, policy versions and decisions, each
+// hash-chained. A record's sequence number and the previous hash are read
+// inside the writing transaction, never cached: the writer commits several
+// Updates in one transaction with a savepoint each, and a savepoint rolled
+// back takes its rows, and its sqlite_sequence bump, with it.
+
+// chainHead returns the sequence number the next row of table gets and
+// the hash of its last row. The number comes from sqlite_sequence, as
+// AUTOINCREMENT would assign it: after the tail of a stream has been
+// deleted, the next record leaves a gap that verify reports.
+func (t *txn) chainHead(ctx context.Context, table string) (int64, []byte, error) {
+	var seq int64
+	var prev []byte
+	// table is one of three constants: the query texts stay cacheable.
+	err := t.q.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '`+table+`'), 0),
+		COALESCE((SELECT hash FROM `+table+` ORDER BY seq DESC LIMIT 1), x'')`).Scan(&seq, &prev)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read %s chain head: %w", table, err)
+	}
+	if len(prev) == 0 {
+		prev = nil // the first record; stored as an empty blob
+	}
+	return seq + 1, prev, nil
+}
+
+// streamTables maps stream names to their tables.
+var streamTables = map[string]string{
+	store.StreamChanges:   "changes",
+	store.StreamPolicies:  "policy_versions",
+	store.StreamDecisions: "decisions",
+}
+
+func (t *txn) SeqCounter(ctx context.Context, stream string) (int64, error) {
+	table, ok := streamTables[stream]
+	if !ok {
+		return 0, fmt.Errorf("unknown audit stream %q", stream)
+	}
+	var n int64
+	err := t.q.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)`, table).Scan(&n)
+	return n, err
+}
+
+// Changes.
+
+func (t *txn) AppendChange(ctx context.Context, c *store.Change) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	var edges []byte
+	if len(c.Edges) > 0 {
+		var err error
+		if edges, err = json.Marshal(c.Edges); err != nil {
+			return err
+		}
+	}
+	seq, prev, err := t.chainHead(ctx, "changes")
+	if err != nil {
+		return err
+	}
+	c.Seq, c.Prev = seq, prev
+	c.Hash = store.HashChangeRaw(prev, c, edges)
+	_, err = t.q.ExecContext(ctx, `INSERT INTO changes (seq, tenant_id, at, actor, resource_type, resource_id, op, before, after, edges, detail, prev, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Seq, c.TenantID, nanos(c.At), c.Actor, c.ResourceType, c.ResourceID, c.Op, c.Before, c.After, edges, c.Detail, c.Prev, c.Hash)
+	if err != nil {
+		c.Seq, c.Prev, c.Hash = 0, nil, nil
+		return mapErr(err)
+	}
+	if err := t.indexChange(ctx, c); err != nil {
+		return err
+	}
+	t.changes = append(t.changes, *c)
+	return nil
+}
+
+const changeCols = `seq, tenant_id, at, actor, resource_type, resource_id, op, before, after, edges, detail, prev, hash`
+
+func scanChange(row rowScanner) (store.Change, error) {
+	var c store.Change
+	var at int64
+	var edges []byte
+	if err := row.Scan(&c.Seq, &c.TenantID, &at, &c.Actor, &c.ResourceType, &c.ResourceID, &c.Op,
+		&c.Before, &c.After, &edges, &c.Detail, &c.Prev, &c.Hash); err != nil {
+		return store.Change{}, err
+	}
+	c.At = fromNanos(at)
+	if len(edges) > 0 {
+		if err := json.Unmarshal(edges, &c.Edges); err != nil {
+			return store.Change{}, fmt.Errorf("change %d edges: %w", c.Seq, err)
+		}
+	}
+	return c, nil
+}
+
+func (t *txn) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	return queryAll(ctx, t.q, scanChange, `SELECT `+changeCols+` FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+func (t *txn) ChangesByTime(ctx context.Context, after store.TimeCursor, until time.Time, limit int) ([]store.Change, error) {
+	return queryAll(ctx, t.q, scanChange, `SELECT `+changeCols+` FROM changes
+		WHERE (at > ? OR (at = ? AND seq > ?)) AND at < ? ORDER BY at, seq LIMIT ?`,
+		nanos(after.At), nanos(after.At), after.Seq, untilNanos(until), limit)
+}
+
+// untilNanos is the exclusive upper bound of a time range; the zero time
+// means none.
+func untilNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 1<<63 - 1
+	}
+	return t.UnixNano()
+}
+
+// backfillChunk is how many rows one backfill transaction chains.
+var backfillChunk = 10_000
+
+// backfillChanges chains the changes written before the audit migration.
+// It runs when the store opens, before the writer starts, in chunks of
+// one transaction each, until it has chained them all once: a row that
+// loses its hash later was altered, and is left for verify to report.
+func backfillChanges(ctx context.Context, db *sql.DB) error {
+	chunk := backfillChunk
+	for {
+		done, err := func() (bool, error) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return false, err
+			}
+			defer tx.Rollback()
+			var pending int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit_backfill WHERE stream = 'changes'`).Scan(&pending); err != nil || pending == 0 {
+				return true, err
+			}
+			cs, err := queryAll(ctx, tx, scanChange, `SELECT `+changeCols+` FROM changes WHERE hash IS NULL ORDER BY seq LIMIT ?`, chunk)
+			if err != nil {
+				return false, err
+			}
+			if len(cs) < chunk {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM audit_backfill WHERE stream = 'changes'`); err != nil {
+					return false, err
+				}
+			}
+			if len(cs) == 0 {
+				return true, tx.Commit()
+			}
+			var prev []byte
+			err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT hash FROM changes WHERE seq < ? ORDER BY seq DESC LIMIT 1), x'')`, cs[0].Seq).Scan(&prev)
+			if err != nil {
+				return false, err
+			}
+			for i := range cs {
+				c := &cs[i]
+				c.Prev = prev
+				c.Hash = store.HashChange(prev, c)
+				if _, err := tx.ExecContext(ctx, `UPDATE changes SET prev = ?, hash = ? WHERE seq = ?`, c.Prev, c.Hash, c.Seq); err != nil {
+					return false, err
+				}
+				prev = c.Hash
+			}
+			return len(cs) < chunk, tx.Commit()
+		}()
+		if err != nil {
+			return fmt.Errorf("chain existing changes: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// Policy versions.
+
+func (t *txn) AppendPolicyVersion(ctx context.Context, v *store.PolicyVersion) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	seq, prev, err := t.chainHead(ctx, "policy_versions")
+	if err != nil {
+		return err
+	}
+	v.Seq, v.Prev = seq, prev
+	v.Hash = store.HashPolicyVersion(prev, v)
+	_, err = t.q.ExecContext(ctx, `INSERT INTO policy_versions (seq, at, source, digest, doc, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.Seq, nanos(v.At), v.Source, v.Digest, nonNil(v.Doc), nonNil(v.Prev), v.Hash)
+	if err != nil {
+		v.Seq, v.Prev, v.Hash = 0, nil, nil
+		return mapErr(err)
+	}
+	return nil
+}
+
+// nonNil keeps NOT NULL blob columns satisfied by an empty value.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+const policyCols = `seq, at, source, digest, doc, prev, hash`
+
+func scanPolicyVersion(row rowScanner) (store.PolicyVersion, error) {
+	var v store.PolicyVersion
+	var at int64
+	if err := row.Scan(&v.Seq, &at, &v.Source, &v.Digest, &v.Doc, &v.Prev, &v.Hash); err != nil {
+		return store.PolicyVersion{}, mapErr(err)
+	}
+	v.At = fromNanos(at)
+	return v, nil
+}
+
+func (t *txn) PolicyVersions(ctx context.Context, after int64, limit int) ([]store.PolicyVersion, error) {
+	return queryAll(ctx, t.q, scanPolicyVersion, `SELECT `+policyCols+` FROM policy_versions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+func (t *txn) PolicyVersionAt(ctx context.Context, at time.Time) (store.PolicyVersion, error) {
+	// Equal times: the one appended last was loaded last.
+	return scanPolicyVersion(t.q.QueryRowContext(ctx, `SELECT `+policyCols+` FROM policy_versions
+		WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1`, nanos(at)))
+}
+
+// Decisions.
+
+func (t *txn) AppendDecisions(ctx context.Context, ds []store.Decision) error {
+	if err := t.mustWrite(); err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	seq, prev, err := t.chainHead(ctx, "decisions")
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		d := &ds[i]
+		d.Seq, d.Prev = seq, prev
+		d.Hash = store.HashDecision(prev, d)
+		seq, prev = seq+1, d.Hash
+	}
+	// Rows go in by statements of decisionRows: a statement per row cost
+	// more than the row itself.
+	args := make([]any, 0, decisionRows*decisionArity)
+	for lo := 0; lo < len(ds); lo += decisionRows {
+		chunk := ds[lo:min(lo+decisionRows, len(ds))]
+		args = args[:0]
+		for i := range chunk {
+			d := &chunk[i]
+			allow := 0
+			if d.Allow {
+				allow = 1
+			}
+			args = append(args, d.Seq, nanos(d.At), d.TenantID, d.UserID, d.UserName, d.Route, d.Method, d.Host, d.Path, allow, d.Reason,
+				d.Adapter, d.Remote, d.CredKind, d.CredID, nonNil(d.Prev), d.Hash)
+		}
+		if _, err := t.q.ExecContext(ctx, insertDecisions(len(chunk)), args...); err != nil {
+			for j := range ds {
+				ds[j].Seq, ds[j].Prev, ds[j].Hash = 0, nil, nil
+			}
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
+// decisionRows is how many decisions one INSERT statement writes at most;
+// decisionArity how many values each has.
+const (
+	decisionRows  = 64
+	decisionArity = 17
+)
+
+// insertDecisionsSQL holds the INSERT statement of each row count, so that
+// the statement cache sees the same texts again.
+var insertDecisionsSQL [decisionRows + 1]string
+
+func init() {
+	row := "(" + strings.Repeat("?, ", decisionArity-1) + "?)"
+	for n := 1; n <= decisionRows; n++ {
+		insertDecisionsSQL[n] = `INSERT INTO decisions (` + decisionCols + `) VALUES ` + strings.Repeat(row+", ", n-1) + row
+	}
+}
+
+func insertDecisions(n int) string { return insertDecisionsSQL[n] }
+
+const decisionCols = `seq, at, tenant_id, user_id, user_name, route, method, host, path, allow, reason, adapter, remote, cred_kind, cred_id, prev, hash`
+
+func scanDecision(row rowScanner) (store.Decision, error) {
+	var d store.Decision
+	var at int64
+	if err := row.Scan(&d.Seq, &at, &d.TenantID, &d.UserID, &d.UserName, &d.Route, &d.Method, &d.Host, &d.Path, &d.Allow,
+		&d.Reason, &d.Adapter, &d.Remote, &d.CredKind, &d.CredID, &d.Prev, &d.Hash); err != nil {
+		return store.Decision{}, err
+	}
+	d.At = fromNanos(at)
+	return d, nil
+}
+
+func (t *txn) Decisions(ctx context.Context, after int64, limit int) ([]store.Decision, error) {
+	return queryAll(ctx, t.q, scanDecision, `SELECT `+decisionCols+` FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until time.Time, limit int) ([]store.Decision, error) {
+	return queryAll(ctx, t.q, scanDecision, `SELECT `+decisionCols+` FROM decisions
+		WHERE (at > ? OR (at = ? AND seq > ?)) AND at < ? ORDER BY at, seq LIMIT ?`,
+		nanos(after.At), nanos(after.At), after.Seq, untilNanos(until), limit)
+}
