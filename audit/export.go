@@ -285,6 +285,11 @@ func (x *Exporter) saveCursor(ctx context.Context, stream string, seq int64) err
 	if x.saved[stream] == seq {
 		return nil
 	}
+	// What was delivered is recorded even when Run is being stopped:
+	// otherwise every graceful stop right after a delivery sends the
+	// batch again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	err := x.st.Update(ctx, func(tx store.Tx) error { return tx.SetExportCursor(ctx, x.opts.Name, stream, seq) })
 	if err != nil {
 		return fmt.Errorf("save %s cursor at seq %d: %w", stream, seq, err)

@@ -351,6 +351,20 @@ func TestExportRestartResumes(t *testing.T) {
 	sink := exWebhook(t, r.srv.URL)
 	stop := runExporter(t, st, audit.ExportOptions{Sink: sink})
 	exWaitFor(t, 10*time.Second, "15 records", func() bool { return len(r.entries()) == 15 })
+	// Stopping while the last batch's answer is on its way would send it
+	// again (at least once): stop once the deliveries are recorded.
+	exWaitFor(t, 10*time.Second, "the cursors at the last records", func() bool {
+		n := 0
+		_ = st.View(context.Background(), func(tx store.ReadTx) error {
+			for _, s := range audit.Streams {
+				if seq, err := tx.ExportCursor(context.Background(), "siem", s); err == nil && seq == 5 {
+					n++
+				}
+			}
+			return nil
+		})
+		return n == 3
+	})
 	stop()
 
 	late := newExReceiver(t, nil)

@@ -176,7 +176,7 @@ func startChromium(t *testing.T) context.Context {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.WindowSize(1024, 768),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -655,4 +655,29 @@ func containsPrefix(list []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// profileDir is Chromium's profile directory. Not t.TempDir: Chromium's
+// helper processes may still write there for a moment after the browser
+// is gone, and t.TempDir fails the test when its removal does not empty
+// it. This one is removed with retries, after the browser's cleanups.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "scimgate-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if i == 50 {
+				t.Logf("chromium profile %s not removed: %v", dir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }
