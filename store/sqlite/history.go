@@ -197,7 +197,8 @@ func (t *txn) putSpan(ctx context.Context, c *store.Change, d spanDoc, known boo
 	switch {
 	case c.Op == store.OpCreate:
 	case known:
-		err := t.q.QueryRowContext(ctx, `UPDATE `+table+` SET to_seq = ? WHERE tenant_id = ? AND id = ? AND to_seq = ? RETURNING born`,
+		err := t.q.QueryRowContext(ctx, `UPDATE `+table+` SET to_seq = ?1 WHERE tenant_id = ?2 AND id = ?3 AND to_seq = ?4
+			AND from_seq = (SELECT MAX(from_seq) FROM `+table+` WHERE tenant_id = ?2 AND id = ?3) RETURNING born`,
 			c.Seq, c.TenantID, c.ResourceID, spanOpen).Scan(&born)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -244,7 +245,8 @@ func (t *txn) closeResource(ctx context.Context, tenant int64, typ, id string, s
 			return err
 		}
 	}
-	if _, err := t.q.ExecContext(ctx, `UPDATE history_members SET to_seq = ?
+	// Without statistics SQLite would scan the tenant's edges by primary key.
+	if _, err := t.q.ExecContext(ctx, `UPDATE history_members INDEXED BY history_members_member SET to_seq = ?
 		WHERE tenant_id = ? AND member_id = ? AND to_seq = ?`, seq, tenant, id, spanOpen); err != nil {
 		return err
 	}
@@ -257,8 +259,9 @@ func (t *txn) closeResource(ctx context.Context, tenant int64, typ, id string, s
 // indexEdges records the membership edges one change added and removed.
 // An edge removed and added again by the same change (a PUT that lists a
 // member the group had) did not change, nor did one added and removed.
-// Edges go in one statement per group (and member type): a PATCH of a
-// thousand members is one statement, not a thousand.
+// Added edges go in one statement per group and member type (a PATCH
+// adding a thousand members is one statement); removed ones in one
+// statement each, which finds the edge's open span by key.
 func (t *txn) indexEdges(ctx context.Context, tenant int64, edges []store.EdgeChange, seq int64) error {
 	if len(edges) == 0 {
 		return nil
@@ -305,18 +308,22 @@ func (t *txn) indexEdges(ctx context.Context, tenant int64, edges []store.EdgeCh
 		case len(ms) == 1 && b.open:
 			_, err = t.q.ExecContext(ctx, `INSERT INTO history_members (tenant_id, group_id, member_id, from_seq, to_seq, member_type)
 				VALUES (?, ?, ?, ?, ?, ?)`, tenant, b.group, ms[0], seq, spanOpen, b.typ)
-		case len(ms) == 1:
-			_, err = t.q.ExecContext(ctx, `UPDATE history_members SET to_seq = ?
-				WHERE tenant_id = ? AND group_id = ? AND member_id = ? AND to_seq = ?`, seq, tenant, b.group, ms[0], spanOpen)
-		case b.open:
+		case !b.open:
+			// One statement per edge: each finds the edge's open span (its
+			// latest) by key, however many spans the edge had before; a
+			// statement for many edges would scan them all.
+			for _, m := range ms {
+				if _, err = t.q.ExecContext(ctx, `UPDATE history_members SET to_seq = ?1
+					WHERE tenant_id = ?2 AND group_id = ?3 AND member_id = ?4 AND to_seq = ?5 AND from_seq = (SELECT MAX(from_seq)
+						FROM history_members WHERE tenant_id = ?2 AND group_id = ?3 AND member_id = ?4)`,
+					seq, tenant, b.group, m, spanOpen); err != nil {
+					break
+				}
+			}
+		default:
 			ids, _ := json.Marshal(ms) // strings always encode
 			_, err = t.q.ExecContext(ctx, `INSERT INTO history_members (tenant_id, group_id, member_id, from_seq, to_seq, member_type)
 				SELECT ?, ?, value, ?, ?, ? FROM json_each(?)`, tenant, b.group, seq, spanOpen, b.typ, string(ids))
-		default:
-			ids, _ := json.Marshal(ms)
-			_, err = t.q.ExecContext(ctx, `UPDATE history_members SET to_seq = ?
-				WHERE tenant_id = ? AND group_id = ? AND to_seq = ? AND member_id IN (SELECT value FROM json_each(?))`,
-				seq, tenant, b.group, spanOpen, string(ids))
 		}
 		if err != nil {
 			return err

@@ -37,7 +37,17 @@ func BenchmarkHistoryWriteCost(b *testing.B) {
 		{"deactivate-user", func(b *testing.B, e *writeEnv, i int) {
 			e.patch(b, schema.UserType, e.users[i%len(e.users)], fmt.Sprintf(`[{"op":"replace","value":{"active":%t}}]`, (i/len(e.users))%2 == 1))
 		}},
-		{"add-100-members", func(b *testing.B, e *writeEnv, i int) {
+		{"put-100-members-1-changed", func(b *testing.B, e *writeEnv, i int) {
+			// A PUT that lists the group's 100 members with one swapped, as
+			// Okta's full replace sends it: 2 edges change.
+			var vals []string
+			for k := range 99 {
+				vals = append(vals, fmt.Sprintf(`{"value":%q}`, e.users[k]))
+			}
+			vals = append(vals, fmt.Sprintf(`{"value":%q}`, e.users[100+i%900]))
+			e.patch(b, schema.GroupType, e.group, `[{"op":"replace","path":"members","value":[`+strings.Join(vals, ",")+`]}]`)
+		}},
+		{"put-100-members-all-changed", func(b *testing.B, e *writeEnv, i int) {
 			var vals []string
 			for k := range 100 {
 				vals = append(vals, fmt.Sprintf(`{"value":%q}`, e.users[(i*100+k)%len(e.users)]))

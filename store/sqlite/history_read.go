@@ -147,16 +147,18 @@ func scanEdgeSpan(row rowScanner) (store.EdgeSpan, error) {
 
 func (t *txn) EdgeSpans(ctx context.Context, f store.EdgeFilter) ([]store.EdgeSpan, error) {
 	sf := store.SpanFilter{At: f.At, TenantID: f.TenantID, IDs: f.Groups}
-	col := "group_id"
+	from, col := "history_members", "group_id"
 	key := func(s store.EdgeSpan) (int64, string) { return s.TenantID, s.Group }
 	if len(f.Groups) == 0 {
-		sf.IDs, col = f.Members, "member_id"
+		// Without statistics SQLite would scan the tenant's edges by
+		// primary key rather than use the index on members.
+		sf.IDs, from, col = f.Members, "history_members INDEXED BY history_members_member", "member_id"
 		key = func(s store.EdgeSpan) (int64, string) { return s.TenantID, s.Member }
 	}
 	if len(sf.IDs) == 0 {
 		return nil, nil
 	}
-	out, err := spanQuery(ctx, t, scanEdgeSpan, `SELECT tenant_id, group_id, member_id, member_type, from_seq, to_seq FROM history_members WHERE `,
+	out, err := spanQuery(ctx, t, scanEdgeSpan, `SELECT tenant_id, group_id, member_id, member_type, from_seq, to_seq FROM `+from+` WHERE `,
 		col, sf, key)
 	if err != nil {
 		return nil, err
