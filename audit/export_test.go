@@ -286,8 +286,10 @@ func TestExportWebhookRetries(t *testing.T) {
 	if exported != 36 || failed != failures || age != 0 {
 		t.Errorf("metrics: exported %d, failed %d, lag age %s; want 36, %d, 0", exported, failed, age, failures)
 	}
-	if r.attempts != failures+12 { // 3 streams: batches of 4, 4 and 1 of the first 9, and one of 3
-		t.Errorf("%d attempts, want %d", r.attempts, failures+12)
+	// 3 streams: batches of 4, 4 and 1 of the first 9, and at least one
+	// of the 3 appended later (more when a poll sees them half appended).
+	if r.attempts < failures+12 {
+		t.Errorf("%d attempts, want at least %d", r.attempts, failures+12)
 	}
 }
 
