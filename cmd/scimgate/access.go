@@ -36,11 +36,7 @@ func accessWho(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cfg, err := src.load()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -87,11 +83,7 @@ func accessHistory(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if strings.TrimSpace(*user) == "" {
 		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
 	}
-	cfg, err := src.load()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := src.open(ctx)
 	if err != nil {
 		return err
 	}

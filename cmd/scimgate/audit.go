@@ -52,11 +52,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := src.load()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := src.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -66,9 +62,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {
@@ -129,11 +123,7 @@ func auditLog(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.Limit < 0 {
 		return fmt.Errorf("%w: --limit must not be negative", errUsage)
 	}
-	cfg, err := src.load()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	_, st, err := src.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -194,14 +194,23 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	return st, nil
 }
 
+// open loads the configuration and opens its store.
+func (s *source) open(ctx context.Context) (*config.Config, store.Store, error) {
+	cfg, err := s.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // openDirectory loads the configuration and opens its store, for the CLI
 // commands that read or change state.
 func openDirectory(ctx context.Context, src *source, log *slog.Logger) (*config.Config, *directory.Service, func(), error) {
-	cfg, err := src.load()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := src.open(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
