@@ -18,6 +18,7 @@ import (
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
+	"github.com/scimgate/scimgate/store/sqlite/sqlitetest"
 )
 
 type exRetentionCounts struct {
@@ -192,10 +193,8 @@ func exSQL(t testing.TB, st **sqlite.Store, path string, stmts ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+	if err := sqlitetest.Exec(db, stmts...); err != nil {
+		t.Fatal(err)
 	}
 	db.Close()
 	if *st, err = sqlite.Open(context.Background(), path); err != nil {

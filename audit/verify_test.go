@@ -15,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/audit"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
+	"github.com/scimgate/scimgate/store/sqlite/sqlitetest"
 )
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -74,10 +75,8 @@ func (tr *trail) sql(t testing.TB, stmts ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+	if err := sqlitetest.Exec(db, stmts...); err != nil {
+		t.Fatal(err)
 	}
 	db.Close()
 	tr.open(t)

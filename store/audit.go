@@ -160,27 +160,7 @@ func HashPolicyVersion(prev []byte, v *PolicyVersion) []byte {
 
 // HashDecision returns the hash of d (d.Seq set) chained after prev.
 func HashDecision(prev []byte, d *Decision) []byte {
-	h := newHasher(tagDecision, prev)
-	h.int(d.Seq)
-	h.int(unixNanos(d.At))
-	h.int(d.TenantID)
-	h.str(d.UserID)
-	h.str(d.UserName)
-	h.str(d.Route)
-	h.str(d.Method)
-	h.str(d.Host)
-	h.str(d.Path)
-	if d.Allow {
-		h.int(1)
-	} else {
-		h.int(0)
-	}
-	h.str(d.Reason)
-	h.str(d.Adapter)
-	h.str(d.Remote)
-	h.str(d.CredKind)
-	h.str(d.CredID)
-	return h.sum()
+	return hashDecisionRecord(prev, AppendDecisionRecord(make([]byte, 0, 256), d))
 }
 
 // unixNanos is how every backend stores times: 0 for the zero time.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/audit"
+	"github.com/scimgate/scimgate/store/sqlite/sqlitetest"
 
 	_ "modernc.org/sqlite" // the driver the tamper step writes with
 )
@@ -214,10 +215,8 @@ func alter(t *testing.T, path string, stmts ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+	if err := sqlitetest.Exec(db, stmts...); err != nil {
+		t.Fatal(err)
 	}
 }
 

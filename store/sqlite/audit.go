@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/scimgate/scimgate/store"
@@ -40,7 +39,7 @@ func (t *txn) chainHead(ctx context.Context, table string) (int64, []byte, error
 var streamTables = map[string]string{
 	store.StreamChanges:   "changes",
 	store.StreamPolicies:  "policy_versions",
-	store.StreamDecisions: "decisions",
+	store.StreamDecisions: "decision_batches",
 }
 
 func (t *txn) SeqCounter(ctx context.Context, stream string) (int64, error) {
@@ -230,91 +229,4 @@ func (t *txn) PolicyVersionAt(ctx context.Context, at time.Time) (store.PolicyVe
 	// Equal times: the one appended last was loaded last.
 	return scanPolicyVersion(t.q.QueryRowContext(ctx, `SELECT `+policyCols+` FROM policy_versions
 		WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1`, nanos(at)))
-}
-
-// Decisions.
-
-func (t *txn) AppendDecisions(ctx context.Context, ds []store.Decision) error {
-	if err := t.mustWrite(); err != nil {
-		return err
-	}
-	if len(ds) == 0 {
-		return nil
-	}
-	seq, prev, err := t.chainHead(ctx, "decisions")
-	if err != nil {
-		return err
-	}
-	for i := range ds {
-		d := &ds[i]
-		d.Seq, d.Prev = seq, prev
-		d.Hash = store.HashDecision(prev, d)
-		seq, prev = seq+1, d.Hash
-	}
-	// Rows go in by statements of decisionRows: a statement per row cost
-	// more than the row itself.
-	args := make([]any, 0, decisionRows*decisionArity)
-	for lo := 0; lo < len(ds); lo += decisionRows {
-		chunk := ds[lo:min(lo+decisionRows, len(ds))]
-		args = args[:0]
-		for i := range chunk {
-			d := &chunk[i]
-			allow := 0
-			if d.Allow {
-				allow = 1
-			}
-			args = append(args, d.Seq, nanos(d.At), d.TenantID, d.UserID, d.UserName, d.Route, d.Method, d.Host, d.Path, allow, d.Reason,
-				d.Adapter, d.Remote, d.CredKind, d.CredID, nonNil(d.Prev), d.Hash)
-		}
-		if _, err := t.q.ExecContext(ctx, insertDecisions(len(chunk)), args...); err != nil {
-			for j := range ds {
-				ds[j].Seq, ds[j].Prev, ds[j].Hash = 0, nil, nil
-			}
-			return mapErr(err)
-		}
-	}
-	return nil
-}
-
-// decisionRows is how many decisions one INSERT statement writes at most;
-// decisionArity how many values each has.
-const (
-	decisionRows  = 64
-	decisionArity = 17
-)
-
-// insertDecisionsSQL holds the INSERT statement of each row count, so that
-// the statement cache sees the same texts again.
-var insertDecisionsSQL [decisionRows + 1]string
-
-func init() {
-	row := "(" + strings.Repeat("?, ", decisionArity-1) + "?)"
-	for n := 1; n <= decisionRows; n++ {
-		insertDecisionsSQL[n] = `INSERT INTO decisions (` + decisionCols + `) VALUES ` + strings.Repeat(row+", ", n-1) + row
-	}
-}
-
-func insertDecisions(n int) string { return insertDecisionsSQL[n] }
-
-const decisionCols = `seq, at, tenant_id, user_id, user_name, route, method, host, path, allow, reason, adapter, remote, cred_kind, cred_id, prev, hash`
-
-func scanDecision(row rowScanner) (store.Decision, error) {
-	var d store.Decision
-	var at int64
-	if err := row.Scan(&d.Seq, &at, &d.TenantID, &d.UserID, &d.UserName, &d.Route, &d.Method, &d.Host, &d.Path, &d.Allow,
-		&d.Reason, &d.Adapter, &d.Remote, &d.CredKind, &d.CredID, &d.Prev, &d.Hash); err != nil {
-		return store.Decision{}, err
-	}
-	d.At = fromNanos(at)
-	return d, nil
-}
-
-func (t *txn) Decisions(ctx context.Context, after int64, limit int) ([]store.Decision, error) {
-	return queryAll(ctx, t.q, scanDecision, `SELECT `+decisionCols+` FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-}
-
-func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until time.Time, limit int) ([]store.Decision, error) {
-	return queryAll(ctx, t.q, scanDecision, `SELECT `+decisionCols+` FROM decisions
-		WHERE (at > ? OR (at = ? AND seq > ?)) AND at < ? ORDER BY at, seq LIMIT ?`,
-		nanos(after.At), nanos(after.At), after.Seq, untilNanos(until), limit)
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/scimgate/scimgate/store"
 )
@@ -45,61 +44,4 @@ func (t *txn) AuditAnchor(ctx context.Context, stream string) (store.AuditAnchor
 	}
 	a.At, a.Pruned = fromNanos(at), fromNanos(pruned)
 	return a, nil
-}
-
-func (t *txn) PruneDecisions(ctx context.Context, before time.Time, through int64, limit int, now time.Time) (int, error) {
-	if err := t.mustWrite(); err != nil {
-		return 0, err
-	}
-	if limit <= 0 {
-		return 0, nil
-	}
-	// The head is deleted in sequence order and only up to the first
-	// record that is too young: what stays is always one unbroken run of
-	// the chain, after the anchor. The last decision always stays, for
-	// the next one appended to chain to (chainHead reads it).
-	rows, err := t.q.QueryContext(ctx, `SELECT seq, at FROM decisions
-		WHERE seq <= ? AND seq < (SELECT MAX(seq) FROM decisions) ORDER BY seq LIMIT ?`, through, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune decisions: %w", err)
-	}
-	var cut int64
-	for rows.Next() {
-		var seq, at int64
-		if err := rows.Scan(&seq, &at); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("prune decisions: %w", err)
-		}
-		if at >= nanos(before) {
-			break
-		}
-		cut = seq
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("prune decisions: %w", err)
-	}
-	if cut == 0 {
-		return 0, nil
-	}
-	var hash []byte
-	var at int64
-	if err := t.q.QueryRowContext(ctx, `SELECT hash, at FROM decisions WHERE seq = ?`, cut).Scan(&hash, &at); err != nil {
-		return 0, fmt.Errorf("prune decisions: read anchor: %w", err)
-	}
-	res, err := t.q.ExecContext(ctx, `DELETE FROM decisions WHERE seq <= ?`, cut)
-	if err != nil {
-		return 0, fmt.Errorf("prune decisions: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("prune decisions: %w", err)
-	}
-	_, err = t.q.ExecContext(ctx, `INSERT INTO audit_anchors (stream, seq, hash, at, pruned) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, pruned = excluded.pruned`,
-		store.StreamDecisions, cut, hash, at, nanos(now))
-	if err != nil {
-		return 0, fmt.Errorf("prune decisions: write anchor: %w", err)
-	}
-	return int(n), nil
 }

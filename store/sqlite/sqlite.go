@@ -80,7 +80,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		for _, p := range append(pragmas, extra...) {
 			v.Add("_pragma", p)
 		}
-		return "file:" + path + "?" + v.Encode()
+		return "file:" + uriPath(path) + "?" + v.Encode()
 	}
 	wdb, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
 	if err != nil {
@@ -124,6 +124,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// uriPath escapes what a SQLite URI filename would take for its query,
+// its fragment or an escape: a store path may hold any of them.
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
 // migrate applies the embedded migrations that the database has not seen,
 // each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -152,6 +158,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// migrationSteps are the migrations that need Go after their SQL, in the
+// same transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	8: convertDecisions,
+}
+
 func applyMigration(ctx context.Context, db *sql.DB, version int, body string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -167,6 +179,11 @@ func applyMigration(ctx context.Context, db *sql.DB, version int, body string) e
 	}
 	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
+	}
+	if step := migrationSteps[version]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version); err != nil {
 		return err

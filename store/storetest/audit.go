@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -233,4 +234,57 @@ func testChangesByTime(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+}
+
+// testDecisionsByTimeOrder pages through decisions in time order when
+// the clock stepped back, within one append and between appends: every
+// page, at every size, is what sorting all of them by (time, seq) gives.
+func testDecisionsByTimeOrder(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Seconds after t0 of each decision, in append order, grouped by
+	// AppendDecisions call.
+	groups := [][]int{{10, 11, 12}, {13, 2, 3}, {4, 14}, {14, 15, 1}, {16}}
+	var all []store.Decision
+	for _, g := range groups {
+		var ds []store.Decision
+		for _, sec := range g {
+			ds = append(ds, store.Decision{At: t0.Add(time.Duration(sec) * time.Second), Method: "GET", Host: "h",
+				Path: fmt.Sprint("/", sec), Reason: "no-route", Adapter: "proxy"})
+		}
+		update(t, s, func(tx store.Tx) error { return tx.AppendDecisions(ctx, ds) })
+		all = append(all, ds...)
+	}
+	sorted := slices.Clone(all)
+	slices.SortStableFunc(sorted, func(a, b store.Decision) int { return a.At.Compare(b.At) }) // seqs ascend already
+	for _, until := range []time.Time{{}, t0.Add(14 * time.Second)} {
+		var want []int64
+		for _, d := range sorted {
+			if until.IsZero() || d.At.Before(until) {
+				want = append(want, d.Seq)
+			}
+		}
+		for limit := 1; limit <= 5; limit++ {
+			var got []int64
+			cur := store.CursorAt(t0)
+			view(t, s, func(tx store.ReadTx) error {
+				for range 100 {
+					page, err := tx.DecisionsByTime(ctx, cur, until, limit)
+					if err != nil {
+						return err
+					}
+					for _, d := range page {
+						got = append(got, d.Seq)
+					}
+					if len(page) < limit {
+						return nil
+					}
+					cur = store.TimeCursor{At: page[len(page)-1].At, Seq: page[len(page)-1].Seq}
+				}
+				return errors.New("paging does not end")
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("until %v, pages of %d: seqs %v, want %v", until, limit, got, want)
+			}
+		}
+	}
 }

@@ -60,11 +60,16 @@ func testPruneDecisions(t *testing.T, s store.Store) {
 	// Ten decisions a minute apart; the sixth is stamped late (a clock
 	// step), which stops pruning there.
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	// They are appended three at a time: a backend that stores them
+	// together must still prune decision by decision.
 	var all []store.Decision
-	for i := range 10 {
-		d := []store.Decision{{At: at(i), Method: "GET", Host: "h", Path: fmt.Sprint("/", i), Reason: "no-route", Adapter: "proxy"}}
-		if i == 5 {
-			d[0].At = at(100)
+	for lo := 0; lo < 10; lo += 3 {
+		var d []store.Decision
+		for i := lo; i < min(lo+3, 10); i++ {
+			d = append(d, store.Decision{At: at(i), Method: "GET", Host: "h", Path: fmt.Sprint("/", i), Reason: "no-route", Adapter: "proxy"})
+			if i == 5 {
+				d[len(d)-1].At = at(100)
+			}
 		}
 		update(t, s, func(tx store.Tx) error { return tx.AppendDecisions(ctx, d) })
 		all = append(all, d...)

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"ChangesByTime", testChangesByTime},
 		{"PolicyVersions", testPolicyVersions},
 		{"Decisions", testDecisions},
+		{"DecisionsByTimeOrder", testDecisionsByTimeOrder},
 		{"AuditExport", testAuditExport},
 		{"History", testHistory},
 		{"Closed", testClosed},

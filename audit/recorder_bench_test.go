@@ -1,0 +1,48 @@
+package audit_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/scimgate/scimgate/audit"
+	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/store/sqlite"
+)
+
+// dropCounter counts what a Recorder drops.
+type dropCounter struct{ n atomic.Int64 }
+
+func (*dropCounter) Recorded()                 {}
+func (*dropCounter) Written(int)               {}
+func (c *dropCounter) Dropped(_ string, n int) { c.n.Add(int64(n)) }
+
+// BenchmarkRecorder is the whole cost of recording an allowed decision
+// into a SQLite store: Record on the request path, from both cores, and
+// the writer's batches, all written before the timer stops.
+//
+//	go test ./audit -run '^$' -bench Recorder -benchtime 500000x
+func BenchmarkRecorder(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "scimgate.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	drops := &dropCounter{}
+	r := audit.NewRecorder(st, audit.RecorderOptions{Buffer: 1 << 20, Metrics: drops})
+	p := engine.Principal{TokenID: "0123456789abcdef"}
+	req := engine.Request{Method: "GET", Host: "app.test", Path: "/app/x"}
+	d := engine.Decision{Allow: true, User: alice, Route: appRoute, Reason: "group-ok"}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Record("proxy", "127.0.0.1:54321", p, req, d)
+		}
+	})
+	r.Close()
+	b.StopTimer()
+	if n := drops.n.Load(); n > 0 {
+		b.Fatalf("%d decisions dropped", n)
+	}
+}
