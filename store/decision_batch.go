@@ -260,4 +260,3 @@ func DecodeDecisionBatch(prev, data []byte) ([]Decision, error) {
 	}
 	return out, nil
 }
-
