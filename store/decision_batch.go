@@ -69,26 +69,32 @@ func AppendDecisionRecord(buf []byte, d *Decision) []byte {
 
 // hashDecisionRecord hashes a record as HashDecision does.
 func hashDecisionRecord(prev, record []byte) []byte {
-	var prefix [64]byte
-	p := hasher{buf: prefix[:0]}
-	p.str(tagDecision)
-	p.int(int64(len(prev)))
-	h := sha256.New()
-	h.Write(p.buf)
-	h.Write(prev)
-	h.Write(record)
-	return h.Sum(nil)
+	sum := sha256.Sum256(decisionHashInput(make([]byte, 0, 64+len(prev)+len(record)), prev, record))
+	return sum[:]
+}
+
+// decisionHashInput appends what HashDecision hashes to buf: the tag,
+// prev and the record.
+func decisionHashInput(buf, prev, record []byte) []byte {
+	h := hasher{buf: buf}
+	h.str(tagDecision)
+	h.bytes(prev)
+	return append(h.buf, record...)
 }
 
 // AppendDecisionBatch chains ds after prev (setting each Prev and Hash;
 // Seq must be set) and appends their batch encoding to buf.
 func AppendDecisionBatch(buf []byte, prev []byte, ds []Decision) []byte {
-	rec := make([]byte, 0, 512)
+	in := make([]byte, 0, 1024)
+	hashes := make([]byte, 0, len(ds)*sha256.Size) // one allocation for the batch's hashes
 	for i := range ds {
 		d := &ds[i]
-		rec = AppendDecisionRecord(rec[:0], d)
+		in = decisionHashInput(in[:0], prev, nil)
+		in = AppendDecisionRecord(in, d)
+		sum := sha256.Sum256(in)
+		hashes = append(hashes, sum[:]...)
 		d.Prev = prev
-		d.Hash = hashDecisionRecord(prev, rec)
+		d.Hash = hashes[len(hashes)-sha256.Size : len(hashes) : len(hashes)]
 		prev = d.Hash
 	}
 	return appendBatch(buf, ds)
