@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -61,6 +62,8 @@ type App struct {
 	log      *slog.Logger
 	cancel   context.CancelFunc
 	rec      *audit.Recorder
+	// stopAudit ends the audit exporters and retention that Start began.
+	stopAudit func()
 	// rules are the routes of the handlers with allow/deny rules of
 	// their own, part of the policy version recorded at Start. Caddy
 	// provisions the modules of a configuration one at a time.
@@ -240,14 +243,31 @@ func (a *App) Start() error {
 	if _, _, err := audit.RecordPolicy(context.Background(), a.core.st, p, routes); err != nil {
 		return fmt.Errorf("scimgate: %w", err)
 	}
+	// Caddy has no scimgate admin listener: the sinks and retention run
+	// without metrics; their log lines go to Caddy's log. During a reload
+	// the new configuration's exporters start before the old ones stop:
+	// a record may be delivered twice, as at-least-once allows.
+	stop, err := audit.StartBackground(context.Background(), a.cfg.Audit, a.core.st, audit.Background{Stdout: os.Stdout, Log: a.log})
+	if err != nil {
+		return fmt.Errorf("scimgate: %w", err)
+	}
+	a.stopAudit = stop
 	return nil
 }
 
-// Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+// Stop implements caddy.App: the audit exporters and retention end
+// (delivered records are acknowledged, the sinks closed).
+func (a *App) Stop() error {
+	if a.stopAudit != nil {
+		a.stopAudit()
+		a.stopAudit = nil
+	}
+	return nil
+}
 
 // Cleanup implements caddy.CleanerUpper: this configuration is unloaded.
 func (a *App) Cleanup() error {
+	_ = a.Stop() // if Caddy did not: the exporters go before the store
 	if a.cancel != nil {
 		a.cancel()
 	}

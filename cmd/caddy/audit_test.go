@@ -98,3 +98,62 @@ func TestCaddyAudit(t *testing.T) {
 		t.Errorf("audit verify on Caddy's store:\n%s", out)
 	}
 }
+
+// TestCaddyAuditExport: the audit exporters of the scimgate configuration
+// run inside Caddy, which has no `scimgate serve`: decisions reach the
+// file sink, and go on reaching it across a reload.
+func TestCaddyAuditExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Caddy")
+	}
+	up := newUpstream(t)
+	var sink string
+	c := startCaddy(t, func(c *caddyProc) {
+		gateCaddyfile(up.URL)(c)
+		sink = filepath.Join(c.dir, "audit.jsonl")
+		c.write("scimgate.yaml", "audit:\n  export:\n    - name: local\n      type: file\n      path: "+sink+"\n      streams: [decisions]\n")
+		b, err := os.ReadFile(filepath.Join(c.dir, "Caddyfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.write("Caddyfile", strings.Replace(string(b), "\tscimgate {\n", "\tscimgate {\n\t\tconfig scimgate.yaml\n", 1))
+	})
+	exported := func(path string) bool {
+		b, _ := os.ReadFile(sink)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				Stream   string
+				Decision struct{ Path, Reason string }
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Stream == "decisions" && e.Decision.Path == path {
+				return true
+			}
+		}
+		return false
+	}
+	waitExported := func(path string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !exported(path) {
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(sink)
+				t.Fatalf("no decision on %s in the export file:\n%s", path, b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if code, _, _ := c.do(t, "GET", "/ops/before-reload", nil, ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous GET /ops/before-reload = %d, want 401", code)
+	}
+	waitExported("/ops/before-reload")
+	orig, err := os.ReadFile(filepath.Join(c.dir, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write("Caddyfile.quiet", strings.Replace(string(orig), "level DEBUG", "level INFO", 1))
+	c.reload("Caddyfile.quiet")
+	if code, _, _ := c.do(t, "GET", "/ops/after-reload", nil, ""); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous GET /ops/after-reload = %d, want 401", code)
+	}
+	waitExported("/ops/after-reload")
+}
