@@ -245,6 +245,12 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 			return fail(err)
 		}
 		jwtCookie = a.maps
+		if !cfg.OIDC.Enabled() {
+			// HAProxy admits map-sync users by the session JWT that sign-in
+			// sets: without sign-in only public routes are reachable.
+			log.Warn("haproxy_maps without oidc: no one can sign in, so HAProxy admits only the public routes; " +
+				"configure oidc, or use spoe for access tokens")
+		}
 	}
 	authOpts := authn.Options{}
 	var signIn *signin.Service

@@ -185,7 +185,6 @@ func byTimeSeq(a, b store.Decision) int {
 type storedBatch struct {
 	lastSeq int64
 	ds      []store.Decision
-	corrupt bool
 }
 
 func (t *txn) PruneDecisions(ctx context.Context, before time.Time, through int64, limit int, now time.Time) (int, error) {
