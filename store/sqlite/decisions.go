@@ -54,7 +54,7 @@ func (t *txn) AppendDecisions(ctx context.Context, ds []store.Decision) error {
 	for lo := 0; lo < len(ds); lo += maxDecisionBatch {
 		b := ds[lo:min(lo+maxDecisionBatch, len(ds))]
 		data = store.AppendDecisionBatch(data[:0], prev, b)
-		if err := t.insertBatch(ctx, b, data); err != nil {
+		if err := insertBatch(ctx, t.q, b, data); err != nil {
 			for j := range ds {
 				ds[j].Seq, ds[j].Prev, ds[j].Hash = 0, nil, nil
 			}
@@ -66,11 +66,11 @@ func (t *txn) AppendDecisions(ctx context.Context, ds []store.Decision) error {
 }
 
 // insertBatch writes one row for b, whose data is already encoded.
-func (t *txn) insertBatch(ctx context.Context, b []store.Decision, data []byte) error {
+func insertBatch(ctx context.Context, q querier, b []store.Decision, data []byte) error {
 	lo, hi := timeRange(b)
-	_, err := t.q.ExecContext(ctx, `INSERT INTO decision_batches (last_seq, first_seq, min_at, max_at, n, prev, last_hash, data)
+	_, err := q.ExecContext(ctx, `INSERT INTO decision_batches (last_seq, first_seq, min_at, max_at, n, prev, last_hash, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		b[len(b)-1].Seq, b[0].Seq, lo, hi, len(b), nonNil(b[0].Prev), b[len(b)-1].Hash, data)
+		b[len(b)-1].Seq, b[0].Seq, lo, hi, len(b), nonNil(b[0].Prev), nonNil(b[len(b)-1].Hash), data)
 	return mapErr(err)
 }
 
@@ -294,11 +294,7 @@ func convertDecisions(ctx context.Context, tx *sql.Tx) error {
 		if len(ds) == 0 {
 			break
 		}
-		lo, hi := timeRange(ds)
-		_, err = tx.ExecContext(ctx, `INSERT INTO decision_batches (last_seq, first_seq, min_at, max_at, n, prev, last_hash, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ds[len(ds)-1].Seq, ds[0].Seq, lo, hi, len(ds), nonNil(ds[0].Prev),
-			nonNil(ds[len(ds)-1].Hash), store.EncodeDecisionBatch(ds))
-		if err != nil {
+		if err := insertBatch(ctx, tx, ds, store.EncodeDecisionBatch(ds)); err != nil {
 			return fmt.Errorf("convert decisions: %w", err)
 		}
 		after = ds[len(ds)-1].Seq
