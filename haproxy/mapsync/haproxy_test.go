@@ -95,14 +95,18 @@ func TestHAProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("identity headers from the client are dropped, the JWT cookie is not forwarded", func(t *testing.T) {
+	t.Run("identity headers from the client are dropped, scimgate's cookies are not forwarded", func(t *testing.T) {
 		tests := []struct {
-			name    string
-			headers []string
-			user    string
+			name         string
+			headers      []string
+			user, cookie string
 		}{
-			{"anonymous on a public route", []string{"X-Scimgate-User", "alice", "x-scimgate_user", "alice", "X-Scimgate-Groups", "admins"}, ""},
-			{"bob posing as alice", []string{"Cookie", "a=1; scimgate_jwt=" + jwt["bob"] + "; b=2", "X-Scimgate-User", "alice"}, "bob"},
+			{"anonymous on a public route", []string{"X-Scimgate-User", "alice", "x-scimgate_user", "alice", "X-Scimgate-Groups", "admins"}, "", ""},
+			{"bob posing as alice", []string{"Cookie", "a=1; scimgate_jwt=" + jwt["bob"] + "; b=2", "X-Scimgate-User", "alice"}, "bob", "a=1; b=2"},
+			{"session cookie first", []string{"Cookie", "scimgate_session=s3cret; a=1;scimgate_jwt=" + jwt["bob"]}, "bob", "a=1"},
+			{"only scimgate's cookies", []string{"Cookie", "scimgate_jwt=" + jwt["bob"] + "; scimgate_session=s3cret"}, "bob", ""},
+			{"look-alike names are kept", []string{"Cookie", "xscimgate_jwt=1; scimgate_jwt=" + jwt["bob"] + "; c=scimgate_session"}, "bob", "xscimgate_jwt=1; c=scimgate_session"},
+			{"a second Cookie header", []string{"Cookie", "scimgate_session=s3cret", "Cookie", "scimgate_jwt=" + jwt["bob"] + "; b=2"}, "bob", "b=2"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +117,9 @@ func TestHAProxy(t *testing.T) {
 				want := map[string]string{"X-Scimgate-Route": "pub"}
 				if tc.user != "" {
 					want["X-Scimgate-User"] = tc.user
-					want["Cookie"] = "a=1; b=2"
+				}
+				if tc.cookie != "" {
+					want["Cookie"] = tc.cookie
 				}
 				if fmt.Sprint(r.seen) != fmt.Sprint(want) {
 					t.Errorf("upstream saw %v, want %v", r.seen, want)
@@ -242,6 +248,19 @@ func TestHAProxy(t *testing.T) {
 		waitFor(t, time.Second, "dave refused", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 401
 		})
+	})
+
+	t.Run("a renamed user is named anew", func(t *testing.T) {
+		named := func(name string) func() bool {
+			return func() bool {
+				r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...)
+				return r.status == 200 && r.seen["X-Scimgate-User"] == name
+			}
+		}
+		f.Patch(schema.UserType, "alice", `[{"op":"replace","path":"userName","value":"alice.renamed"}]`)
+		waitFor(t, time.Second, "X-Scimgate-User alice.renamed", named("alice.renamed"))
+		f.Patch(schema.UserType, "alice", `[{"op":"replace","path":"userName","value":"alice"}]`)
+		waitFor(t, time.Second, "X-Scimgate-User alice", named("alice"))
 	})
 
 	t.Run("group renamed away from the policy", func(t *testing.T) {

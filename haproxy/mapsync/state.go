@@ -21,7 +21,7 @@ import (
 // these files in that directory.
 const (
 	RoutesMap   = "routes.map"   // map_reg: "<METHOD>|<host><path>" regex -> route name
-	AccessMap   = "access.map"   // "<uid>|<route>" or "*|<route>" -> 1
+	AccessMap   = "access.map"   // "<uid>|<route>" -> userName, "*|<route>" -> 1
 	SessionsMap = "sessions.map" // session id -> uid
 	UsersMap    = "users.map"    // uid -> userName, for the identity header
 	StatusMap   = "status.map"   // "until" -> Unix time after which HAProxy must deny
@@ -151,7 +151,10 @@ func compute(d Decider, known map[string]bool, now time.Time, until time.Time) (
 				return
 			}
 			if dec.Allow {
-				access[uid+"|"+pr.r.Name] = "1"
+				// The value is what the identity header says: HAProxy
+				// answers "may this user reach the route" and "who is
+				// this" with one lookup.
+				access[uid+"|"+pr.r.Name] = u.UserName
 			}
 		}
 	})
@@ -247,7 +250,9 @@ func freeHost(suffix string, ok func(string) bool) string {
 
 // RouteEntries returns routes.map: one regular expression per route, most
 // specific first, matched by map_reg against
-// "<METHOD>|<host lower-case, without port><decoded path>". HAProxy takes
+// "<METHOD>|<Host header lower-case><decoded path>". The expressions accept
+// the port and the trailing dot that policy.NormalizeHost strips, so that
+// haproxy.cfg needs no rule to strip them. HAProxy takes
 // the first expression that matches, so the order reproduces
 // policy.Policy.Match: exact hosts, then wildcards, then any host; within
 // them the longest prefix (in segments), then the order of the
@@ -313,9 +318,9 @@ func routeRegex(r *policy.Route) string {
 	case r.Host == "":
 		b.WriteString("[^/|]*")
 	case strings.HasPrefix(r.Host, "*."):
-		b.WriteString(`[^./|]+\.` + quote(r.Host[2:]))
+		b.WriteString(`[^./|]+\.` + quote(r.Host[2:]) + hostSuffix)
 	default:
-		b.WriteString(quote(r.Host))
+		b.WriteString(quote(r.Host) + hostSuffix)
 	}
 	if r.Path == "/" {
 		b.WriteString("/")
@@ -324,6 +329,11 @@ func routeRegex(r *policy.Route) string {
 	}
 	return b.String()
 }
+
+// hostSuffix is what may follow a host name in the Host header: a trailing
+// dot, then a port. (policy.NormalizeHost also strips a port that is not a
+// number, which no client sends; HAProxy finds no route for it and denies.)
+const hostSuffix = `\.?(:[0-9]*)?`
 
 // quote escapes s for PCRE (and Go's regexp): metacharacters with a
 // backslash, and bytes a map key cannot hold (blanks, control characters)

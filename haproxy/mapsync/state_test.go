@@ -58,9 +58,9 @@ routes:
 	want := map[string]map[string]string{
 		AccessMap: {
 			"*|pub":                  "1",
-			uid("alice") + "|app":    "1", // eng through ops
-			uid("alice") + "|ops":    "1",
-			uid("john doe") + "|app": "1",
+			uid("alice") + "|app":    "alice", // eng through ops
+			uid("alice") + "|ops":    "alice",
+			uid("john doe") + "|app": "john doe",
 		},
 		UsersMap: {
 			uid("alice"):    "alice",
