@@ -96,20 +96,18 @@ func BenchmarkCaddy(b *testing.B) {
 				gateAddr := strings.TrimPrefix(strings.TrimSuffix(strings.TrimSuffix(gate.value("SCIM base URL:"), "/"), "/scim/v2"), "http://")
 
 				addrs := map[string]string{}
-				proxy := "\treverse_proxy " + upAddr + "\n"
-				site := func(name, global, body string) string {
+				sites := caddySites(w, upAddr)
+				site := func(name string) string {
 					addrs[name] = freeAddr(b)
-					_, port, _ := net.SplitHostPort(addrs[name])
-					return fmt.Sprintf("{\n\tadmin off\n\tpersist_config off\n%s}\nhttp://:%s {\n\tbind 127.0.0.1\n%s}\n", global, port, body)
+					return sites.caddyfile(name, addrs[name], "")
 				}
-				store := fmt.Sprintf("\tscimgate {\n\t\tstore sqlite:%s\n\t}\n", w.db)
-				rule := "\tscimgate {\n\t\tname app\n\t\tallow groups " + gateGroup + "\n\t}\n" + proxy
+				// As docs/forward-auth.md says.
+				sites.body["fa"] = "\troute {\n\t\trequest_header -X-Scimgate-*\n\t\trequest_header -X-Scimgate_*\n" +
+					"\t\tforward_auth " + gateAddr + " {\n\t\t\turi /.scimgate/auth\n\t\t\tcopy_headers X-Scimgate-User X-Scimgate-Email X-Scimgate-Groups X-Scimgate-Assertion\n\t\t}\n\t" + sites.body["plain"] + "\t}\n"
 				procs := map[string]*proc{
-					"plain": startCaddyProc(b, w, l, bin, "plain", site("plain", "", proxy)),
-					"gate":  startCaddyProc(b, w, l, bin, "gate", site("gate", store, rule)),
-					// As docs/forward-auth.md says.
-					"fa": startCaddyProc(b, w, l, bin, "fa", site("fa", "", "\troute {\n\t\trequest_header -X-Scimgate-*\n\t\trequest_header -X-Scimgate_*\n"+
-						"\t\tforward_auth "+gateAddr+" {\n\t\t\turi /.scimgate/auth\n\t\t\tcopy_headers X-Scimgate-User X-Scimgate-Email X-Scimgate-Groups X-Scimgate-Assertion\n\t\t}\n\t"+proxy+"\t}\n")),
+					"plain": startCaddyProc(b, w, l, bin, "plain", site("plain")),
+					"gate":  startCaddyProc(b, w, l, bin, "gate", site("gate")),
+					"fa":    startCaddyProc(b, w, l, bin, "fa", site("fa")),
 				}
 				names := []string{"plain", "gate", "fa"}
 				res := measureSites(b, s, l, w.token, names, addrs, procs)
@@ -128,6 +126,32 @@ func BenchmarkCaddy(b *testing.B) {
 			})
 		})
 	}
+}
+
+// caddySiteSet holds the global options and the site body of each Caddy
+// configuration the benchmarks run: plain reverse_proxy, and the scimgate
+// handler on the benchmark's store before it.
+type caddySiteSet struct{ global, body map[string]string }
+
+func caddySites(w *gateWorld, upAddr string) caddySiteSet {
+	proxy := "\treverse_proxy " + upAddr + "\n"
+	return caddySiteSet{
+		global: map[string]string{"gate": fmt.Sprintf("\tscimgate {\n\t\tstore sqlite:%s\n\t}\n", w.db)},
+		body: map[string]string{
+			"plain": proxy,
+			"gate":  "\tscimgate {\n\t\tname app\n\t\tallow groups " + gateGroup + "\n\t}\n" + proxy,
+		},
+	}
+}
+
+// caddyfile is the Caddyfile of site name on addr; admin is the admin
+// listener's address, "" for none.
+func (c caddySiteSet) caddyfile(name, addr, admin string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	if admin == "" {
+		admin = "off"
+	}
+	return fmt.Sprintf("{\n\tadmin %s\n\tpersist_config off\n%s}\nhttp://:%s {\n\tbind 127.0.0.1\n%s}\n", admin, c.global[name], port, c.body[name])
 }
 
 // measureSites checks each site (checkSite; the first one unguarded), then

@@ -119,7 +119,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		c = h.gate.Decide("caddy", r, req)
 	}
-	setPlaceholders(repl, c)
+	vars := &placeholders{d: c.Decision}
+	if repl != nil {
+		repl.Map(vars.get)
+	}
 	if !c.Decision.Allow {
 		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return nil
@@ -131,9 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	gateway.StripCredentials(r.Header, h.gate.Auth.CookieName())
 	if identified {
 		vals.Set(r.Header)
-		if repl != nil {
-			repl.Set("scimgate.groups", vals.Groups)
-		}
+		vars.groups = vals.Groups
 	}
 	// Cancelling the request's context ends what reverse_proxy is doing
 	// for it, WebSockets included: that is how access lost mid-stream is
@@ -150,27 +151,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// setPlaceholders makes the decision available to later directives:
+// placeholders makes the decision available to later directives:
 // {scimgate.user}, {scimgate.email}, {scimgate.groups}, {scimgate.user_id},
 // {scimgate.route}, {scimgate.reason}, {scimgate.allow}; and the user as
-// {http.auth.user.id}, as Caddy's own authentication does.
-func setPlaceholders(repl *caddy.Replacer, c gateway.Check) {
-	if repl == nil {
-		return
+// {http.auth.user.id}, as Caddy's own authentication does (its access log
+// records it as user_id). It answers when a directive asks, so a request
+// whose placeholders nobody reads pays one allocation for them.
+type placeholders struct {
+	d      engine.Decision
+	groups string // set once the user is identified
+}
+
+func (p *placeholders) get(key string) (any, bool) {
+	u := p.d.User
+	switch key {
+	case "scimgate.allow":
+		return p.d.Allow, true
+	case "scimgate.reason":
+		return p.d.Reason, true
+	case "scimgate.route":
+		if p.d.Route != nil {
+			return p.d.Route.Name, true
+		}
+	case "scimgate.groups":
+		if p.groups != "" {
+			return p.groups, true
+		}
+	case "scimgate.user", "http.auth.user.id":
+		if u != nil {
+			return u.UserName, true
+		}
+	case "scimgate.email":
+		if u != nil {
+			return u.Email, true
+		}
+	case "scimgate.user_id":
+		if u != nil {
+			return u.ID, true
+		}
 	}
-	d := c.Decision
-	repl.Set("scimgate.allow", d.Allow)
-	repl.Set("scimgate.reason", d.Reason)
-	if d.Route != nil {
-		repl.Set("scimgate.route", d.Route.Name)
-	}
-	if d.User != nil {
-		// Caddy's access log records this one as user_id.
-		repl.Set("http.auth.user.id", d.User.UserName)
-		repl.Set("scimgate.user", d.User.UserName)
-		repl.Set("scimgate.email", d.User.Email)
-		repl.Set("scimgate.user_id", d.User.ID)
-	}
+	return nil, false
 }
 
 // Interface guards.
