@@ -232,6 +232,10 @@ func (s *Snapshot) Counts() (users, groups, tokens int) {
 // EachUser calls fn for every user, in no particular order.
 func (s *Snapshot) EachUser(fn func(*User)) { s.users.each(func(_ Key, u *User) { fn(u) }) }
 
+// EachToken calls fn for every access token, revoked and expired ones
+// included, in no particular order.
+func (s *Snapshot) EachToken(fn func(*Token)) { s.tokens.each(func(_ string, t *Token) { fn(t) }) }
+
 // GroupNames returns the display names of every group a user belongs to,
 // directly or through nesting, sorted and without duplicates.
 func (s *Snapshot) GroupNames(u *User) []string {

@@ -194,11 +194,29 @@ func TestHAProxyMapSync(t *testing.T) {
 				t.Errorf("the spoofed %s reached the application", k)
 			}
 		}
+		if c := seen.Get("Cookie"); strings.Contains(c, "scimgate_") {
+			t.Errorf("scimgate's cookies reached the application: %q", c)
+		}
 		// Another user's session id under alice's signature is no use,
 		// and neither is a cookie scimgate did not sign.
 		if st, _ := get(t, anon, "/whoami/", http.Header{"Cookie": {"scimgate_jwt=eyJhbGciOiJub25lIn0.eyJzaWQiOiJ4In0."}}); st != http.StatusUnauthorized {
 			t.Errorf("unsigned JWT = %d, want 401", st)
 		}
+	})
+
+	t.Run("an access token made on the command line", func(t *testing.T) {
+		tok := strings.TrimSpace(mustCLI(t, bin, "access-token", "create", "--config", configPath, "--user", "alice@example.com").stdout)
+		h := http.Header{"Authorization": {"Bearer " + tok}}
+		d := untilH(t, anon, "/whoami/", h, http.StatusOK, 5*time.Second)
+		t.Logf("a new token reached HAProxy within %v", d.Round(time.Millisecond))
+		seen := app.last(t).Header
+		if seen.Get("X-Scimgate-User") != "alice@example.com" || seen.Get("Authorization") != "" {
+			t.Errorf("the application saw X-Scimgate-User %q, Authorization %q", seen.Get("X-Scimgate-User"), seen.Get("Authorization"))
+		}
+		id := strings.SplitN(strings.TrimPrefix(tok, "sga_"), "_", 2)[0]
+		mustCLI(t, bin, "access-token", "revoke", "--config", configPath, id)
+		d = untilH(t, anon, "/whoami/", h, http.StatusUnauthorized, 5*time.Second)
+		t.Logf("the revoked token was refused within %v of the command's exit", d.Round(time.Millisecond))
 	})
 
 	t.Run("group change, then deactivation, refused within 100ms", func(t *testing.T) {

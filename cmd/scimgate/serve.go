@@ -246,10 +246,9 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		}
 		jwtCookie = a.maps
 		if !cfg.OIDC.Enabled() {
-			// HAProxy admits map-sync users by the session JWT that sign-in
-			// sets: without sign-in only public routes are reachable.
-			log.Warn("haproxy_maps without oidc: no one can sign in, so HAProxy admits only the public routes; " +
-				"configure oidc, or use spoe for access tokens")
+			// HAProxy admits browsers by the session JWT that sign-in
+			// sets: without sign-in, only access tokens and public routes.
+			log.Info("haproxy_maps without oidc: browsers cannot sign in; HAProxy admits access tokens and public routes")
 		}
 	}
 	authOpts := authn.Options{}

@@ -50,13 +50,13 @@ func exampleConfig(t testing.TB, dir, upstream string) string {
 }
 
 // echo is the application behind HAProxy: it answers with the identity
-// headers and cookies it received.
+// headers, cookies and Authorization it received.
 func echo(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := map[string]string{}
 		for k, v := range r.Header {
-			if strings.HasPrefix(strings.ToLower(k), "x-scimgate") || k == "Cookie" {
+			if strings.HasPrefix(strings.ToLower(k), "x-scimgate") || k == "Cookie" || k == "Authorization" {
 				got[k] = strings.Join(v, "\n")
 			}
 		}
@@ -78,7 +78,8 @@ type stack struct {
 	done chan error
 }
 
-func newStack(t *testing.T, routes string, o Options) *stack {
+// newStack runs the example haproxy.cfg, changed by edits if any.
+func newStack(t *testing.T, routes string, o Options, edits ...func(cfg string) string) *stack {
 	t.Helper()
 	f := gatetest.New(t, routes)
 	// Short: the socket path HAProxy binds must fit sun_path.
@@ -101,7 +102,11 @@ func newStack(t *testing.T, routes string, o Options) *stack {
 	if st.s, err = New(lazy, f.Eng, f.Live, o); err != nil {
 		t.Fatal(err)
 	}
-	st.h = haproxytest.Start(t, exampleConfig(t, dir, echo(t)))
+	cfg := exampleConfig(t, dir, echo(t))
+	for _, e := range edits {
+		cfg = e(cfg)
+	}
+	st.h = haproxytest.Start(t, cfg)
 	if st.hx, err = hxruntime.New(st.h.Socket()); err != nil {
 		t.Fatal(err)
 	}

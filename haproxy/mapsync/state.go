@@ -1,6 +1,7 @@
 package mapsync
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,13 +24,15 @@ const (
 	RoutesMap   = "routes.map"   // map_reg: "<METHOD>|<host><path>" regex -> route name
 	AccessMap   = "access.map"   // "<uid>|<route>" -> userName, "*|<route>" -> 1
 	SessionsMap = "sessions.map" // session id -> uid
+	TokensMap   = "tokens.map"   // "<SHA-256 of an access token's secret, upper-case hex>|<token id>" -> "<expiry or 0>|<uid>"
 	UsersMap    = "users.map"    // uid -> userName, for the identity header
 	StatusMap   = "status.map"   // "until" -> Unix time after which HAProxy must deny
 )
 
 // mapFiles lists the maps in push order for additions; deletions go in
-// the reverse order, so that a session loses its user before anything else.
-var mapFiles = []string{UsersMap, AccessMap, SessionsMap, StatusMap}
+// the reverse order, so that a session or a token loses its user before
+// anything else.
+var mapFiles = []string{UsersMap, AccessMap, SessionsMap, TokensMap, StatusMap}
 
 // PublicUser is the uid of the access entry that admits everybody on a
 // public route ("*|<route>").
@@ -174,8 +177,41 @@ func compute(d Decider, known map[string]bool, now time.Time, until time.Time) (
 		}
 		sessions[sid] = uid
 	}
+	tokens := st.kv[TokensMap]
+	snap.EachToken(func(tk *snapshot.Token) {
+		if tk.Revoked || !tk.Expires.IsZero() && !now.Before(tk.Expires) {
+			return
+		}
+		uid := UID(tk.Owner)
+		if _, ok := users[uid]; !ok {
+			return // inactive, unknown or unsafe owner
+		}
+		if !keySafe(tk.ID) || strings.Contains(tk.ID, "|") {
+			return
+		}
+		tokens[TokenKey(tk.ID, tk.Hash)] = tokenValue(tk.Expires, uid)
+	})
 	st.kv[StatusMap]["until"] = strconv.FormatInt(until.Unix(), 10)
 	return st, stats, nil
+}
+
+// TokenKey is how tokens.map names an access token: the SHA-256 of its
+// secret (the hash the store keeps) in upper-case hex, which is what
+// haproxy.cfg computes from the Authorization header with sha2(256),hex,
+// then its id. The secret itself is never written.
+func TokenKey(id string, hash [32]byte) string {
+	return strings.ToUpper(hex.EncodeToString(hash[:])) + "|" + id
+}
+
+// tokenValue is "<expiry>|<uid>", the expiry in Unix seconds rounded down
+// (HAProxy refuses from that second on) or 0 for a token that never
+// expires.
+func tokenValue(expires time.Time, uid string) string {
+	var exp int64
+	if !expires.IsZero() {
+		exp = max(expires.Unix(), 1)
+	}
+	return strconv.FormatInt(exp, 10) + "|" + uid
 }
 
 // check verifies that a decision was made for the route probed, under a

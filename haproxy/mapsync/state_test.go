@@ -1,6 +1,7 @@
 package mapsync
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/internal/gatetest"
 	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/snapshot"
 )
 
 // TestCompute checks the maps computed for a small directory: access as the
@@ -35,6 +37,7 @@ routes:
 	}
 	f.Group("ops", "alice")
 	f.Group("eng", "group:ops", "mallory", "john doe", "idle")
+	f.Token("idle", 0) // its owner is deactivated below
 	f.SetActive("idle", false)
 	uid := func(u string) string { return UID(f.Who(u).User) }
 
@@ -50,6 +53,27 @@ routes:
 		t.Fatal(err)
 	}
 	known := map[string]bool{aliceSess: true, revoked: true, "ffffffffffffffff": true}
+
+	// Access tokens: live ones of active users, by the hash of the secret.
+	aliceTok, _ := f.Token("alice", 0)
+	johnTok, _ := f.Token("john doe", time.Hour)
+	_, revokedTok := f.Token("alice", 0)
+	if err := f.Dir.RevokeAccessToken(f.Ctx, revokedTok, "test"); err != nil {
+		t.Fatal(err)
+	}
+	key := func(bearer string) string {
+		id, secret, ok := directory.SplitAccessToken(bearer)
+		if !ok {
+			t.Fatalf("%q is not an access token", bearer)
+		}
+		return TokenKey(id, sha256.Sum256([]byte(secret)))
+	}
+	var johnExpires time.Time
+	f.Eng.Snapshot().EachToken(func(tk *snapshot.Token) {
+		if TokenKey(tk.ID, tk.Hash) == key(johnTok) {
+			johnExpires = tk.Expires
+		}
+	})
 	now := time.Now()
 	st, stats, err := compute(f.Eng, known, now, now.Add(time.Minute))
 	if err != nil {
@@ -68,7 +92,11 @@ routes:
 			uid("john doe"): "john doe", // a blank is fine in a value
 		},
 		SessionsMap: {aliceSess: uid("alice")},
-		StatusMap:   {"until": strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
+		TokensMap: {
+			key(aliceTok): "0|" + uid("alice"),
+			key(johnTok):  strconv.FormatInt(johnExpires.Unix(), 10) + "|" + uid("john doe"),
+		},
+		StatusMap: {"until": strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
 	}
 	if diff := cmp.Diff(want, st.kv); diff != "" {
 		t.Errorf("maps (-want +got):\n%s", diff)
@@ -78,6 +106,14 @@ routes:
 	}
 	if !slices.Equal(stats.ShadowedRoutes, []string{"hidden"}) {
 		t.Errorf("ShadowedRoutes = %v, want [hidden]", stats.ShadowedRoutes)
+	}
+	// Once john's token expires, it leaves tokens.map.
+	later, _, err := compute(f.Eng, known, johnExpires, johnExpires.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := later.kv[TokensMap]; !cmp.Equal(got, map[string]string{key(aliceTok): "0|" + uid("alice")}) {
+		t.Errorf("tokens.map at john's token's expiry: %v", got)
 	}
 	// The syncer forgets sessions that can never come back.
 	liveSessions(f.Eng.Snapshot(), known, now)

@@ -141,6 +141,7 @@ type Syncer struct {
 
 	mu     sync.Mutex      // serialises syncs and guards what follows
 	pushed *state          // what HAProxy has; nil: unknown, push in full
+	absent map[string]bool // optional maps HAProxy does not load
 	known  map[string]bool // session ids with a cookie minted
 	files  map[string]string
 	status Status
@@ -233,9 +234,18 @@ func (s *Syncer) Verify(ctx context.Context) error {
 	if s.pushed != nil {
 		for _, m := range append([]string{RoutesMap}, mapFiles...) {
 			got, err := s.hx.MapEntries(ctx, s.Path(m))
+			if s.optionalAbsent(m, err) {
+				continue
+			}
 			if err != nil {
 				s.fail(ctx, fmt.Errorf("read back %s: %w", m, err))
 				return err
+			}
+			if s.absent[m] {
+				// haproxy.cfg loads it now (HAProxy restarted on a new
+				// configuration): fill it.
+				delete(s.absent, m)
+				s.o.Logger.Info("haproxy loads an optional map now", "map", m)
 			}
 			if sameEntries(m, got, s.pushed) {
 				continue
@@ -332,9 +342,14 @@ func (s *Syncer) push(ctx context.Context, want *state) (kind string, written in
 	if s.pushed == nil {
 		for _, m := range append([]string{RoutesMap}, mapFiles...) {
 			es := want.entries(m)
-			if err := s.hx.Replace(ctx, s.Path(m), es); err != nil {
+			err := s.hx.Replace(ctx, s.Path(m), es)
+			if s.optionalAbsent(m, err) {
+				continue
+			}
+			if err != nil {
 				return "", 0, fmt.Errorf("replace %s: %w", m, err)
 			}
+			delete(s.absent, m)
 			written += len(es)
 		}
 		return "full", written, nil
@@ -344,6 +359,9 @@ func (s *Syncer) push(ctx context.Context, want *state) (kind string, written in
 	sets := map[string][]change{}
 	replace := map[string]bool{}
 	for _, m := range mapFiles {
+		if s.absent[m] {
+			continue
+		}
 		old, cur := s.pushed.kv[m], want.kv[m]
 		for k := range old {
 			if _, ok := cur[k]; !ok {
@@ -401,6 +419,26 @@ func (s *Syncer) push(ctx context.Context, want *state) (kind string, written in
 		}
 	}
 	return kind, written, nil
+}
+
+// optionalMaps may be missing from haproxy.cfg: without tokens.map,
+// HAProxy refuses access tokens and everything else works.
+var optionalMaps = map[string]bool{TokensMap: true}
+
+// optionalAbsent reports whether err says that HAProxy does not load map m
+// and m is optional; it then remembers m as absent, and warns once.
+func (s *Syncer) optionalAbsent(m string, err error) bool {
+	if !optionalMaps[m] || !errors.Is(err, runtime.ErrUnknownMap) {
+		return false
+	}
+	if !s.absent[m] {
+		if s.absent == nil {
+			s.absent = map[string]bool{}
+		}
+		s.absent[m] = true
+		s.o.Logger.Warn("haproxy.cfg does not load an optional map; what it would admit is refused", "map", m, "path", s.Path(m))
+	}
+	return true
 }
 
 // sameEntries compares what HAProxy has in map m with what was pushed:

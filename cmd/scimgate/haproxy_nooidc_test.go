@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// TestMapSyncWithoutOIDCWarns: map-sync admits users by the session JWT
+// TestMapSyncWithoutOIDCSays: map-sync admits browsers by the session JWT
 // that sign-in sets; serve says so when sign-in is not configured.
-func TestMapSyncWithoutOIDCWarns(t *testing.T) {
+func TestMapSyncWithoutOIDCSays(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "scimgate.yaml")
 	yaml := "listen: \"" + freeAddr(t) + "\"\nstore: \"sqlite:" + filepath.Join(dir, "db") + "\"\n" +
