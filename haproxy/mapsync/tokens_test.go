@@ -45,6 +45,9 @@ func TestHAProxyTokens(t *testing.T) {
 			{"the secret without the id", bearer(alice[len("sga_0123456789abcdef_"):]), 401, ""},
 			{"another scheme", []string{"Authorization", "Basic " + alice}, 401, ""},
 			{"a JWT", []string{"Authorization", "Bearer " + aliceJWT}, 401, ""},
+			// The first Authorization header counts, as in every adapter.
+			{"alice's token, then another header", append(bearer(alice), "Authorization", "Basic eDp5"), 200, "alice"},
+			{"another header, then alice's token", append([]string{"Authorization", "Basic eDp5"}, bearer(alice)...), 401, ""},
 			// The token wins over the cookie, as in every adapter.
 			{"bob's token, alice's cookie", append(bearer(bob), "Cookie", "scimgate_jwt="+aliceJWT), 403, ""},
 			{"a bad token, alice's cookie", append(bearer(wrong), "Cookie", "scimgate_jwt="+aliceJWT), 401, ""},
@@ -71,6 +74,12 @@ func TestHAProxyTokens(t *testing.T) {
 		r := do(t, addr, "GET", "app.test", "/public/x", "Authorization", "Basic dXNlcjpwdw==")
 		if r.status != 200 || r.seen["Authorization"] != "Basic dXNlcjpwdw==" {
 			t.Errorf("public route with Basic: status %d, application saw %v", r.status, r.seen)
+		}
+		// Beside an access token in any position, no Authorization
+		// reaches it (as StripCredentials does in the other adapters).
+		r = do(t, addr, "GET", "app.test", "/public/x", "Authorization", "Basic dXNlcjpwdw==", "Authorization", "Bearer "+bob)
+		if _, ok := r.seen["Authorization"]; r.status != 200 || ok {
+			t.Errorf("public route with Basic and a token: status %d, application saw %v", r.status, r.seen)
 		}
 	})
 
