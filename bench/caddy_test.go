@@ -70,20 +70,7 @@ func BenchmarkCaddy(b *testing.B) {
 	for _, l := range layouts(b) {
 		b.Run("pin="+l.name, func(b *testing.B) {
 			once(b, func() func() {
-				w, err := theGateWorld()
-				if err != nil {
-					b.Fatal(err)
-				}
-				bin, err := buildCaddy()
-				if err != nil {
-					b.Fatal(err)
-				}
-				up, err := startProc("upstream", os.Stderr, "listening on", pin(l.load, w.peer, "upstream")...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(up.stop)
-				upAddr := up.value("listening on")
+				w, bin, upAddr := caddyBench(b, l)
 				warn, err := w.config("caddy-fa-"+l.name, "warn", "http://"+upAddr, false)
 				if err != nil {
 					b.Fatal(err)
@@ -126,6 +113,24 @@ func BenchmarkCaddy(b *testing.B) {
 			})
 		})
 	}
+}
+
+// caddyBench returns the benchmark's world, the Caddy binary built from
+// cmd/caddy and the address of a running upstream.
+func caddyBench(b *testing.B, l gateLayout) (w *gateWorld, bin, upAddr string) {
+	w, err := theGateWorld()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bin, err = buildCaddy(); err != nil {
+		b.Fatal(err)
+	}
+	up, err := startProc("upstream", os.Stderr, "listening on", pin(l.load, w.peer, "upstream")...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(up.stop)
+	return w, bin, up.value("listening on")
 }
 
 // caddySiteSet holds the global options and the site body of each Caddy

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -35,14 +34,7 @@ func BenchmarkGateProfile(b *testing.B) {
 				}
 				bareAddr, gateAddr := freeAddr(b), freeAddr(b)
 				e := startGateEnv(b, w, l, bareAddr, gateAddr)
-				dir := os.Getenv("GATE_PROFILE")
-				if dir == "" {
-					dir = filepath.Join(w.dir, "profiles")
-				}
-				dir = filepath.Join(dir, "pin="+l.name)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					b.Fatal(err)
-				}
+				dir := profileDir(b, w, l)
 				hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
 				fa := append(hdr[:len(hdr):len(hdr)], "X-Original-URI: /app/x", "X-Original-Method: GET")
 				targets := []struct {
@@ -55,39 +47,61 @@ func BenchmarkGateProfile(b *testing.B) {
 				}
 				res := map[string]runResult{}
 				for _, tp := range targets {
-					if _, err := tp.t.run(s, l, 2*time.Second); err != nil {
-						b.Fatal(err)
-					}
-					waitQuiet(s.quietWait)
-					path := filepath.Join(dir, tp.t.name+".pprof")
-					prof := make(chan error, 2)
-					for kind, file := range map[string]string{"profile": path, "allocs": strings.TrimSuffix(path, ".pprof") + ".allocs.pprof"} {
-						go func() {
-							// Sample the middle of the run.
-							time.Sleep(time.Second)
-							prof <- fetchProfile(tp.pprof, kind, s.duration-2*time.Second, file)
-						}()
-					}
-					r, err := tp.t.run(s, l, s.duration)
-					if err != nil {
-						b.Fatal(err)
-					}
-					for range 2 {
-						if err := <-prof; err != nil {
-							b.Fatal(err)
-						}
-					}
-					res[tp.t.name] = r
-					b.Logf("%s: %.0f req/s, cpu %s/req (others %.0f%%), profile %s", tp.t.name, r.rps, r.cpuPerReq, r.foreign, path)
+					res[tp.t.name] = profileRun(b, s, l, tp.t, tp.pprof, filepath.Join(dir, tp.t.name))
 				}
-				return func() {
-					for n, r := range res {
-						b.ReportMetric(r.rps, n+"-req/s")
-						b.ReportMetric(float64(r.cpuPerReq.Nanoseconds())/1e3, n+"-cpu-µs/req")
-					}
-				}
+				return func() { reportProfiled(b, res) }
 			})
 		})
+	}
+}
+
+// profileDir is where the profiles of layout l go: $GATE_PROFILE, or a
+// directory under the run's temporary directory.
+func profileDir(b *testing.B, w *gateWorld, l gateLayout) string {
+	dir := os.Getenv("GATE_PROFILE")
+	if dir == "" {
+		dir = filepath.Join(w.dir, "profiles")
+	}
+	dir = filepath.Join(dir, "pin="+l.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// profileRun warms t up, then runs it for the configured duration while
+// the process serving /debug/pprof on pprofAddr is sampled: a CPU profile
+// to base+".pprof" and the allocations to base+".allocs.pprof", both from
+// the middle of the run.
+func profileRun(b *testing.B, s gateSettings, l gateLayout, t target, pprofAddr, base string) runResult {
+	if _, err := t.run(s, l, 2*time.Second); err != nil {
+		b.Fatal(err)
+	}
+	waitQuiet(s.quietWait)
+	prof := make(chan error, 2)
+	for kind, file := range map[string]string{"profile": base + ".pprof", "allocs": base + ".allocs.pprof"} {
+		go func() {
+			time.Sleep(time.Second)
+			prof <- fetchProfile(pprofAddr, kind, s.duration-2*time.Second, file)
+		}()
+	}
+	r, err := t.run(s, l, s.duration)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 2 {
+		if err := <-prof; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%s: %.0f req/s, cpu %s/req (others %.0f%%), profile %s.pprof", t.name, r.rps, r.cpuPerReq, r.foreign, base)
+	return r
+}
+
+func reportProfiled(b *testing.B, res map[string]runResult) {
+	for n, r := range res {
+		b.ReportMetric(r.rps, n+"-req/s")
+		b.ReportMetric(float64(r.cpuPerReq.Nanoseconds())/1e3, n+"-cpu-µs/req")
 	}
 }
 
