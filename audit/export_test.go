@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -450,6 +451,42 @@ func TestExportHangingWebhook(t *testing.T) {
 	exWaitFor(t, 10*time.Second, "the lag", func() bool { _, _, lag, age := m.get(); return lag >= 3+3+3+n && age > time.Hour })
 	if got := len(r.entries()); got != 0 {
 		t.Errorf("%d records delivered by a webhook that never answered", got)
+	}
+}
+
+// TestExportWebhookRedirect: a redirect is an error that names where it
+// points, not a delivery: followed, it would resend as a GET without the
+// batch, and the secret header to another host.
+func TestExportWebhookRedirect(t *testing.T) {
+	var mu sync.Mutex
+	var hits []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, r.Method+" "+r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+	}))
+	defer target.Close()
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/ingest", code)
+		}))
+		secret := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(secret, []byte("k1"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := audit.NewWebhookSink(audit.WebhookOptions{URL: srv.URL, SecretFile: secret, SecretHeader: "X-Api-Key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(context.Background(), []audit.ExportRecord{{Line: []byte(`{}`)}})
+		if err == nil || !strings.Contains(err.Error(), target.URL+"/ingest") {
+			t.Errorf("%d: Send = %v, want an error naming the redirect's target", code, err)
+		}
+		s.Close()
+		srv.Close()
+	}
+	if len(hits) != 0 {
+		t.Errorf("the redirect's target was reached: %v", hits)
 	}
 }
 

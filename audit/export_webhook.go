@@ -43,7 +43,13 @@ func NewWebhookSink(opts WebhookOptions) (*WebhookSink, error) {
 		opts.SecretHeader = "Authorization"
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		opts.Client = &http.Client{
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			// A redirect would be followed as a GET without the batch,
+			// whose 2xx would count as delivered, and would carry a
+			// custom secret header to the other host: refuse it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	s := &WebhookSink{opts: opts}
 	if _, err := s.secret(); err != nil {
@@ -96,6 +102,10 @@ func (s *WebhookSink) Send(ctx context.Context, recs []ExportRecord) error {
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return fmt.Errorf("webhook answered %s, redirecting to %q: set audit.export's url to the final address (redirects are not followed)",
+			resp.Status, resp.Header.Get("Location"))
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("webhook answered %s: %q", resp.Status, strings.TrimSpace(string(answer)))
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -12,6 +13,11 @@ import (
 // DefaultHTTPLimit is how many entries GET /audit/log returns without a
 // limit parameter.
 const DefaultHTTPLimit = 10_000
+
+// MaxHTTPLimit caps limit: one request holds a read transaction (and one
+// of the store's few read connections) while it streams; longer answers
+// are paged with since.
+const MaxHTTPLimit = 100_000
 
 // Handler serves the audit trail on the admin listener:
 //
@@ -38,16 +44,17 @@ func Handler(v Viewer, log *slog.Logger) http.Handler {
 			return
 		}
 		if s := q.Get("limit"); s != "" {
-			if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 {
-				httpError(w, http.StatusBadRequest, "limit: want a positive integer")
+			if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 || f.Limit > MaxHTTPLimit {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("limit: want an integer from 1 to %d; page with since= for more", MaxHTTPLimit))
 				return
 			}
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
-		if err := Log(r.Context(), v, f, func(e Entry) error { return enc.Encode(e) }); err != nil {
+		if err := Log(r.Context(), v, f, func(e Entry) error { return enc.Encode(e) }); err != nil && r.Context().Err() == nil {
 			// The status is sent already: the truncated body says it.
+			// (A client that went away is not an error of ours.)
 			log.Error("audit log", "err", err)
 		}
 		_ = bw.Flush()

@@ -229,7 +229,7 @@ func TestHandler(t *testing.T) {
 	if code, body := get("/audit/log?limit=5"); code != 200 || strings.Count(body, "\n") != 5 {
 		t.Errorf("GET /audit/log?limit=5 = %d:\n%s", code, body)
 	}
-	for _, bad := range []string{"/audit/log?since=yesterday", "/audit/log?limit=0", "/audit/verify?head=changes:1:zz"} {
+	for _, bad := range []string{"/audit/log?since=yesterday", "/audit/log?limit=0", "/audit/log?limit=100001", "/audit/verify?head=changes:1:zz"} {
 		if code, body := get(bad); code != 400 || !strings.Contains(body, `"error"`) {
 			t.Errorf("GET %s = %d %s, want 400 with an error", bad, code, body)
 		}

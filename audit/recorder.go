@@ -174,6 +174,16 @@ func (r *Recorder) Close() error {
 		close(r.stop)
 	})
 	<-r.done
+	// A Record that passed its closed check as Close began may have
+	// queued after the writer's last drain: count it as dropped, not
+	// leave it counted as recorded. (One that queues after this point
+	// stays uncounted; it is lost either way.)
+	if n := len(r.ch); n > 0 {
+		for range n {
+			<-r.ch
+		}
+		r.metrics.Dropped(DropClosed, n)
+	}
 	return nil
 }
 

@@ -143,8 +143,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
-	if d := h.engine.Confirm(c.Principal, req, c.Decision); !d.Allow {
-		c.Decision = d
+	if c = h.gate.Confirm(r.Context(), r.RemoteAddr, c); !c.Decision.Allow {
+		vars.d = c.Decision
 		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return nil
 	}

@@ -58,3 +58,34 @@ func TestDecideAudits(t *testing.T) {
 		}
 	}
 }
+
+// TestConfirmAudits: a decision that Confirm turns into a refusal is
+// audited; one it keeps is not audited twice.
+func TestConfirmAudits(t *testing.T) {
+	f := gatetest.New(t, streamRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	secret, tokenID := f.Token("alice", time.Hour)
+	a := &auditor{}
+	f.Gate.Audit = a
+
+	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
+	r.RemoteAddr = "192.0.2.1:1000"
+	r.Header.Set("Authorization", "Bearer "+secret)
+	req, _ := gateway.RequestFrom(r)
+	c := f.Gate.Decide("proxy", r, req)
+	if c = f.Gate.Confirm(context.Background(), r.RemoteAddr, c); !c.Decision.Allow {
+		t.Fatalf("confirmed with nothing changed: %+v", c.Decision)
+	}
+	f.SetActive("alice", false)
+	if c = f.Gate.Confirm(context.Background(), r.RemoteAddr, c); c.Decision.Allow || c.Decision.Reason != engine.ReasonUserInactive {
+		t.Fatalf("confirmed after deactivation: %+v", c.Decision)
+	}
+	want := []string{
+		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x group-ok",
+		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x user-inactive",
+	}
+	if len(a.got) != len(want) || a.got[0] != want[0] || a.got[1] != want[1] {
+		t.Errorf("audited %q, want %q", a.got, want)
+	}
+}

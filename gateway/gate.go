@@ -74,6 +74,20 @@ func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Prin
 	return c
 }
 
+// Confirm decides an allowed check again once its stream is tracked (see
+// engine.Engine.Confirm), so that a change landing in between is not
+// missed. A decision that turns into a refusal is recorded, logged and
+// counted like any other, and returned in the check.
+func (g *Gate) Confirm(ctx context.Context, remote string, c Check) Check {
+	d := g.Engine.Confirm(c.Principal, c.Request, c.Decision)
+	if d.Allow || !c.Decision.Allow {
+		return c
+	}
+	c.Decision = d
+	g.record(ctx, remote, c, 0)
+	return c
+}
+
 // BadRequest records and returns a decision for a request whose path
 // cannot be decided safely (see policy.NormalizePath).
 func (g *Gate) BadRequest(adapter string, r *http.Request, host, method string) Check {

@@ -78,8 +78,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer p.gate.Streams.Track(p.gate.Engine, c.Principal, req, cancel)()
 		// A change committed between the decision and Track would be
 		// missed by the recheck it triggers: confirm the decision now.
-		if d := p.gate.Engine.Confirm(c.Principal, req, c.Decision); !d.Allow {
-			c.Decision = d
+		if c = p.gate.Confirm(r.Context(), r.RemoteAddr, c); !c.Decision.Allow {
 			p.gate.Deny(w, r, c, gateway.ReturnURL(r))
 			return
 		}

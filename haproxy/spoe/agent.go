@@ -437,9 +437,10 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 		// Tracked before answering, then confirmed: a change that lands
 		// in between is seen here, one after it by the streams' recheck.
 		a.cuts.track(remote, g.Engine, c.Principal, c.Request)
-		if d2 := g.Engine.Confirm(c.Principal, c.Request, d); !d2.Allow {
+		if c = g.Confirm(ctx, remote, c); !c.Decision.Allow {
 			out = spop.AppendSetVarBool(out, txn, VarAllow, false)
-			return spop.AppendSetVarInt(out, txn, VarStatus, int32(gateway.Status(d2)))
+			out = spop.AppendSetVarString(out, txn, VarReason, c.Decision.Reason)
+			return spop.AppendSetVarInt(out, txn, VarStatus, int32(gateway.Status(c.Decision)))
 		}
 	}
 	vals, identified, err := g.Identify(c)
