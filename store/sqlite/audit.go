@@ -79,6 +79,7 @@ func (t *txn) AppendChange(ctx context.Context, c *store.Change) error {
 		return mapErr(err)
 	}
 	if err := t.indexChange(ctx, c); err != nil {
+		c.Seq, c.Prev, c.Hash = 0, nil, nil
 		return err
 	}
 	t.changes = append(t.changes, *c)

@@ -10,11 +10,10 @@ import (
 // Export cursors and retention (migration 0007).
 
 func checkStream(stream string) error {
-	switch stream {
-	case store.StreamChanges, store.StreamPolicies, store.StreamDecisions:
-		return nil
+	if _, ok := streamTables[stream]; !ok {
+		return fmt.Errorf("unknown audit stream %q", stream)
 	}
-	return fmt.Errorf("unknown audit stream %q", stream)
+	return nil
 }
 
 func (t *txn) ExportCursor(ctx context.Context, sink, stream string) (int64, error) {

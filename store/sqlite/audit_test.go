@@ -129,6 +129,43 @@ func TestAppendAfterDeletedTail(t *testing.T) {
 	}
 }
 
+// TestPruneMismatchedBatch: a batch whose row names other decisions than
+// it holds is evidence, as one that does not decode: pruning stops before
+// it, without an error.
+func TestPruneMismatchedBatch(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, tamper := range []string{
+		`UPDATE decision_batches SET last_seq = 20 WHERE last_seq = 10`,
+		`UPDATE decision_batches SET first_seq = 2 WHERE last_seq = 10`,
+	} {
+		path := filepath.Join(t.TempDir(), "scimgate.db")
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds []store.Decision
+		for i := range 10 {
+			ds = append(ds, store.Decision{At: t0.Add(time.Duration(i) * time.Second), Method: "GET", Host: "h", Path: "/", Reason: "no-route", Adapter: "proxy"})
+		}
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.AppendDecisions(ctx, ds) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rawDB(t, path).Exec(tamper); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = s.Update(ctx, func(tx store.Tx) (err error) {
+			n, err = tx.PruneDecisions(ctx, t0.Add(time.Hour), 1<<40, 100, t0.Add(time.Hour))
+			return err
+		})
+		if err != nil || n != 0 {
+			t.Errorf("%s: PruneDecisions = %d, %v; want 0, nil", tamper, n, err)
+		}
+		s.Close()
+	}
+}
+
 // BenchmarkAppendDecisions: the cost, per decision, of writing the
 // decision stream in the recorder's batches of 512.
 func BenchmarkAppendDecisions(b *testing.B) {

@@ -250,7 +250,10 @@ scan:
 			return nil, store.Decision{}, 0, fmt.Errorf("prune decisions: %w", err)
 		}
 		var derr error
-		if b.ds, derr = store.DecodeDecisionBatch(prev, data); derr != nil {
+		// A batch whose row disagrees with its content is no less
+		// evidence than one that does not decode.
+		if b.ds, derr = store.DecodeDecisionBatch(prev, data); derr != nil || len(b.ds) == 0 ||
+			b.ds[0].Seq != first || b.ds[len(b.ds)-1].Seq != b.lastSeq {
 			break
 		}
 		batches = append(batches, b)
