@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,26 +204,41 @@ func (a *App) gate(e *engine.Engine, id *assertion.Identity) *gateway.Gate {
 	return g
 }
 
-// addRules adds the rules of a handler of this configuration to the
-// policy version recorded at Start. p is the handler's one-route policy.
-func (a *App) addRules(p *policy.Policy) {
-	for _, r := range p.Routes {
-		cr := config.Route{Name: r.Name, Path: r.Path}
-		for _, g := range r.AllowGroups {
-			cr.Allow.Groups = append(cr.Allow.Groups, g.Raw)
+// addRule adds the route of a handler with rules of its own to the
+// policy version recorded at Start and returns the name it goes by. Route
+// names must be unique in that policy, as in a scimgate configuration, so
+// that the audit trail's answers name one set of rules: handlers with the
+// same rules share their route; a handler left unnamed whose rules differ
+// from another's of that name is called "caddy-2", "caddy-3"...; an
+// explicit name used for other rules is an error.
+func (a *App) addRule(r config.Route, explicit bool) (string, error) {
+	base := r.Name
+	for i := 2; ; i++ {
+		other, taken := a.route(r.Name)
+		switch {
+		case !taken:
+			a.rules = append(a.rules, r)
+			return r.Name, nil
+		case reflect.DeepEqual(other, r):
+			return r.Name, nil
+		case explicit:
+			return "", fmt.Errorf("scimgate %s: the name is already used by other rules (a route or another scimgate handler): give this handler a name of its own", base)
 		}
-		for _, u := range r.AllowUsers {
-			cr.Allow.Users = append(cr.Allow.Users, u.Raw)
-		}
-		cr.Allow.Public = r.Public
-		for _, g := range r.DenyGroups {
-			cr.Deny.Groups = append(cr.Deny.Groups, g.Raw)
-		}
-		for _, u := range r.DenyUsers {
-			cr.Deny.Users = append(cr.Deny.Users, u.Raw)
-		}
-		a.rules = append(a.rules, cr)
+		r.Name = base + "-" + strconv.Itoa(i)
 	}
+}
+
+// route returns the route called name among the configuration's routes
+// and the handlers' rules.
+func (a *App) route(name string) (config.Route, bool) {
+	for _, rs := range [][]config.Route{a.cfg.Routes, a.rules} {
+		for _, r := range rs {
+			if r.Name == name {
+				return r, true
+			}
+		}
+	}
+	return config.Route{}, false
 }
 
 // Start implements caddy.App: every handler is provisioned, so the

@@ -58,7 +58,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app
-	if h.Name == "" {
+	explicit := h.Name != ""
+	if !explicit {
 		h.Name = "caddy"
 	}
 	switch {
@@ -69,11 +70,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.Allow == nil:
 		return fmt.Errorf("scimgate %s: no allow rule and no policy: nobody would be admitted", h.Name)
 	default:
-		p, err := h.rules()
+		r, err := h.route()
 		if err != nil {
 			return err
 		}
-		h.app.addRules(p)
+		if r.Name, err = h.app.addRule(r, explicit); err != nil {
+			return err
+		}
+		h.Name = r.Name
+		p, err := policy.Compile([]config.Route{r}, "Caddyfile", time.Now())
+		if err != nil {
+			return err
+		}
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
 	}
 	id := h.app.identity
@@ -84,25 +92,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// rules compiles the handler's own rules into a one-route policy that
-// admits any host and path: Caddy's matchers already chose the requests.
-func (h *Handler) rules() (*policy.Policy, error) {
+// route is the handler's own rules as a route that admits any host and
+// path: Caddy's matchers already chose the requests.
+func (h *Handler) route() (config.Route, error) {
 	r := config.Route{Name: h.Name, Path: "/"}
 	if h.Allow != nil {
 		r.Allow = config.AllowRule{Groups: h.Allow.Groups, Users: h.Allow.Users, Public: h.Allow.Public}
 	}
 	if h.Deny != nil {
 		if h.Deny.Public {
-			return nil, fmt.Errorf("scimgate %s: deny public is not a rule", h.Name)
+			return config.Route{}, fmt.Errorf("scimgate %s: deny public is not a rule", h.Name)
 		}
 		r.Deny = config.DenyRule{Groups: h.Deny.Groups, Users: h.Deny.Users}
 	}
 	c := config.Default()
 	c.Routes = []config.Route{r}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("scimgate %s: %w", h.Name, err)
+		return config.Route{}, fmt.Errorf("scimgate %s: %w", h.Name, err)
 	}
-	return policy.Compile(c.Routes, "Caddyfile", time.Now())
+	return c.Routes[0], nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
