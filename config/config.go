@@ -20,8 +20,9 @@ type Config struct {
 	// Listen is the address of the SCIM API, the gateway (built-in proxy)
 	// and the forward-auth endpoint.
 	Listen string `yaml:"listen"`
-	// AdminListen serves /metrics and /healthz; empty disables it. Keep it
-	// on a private address.
+	// AdminListen serves /metrics, /healthz and, without authentication,
+	// the audit trail (/audit/*, /access/*); empty disables it. Keep it on
+	// a private address.
 	AdminListen string `yaml:"admin_listen"`
 	// Store names the database: "sqlite:PATH".
 	Store    string   `yaml:"store"`

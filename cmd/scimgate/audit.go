@@ -129,13 +129,17 @@ func auditLog(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer st.Close()
 	w := bufio.NewWriter(stdout)
-	defer w.Flush()
 	enc := json.NewEncoder(w)
-	return audit.Log(ctx, st, f, func(e audit.Entry) error {
+	err = audit.Log(ctx, st, f, func(e audit.Entry) error {
 		if *asJSON {
 			return enc.Encode(e)
 		}
 		_, err := fmt.Fprintln(w, e.Text())
 		return err
 	})
+	// A full disk or a closed pipe must not pass for a complete log.
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
