@@ -303,6 +303,28 @@ func (e *editor) edges(c store.Change) error {
 }
 
 // setEdge returns a sorted copy of list with x added or removed.
+// addFreshEdge adds a direct membership of member (a user or, when
+// isGroup, a group) in group to a snapshot that no other shares yet (Load,
+// Builder), skipping the copy-on-write steps: a user's edges are appended,
+// and sorted once all are in. Memberships naming a group or user not
+// there are ignored, as Apply ignores them.
+func (e *editor) addFreshEdge(tenant int64, group, member string, isGroup bool) {
+	gi, ok := e.groupIdx.get(Key{Tenant: tenant, ID: group})
+	if !ok {
+		return
+	}
+	mk := Key{Tenant: tenant, ID: member}
+	if isGroup {
+		if ci, ok := e.groupIdx.get(mk); ok {
+			e.s.groups[ci].Parents = setEdge(e.s.groups[ci].Parents, gi, true)
+		}
+		return
+	}
+	if u, ok := e.users.get(mk); ok {
+		u.Groups = append(u.Groups, gi)
+	}
+}
+
 func setEdge(list []int32, x int32, add bool) []int32 {
 	i, found := slices.BinarySearch(list, x)
 	switch {

@@ -1,5 +1,7 @@
 package snapshot
 
+import "slices"
+
 // Builder assembles a snapshot piece by piece, for a directory other than
 // the store's current one: package audit builds the directory as it was
 // at a past time from the store's temporal index, and decides on it with
@@ -34,27 +36,16 @@ func (b *Builder) AddUser(k Key, userName string, active bool) {
 // a group) in group. Memberships naming a group or user not added are
 // ignored, as Apply ignores them.
 func (b *Builder) AddMember(tenant int64, group, member string, isGroup bool) {
-	gi, ok := b.e.groupIdx.get(Key{Tenant: tenant, ID: group})
-	if !ok {
-		return
-	}
-	mk := Key{Tenant: tenant, ID: member}
-	// As in Load: nothing is shared with another snapshot yet, so edges
-	// go straight into the new snapshot's data.
-	if isGroup {
-		if ci, ok := b.e.groupIdx.get(mk); ok {
-			b.e.s.groups[ci].Parents = setEdge(b.e.s.groups[ci].Parents, gi, true)
-		}
-		return
-	}
-	if u, ok := b.e.users.get(mk); ok {
-		u.Groups = setEdge(u.Groups, gi, true)
-	}
+	b.e.addFreshEdge(tenant, group, member, isGroup)
 }
 
 // Snapshot returns the snapshot built; the Builder must not be used
 // after.
 func (b *Builder) Snapshot() *Snapshot {
+	b.e.users.done().each(func(_ Key, u *User) {
+		slices.Sort(u.Groups)
+		u.Groups = slices.Compact(u.Groups)
+	})
 	b.e.nesting = true
 	return b.e.done()
 }

@@ -58,23 +58,8 @@ func loadTenant(ctx context.Context, tx store.ReadTx, e *editor, tenant int64) e
 	if err != nil {
 		return err
 	}
-	// Memberships are added straight to the new snapshot's own data: no
-	// other snapshot shares it yet, so the copy-on-write steps are skipped.
 	err = tx.Memberships(ctx, tenant, func(groupID, memberID, memberType string) error {
-		gi, ok := e.groupIdx.get(Key{Tenant: tenant, ID: groupID})
-		if !ok {
-			return nil
-		}
-		mk := Key{Tenant: tenant, ID: memberID}
-		if memberType == store.TypeGroup {
-			if ci, ok := e.groupIdx.get(mk); ok {
-				e.s.groups[ci].Parents = setEdge(e.s.groups[ci].Parents, gi, true)
-			}
-			return nil
-		}
-		if u, ok := e.users.get(mk); ok {
-			u.Groups = append(u.Groups, gi)
-		}
+		e.addFreshEdge(tenant, groupID, memberID, memberType == store.TypeGroup)
 		return nil
 	})
 	if err != nil {
