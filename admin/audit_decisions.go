@@ -2,6 +2,8 @@ package admin
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimgate/scimgate/audit"
 )
 
 // AuditDecisions counts what the audit trail's decision recorder does.
@@ -27,9 +29,8 @@ func (m *Metrics) AuditDecisions() *AuditDecisions {
 			Help: "Access decisions lost to the audit trail, by reason (buffer_full, write_error, closed)."}, []string{"reason"}),
 		byReason: map[string]prometheus.Counter{},
 	}
-	// The same strings as audit.DropBufferFull, DropWriteError and
-	// DropClosed; created up front so that alerts see zeros.
-	for _, r := range []string{"buffer_full", "write_error", "closed"} {
+	// Created up front so that alerts see zeros.
+	for _, r := range []string{audit.DropBufferFull, audit.DropWriteError, audit.DropClosed} {
 		a.byReason[r] = a.dropped.WithLabelValues(r)
 	}
 	m.reg.MustRegister(a.recorded, a.written, a.dropped)

@@ -3,7 +3,6 @@ package audit
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -441,22 +440,7 @@ func (tl *timeline) describe(ctx context.Context, tx store.ReadTx) error {
 		}
 		c := cs[0]
 		*ref = ChangeRef{Seq: s, At: c.At, Op: c.Op, ResourceType: c.ResourceType, ResourceID: c.ResourceID, Actor: c.Actor,
-			ResourceName: resourceName(c)}
+			ResourceName: changeName(c)}
 	}
 	return nil
-}
-
-// resourceName reads the userName or displayName of a change's resource.
-func resourceName(c store.Change) string {
-	doc := c.After
-	if doc == nil {
-		doc = c.Before
-	}
-	var d struct {
-		UserName    string `json:"userName"`
-		DisplayName string `json:"displayName"`
-		Name        string `json:"name"`
-	}
-	_ = json.Unmarshal(doc, &d)
-	return cmp.Or(d.UserName, d.DisplayName, d.Name)
 }

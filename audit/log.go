@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -215,11 +216,7 @@ func inRange(t time.Time, f Filter) bool {
 }
 
 func sortByTime(es []Entry) {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].At.Before(es[j-1].At); j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
+	slices.SortStableFunc(es, func(a, b Entry) int { return a.At.Compare(b.At) })
 }
 
 func policyEntry(v store.PolicyVersion) Entry {
@@ -237,12 +234,7 @@ func policyEntry(v store.PolicyVersion) Entry {
 func changeEntry(c store.Change) Entry {
 	ce := &ChangeEntry{TenantID: c.TenantID, Actor: c.Actor, ResourceType: c.ResourceType, ResourceID: c.ResourceID,
 		Op: c.Op, Before: raw(c.Before), After: raw(c.After), Edges: c.Edges, Detail: raw(c.Detail)}
-	for _, doc := range [][]byte{c.After, c.Before} {
-		n := names(doc)
-		if ce.Name = cmp.Or(n.UserName, n.DisplayName, n.Name); ce.Name != "" {
-			break
-		}
-	}
+	ce.Name = changeName(c)
 	return Entry{Stream: store.StreamChanges, Seq: c.Seq, At: c.At, Hash: hex.EncodeToString(c.Hash), Change: ce}
 }
 
@@ -272,6 +264,18 @@ type docNames struct {
 	DisplayName string `json:"displayName"`
 	Name        string `json:"name"`    // tenants
 	UserID      string `json:"user_id"` // access tokens and sessions
+}
+
+// changeName is the userName, displayName or name of a change's resource,
+// after the change or, failing that, before it.
+func changeName(c store.Change) string {
+	for _, doc := range [][]byte{c.After, c.Before} {
+		n := names(doc)
+		if name := cmp.Or(n.UserName, n.DisplayName, n.Name); name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 func names(doc []byte) docNames {

@@ -39,11 +39,12 @@ const (
 	DropClosed     = "closed"
 )
 
-// Which allowed decisions a Recorder keeps (refusals are always kept).
+// Which allowed decisions a Recorder keeps (refusals are always kept):
+// the values of the configuration's audit.decisions.allows.
 const (
-	AllowsAll    = "all"
-	AllowsNone   = "none"
-	AllowsSample = "sample"
+	AllowsAll    = config.AuditAllowsAll
+	AllowsNone   = config.AuditAllowsNone
+	AllowsSample = config.AuditAllowsSample
 )
 
 // RecorderOptions configures a Recorder; zero values take the defaults
