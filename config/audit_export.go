@@ -179,6 +179,9 @@ func (r AuditRetention) IntervalOrDefault() time.Duration {
 	return r.Interval
 }
 
+// maxAgeDays bounds ages in days (a century), far from overflowing.
+const maxAgeDays = 100 * 366
+
 // parseAge reads "90d" (whole days) or a Go duration; "" and "0" are 0.
 func parseAge(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -187,8 +190,11 @@ func parseAge(s string) (time.Duration, error) {
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 || n > 100*366 {
+		switch {
+		case err != nil || n < 0:
 			return 0, fmt.Errorf("%q is not a number of days", s)
+		case n > maxAgeDays:
+			return 0, fmt.Errorf("%q is more than %d days", s, maxAgeDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
@@ -241,8 +247,11 @@ func validateAuditExport(a Audit, add func(path, msg, hint string)) {
 		if e.Retry.Min < 10*time.Millisecond || e.Retry.Min > time.Hour {
 			add(p+".retry.min", fmt.Sprintf("%s is out of range", e.Retry.Min), `between "10ms" and "1h"; the default is "1s"`)
 		}
-		if e.Retry.Max < e.Retry.Min || e.Retry.Max > 24*time.Hour {
-			add(p+".retry.max", fmt.Sprintf("%s is less than retry.min (%s) or more than 24h", e.Retry.Max, e.Retry.Min), `the default is "5m"`)
+		switch {
+		case e.Retry.Max < e.Retry.Min:
+			add(p+".retry.max", fmt.Sprintf("%s is less than retry.min (%s)", e.Retry.Max, e.Retry.Min), `at least retry.min; the default is "5m"`)
+		case e.Retry.Max > 24*time.Hour:
+			add(p+".retry.max", fmt.Sprintf("%s is more than 24h", e.Retry.Max), `at most "24h"; the default is "5m"`)
 		}
 		validateSink(e, p, files, add)
 	}

@@ -44,6 +44,7 @@ func TestValidateAuditExport(t *testing.T) {
 		{"negative batch", "export: [{name: a, type: stdout, batch_size: -1}]", []string{"audit.export[0].batch_size"}},
 		{"poll too fast", "export: [{name: a, type: stdout, poll_interval: 1ms}]", []string{"audit.export[0].poll_interval"}},
 		{"retry max below min", "export: [{name: a, type: stdout, retry: {min: 10s, max: 1s}}]", []string{"audit.export[0].retry.max"}},
+		{"retry max over a day", "export: [{name: a, type: stdout, retry: {max: 25h}}]", []string{"audit.export[0].retry.max"}},
 		{"retry min only", "export: [{name: a, type: stdout, retry: {min: 10m}}]", nil},
 		{"file without path", "export: [{name: a, type: file}]", []string{"audit.export[0].path"}},
 		{"two sinks on one file", "export: [{name: a, type: file, path: /x/y}, {name: b, type: file, path: /x/../x/y}]", []string{"audit.export[1].path"}},
@@ -143,5 +144,9 @@ func TestParseAge(t *testing.T) {
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("parseAge(%q) = %s, %v; want %s, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+	// Too many days is said as such, with the limit.
+	if _, err := parseAge("99999d"); err == nil || !strings.Contains(err.Error(), "more than 36600 days") {
+		t.Errorf("parseAge(99999d) = %v, want the limit named", err)
 	}
 }
