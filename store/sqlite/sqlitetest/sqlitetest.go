@@ -41,6 +41,8 @@ func WithDecisionRows(db *sql.DB, fn func() error) error {
 		return fmt.Errorf("decisions to rows: %w", err)
 	}
 	if err := fn(); err != nil {
+		// Leave the file as it was laid out: the next call starts anew.
+		_, _ = db.ExecContext(ctx, `DROP TABLE IF EXISTS decisions`)
 		return err
 	}
 	if err := implode(ctx, db); err != nil {
@@ -83,7 +85,11 @@ func explode(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	return setCounter(ctx, db, "decisions", counter(ctx, db, "decision_batches"))
+	c, err := counter(ctx, db, "decision_batches")
+	if err != nil {
+		return err
+	}
+	return setCounter(ctx, db, "decisions", c)
 }
 
 func implode(ctx context.Context, db *sql.DB) error {
@@ -114,7 +120,10 @@ func implode(ctx context.Context, db *sql.DB) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	c := counter(ctx, db, "decisions")
+	c, err := counter(ctx, db, "decisions")
+	if err != nil {
+		return err
+	}
 	if _, err := db.ExecContext(ctx, `DELETE FROM decision_batches`); err != nil {
 		return err
 	}
@@ -136,13 +145,14 @@ func implode(ctx context.Context, db *sql.DB) error {
 	return setCounter(ctx, db, "decision_batches", c)
 }
 
-func counter(ctx context.Context, db *sql.DB, table string) int64 {
+// counter reads a table's AUTOINCREMENT counter, 0 when it has none.
+func counter(ctx context.Context, db *sql.DB, table string) (int64, error) {
 	var n int64
 	err := db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = ?`, table).Scan(&n)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	return n
+	return n, err
 }
 
 func setCounter(ctx context.Context, db *sql.DB, table string, n int64) error {
