@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,21 +80,36 @@ type Caller struct {
 // Resource is a resource ready to render: its document includes id, meta
 // and the computed attributes the projection asked for.
 type Resource struct {
-	Type    *schema.ResourceType
-	ID      string
-	Version int64
-	Doc     map[string]any
+	Type *schema.ResourceType
+	ID   string
+	Tag  string // entity tag, also meta.version
+	Doc  map[string]any
 }
 
 // ETag is the resource's entity tag, also its meta.version.
-func (r *Resource) ETag() string { return etag(r.Version) }
+func (r *Resource) ETag() string { return r.Tag }
 
 func etag(v int64) string { return fmt.Sprintf(`W/"%d"`, v) }
 
-// VersionMatches reports whether an If-Match or If-None-Match header value
-// names version v. "*" matches any existing resource.
-func VersionMatches(header string, v int64) bool {
-	want := etag(v)
+// userTag is a user's entity tag. A user's representation includes its
+// computed groups (direct and nested, with their names), which change
+// without the user's row changing, so the tag covers them as well: a
+// conditional request never sees an old representation as current.
+func userTag(v int64, groups []any) string {
+	if len(groups) == 0 {
+		return etag(v)
+	}
+	h := sha256.New()
+	for _, g := range groups {
+		e, _ := g.(map[string]any)
+		fmt.Fprintf(h, "%v\x00%v\x00%v\n", e["value"], e["type"], e["display"])
+	}
+	return fmt.Sprintf(`W/"%d-%x"`, v, h.Sum(nil)[:6])
+}
+
+// TagMatches reports whether an If-Match or If-None-Match header value
+// names entity tag want. "*" matches any existing resource.
+func TagMatches(header, want string) bool {
 	for _, tag := range strings.Split(header, ",") {
 		tag = strings.TrimSpace(tag)
 		if tag == "*" || tag == want || "W/"+tag == want {

@@ -244,12 +244,17 @@ func (v *view) Get(name string) any {
 	case "id":
 		return v.r.ID
 	case "meta":
+		tag, _, err := tagOf(v.ctx, v.tx, v.c, v.rt, v.r)
+		if err != nil {
+			v.err = err
+			return nil
+		}
 		return map[string]any{
 			"resourceType": v.rt.Name,
 			"created":      formatTime(v.r.Created),
 			"lastModified": formatTime(v.r.Modified),
 			"location":     v.c.Base + v.rt.Endpoint + "/" + v.r.ID,
-			"version":      etag(v.r.Version),
+			"version":      tag,
 		}
 	case "members":
 		if v.rt != schema.GroupType {

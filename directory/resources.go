@@ -79,18 +79,31 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *schema.ResourceType, id
 	return out, err
 }
 
-// Version returns the current version of a resource, for conditional reads.
-func (s *Service) Version(ctx context.Context, c Caller, rt *schema.ResourceType, id string) (int64, error) {
-	var v int64
+// Tag returns the current entity tag of a resource, for conditional reads.
+func (s *Service) Tag(ctx context.Context, c Caller, rt *schema.ResourceType, id string) (string, error) {
+	var tag string
 	err := s.view(ctx, func(tx store.ReadTx) error {
 		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
 		if err != nil {
 			return mapStoreErr(rt, id, err)
 		}
-		v = r.Version
-		return nil
+		tag, _, err = tagOf(ctx, tx, c, rt, r)
+		return err
 	})
-	return v, err
+	return tag, err
+}
+
+// tagOf computes a stored resource's entity tag. For a user it also
+// returns the computed groups the tag covers.
+func tagOf(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource) (string, []any, error) {
+	if rt != schema.UserType {
+		return etag(r.Version), nil, nil
+	}
+	gs, err := groupsOf(ctx, tx, c, r.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	return userTag(r.Version, gs), gs, nil
 }
 
 // Precondition carries If-Match; empty means unconditional.
@@ -98,9 +111,16 @@ type Precondition struct {
 	IfMatch string
 }
 
-func (p Precondition) check(r *store.Resource) error {
-	if p.IfMatch != "" && !VersionMatches(p.IfMatch, r.Version) {
-		return scim.Errorf(scim.CodePreconditionFailed, "resource version is %s, not %s", etag(r.Version), p.IfMatch)
+func (p Precondition) check(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource) error {
+	if p.IfMatch == "" {
+		return nil
+	}
+	tag, _, err := tagOf(ctx, tx, c, rt, r)
+	if err != nil {
+		return err
+	}
+	if !TagMatches(p.IfMatch, tag) {
+		return scim.Errorf(scim.CodePreconditionFailed, "resource version is %s, not %s", tag, p.IfMatch)
 	}
 	return nil
 }
@@ -157,7 +177,7 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 		if err != nil {
 			return mapStoreErr(rt, id, err)
 		}
-		if err := pre.check(r); err != nil {
+		if err := pre.check(ctx, tx, c, rt, r); err != nil {
 			return err
 		}
 		cur, err := decodeDoc(r.Doc)
@@ -179,8 +199,9 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 			}
 		}
 		if !render {
-			out = &Resource{Type: rt, ID: r.ID, Version: r.Version}
-			return nil
+			tag, _, err := tagOf(ctx, tx, c, rt, r)
+			out = &Resource{Type: rt, ID: r.ID, Tag: tag}
+			return err
 		}
 		out, err = s.build(ctx, tx, c, rt, r, proj)
 		return err
@@ -205,6 +226,20 @@ func (s *Service) write(ctx context.Context, tx store.Tx, c Caller, rt *schema.R
 		}
 		return err
 	}
+	if nr.Display != r.Display {
+		// Groups show their members' names: a renamed member changes them.
+		parents, err := tx.ParentGroups(ctx, c.TenantID, r.ID)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(parents))
+		for i, p := range parents {
+			ids[i] = p.ID
+		}
+		if err := touchGroups(ctx, tx, c.TenantID, ids, now); err != nil {
+			return err
+		}
+	}
 	ev := change(c, now, rt, r.ID, op, eventDoc(r.ID, before), eventDoc(r.ID, next))
 	if ed != nil {
 		ev.Edges, ev.Detail = ed.edges, ed.detail()
@@ -224,7 +259,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 		if err != nil {
 			return mapStoreErr(rt, id, err)
 		}
-		if err := pre.check(r); err != nil {
+		if err := pre.check(ctx, tx, c, rt, r); err != nil {
 			return err
 		}
 		doc, err := decodeDoc(r.Doc)
@@ -236,20 +271,14 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 			return mapStoreErr(rt, id, err)
 		}
 		now := s.now().UTC()
-		// The groups that listed the resource as a member changed too: a
-		// conditional request must not be answered from their old version.
+		var parents []string
 		for _, e := range edges {
-			if e.Member != id {
-				continue
+			if e.Member == id {
+				parents = append(parents, e.Group)
 			}
-			g, err := tx.Resource(ctx, c.TenantID, store.TypeGroup, e.Group)
-			if err != nil {
-				return err
-			}
-			g.Version, g.Modified = g.Version+1, now
-			if err := tx.UpdateResource(ctx, g); err != nil {
-				return err
-			}
+		}
+		if err := touchGroups(ctx, tx, c.TenantID, parents, now); err != nil {
+			return err
 		}
 		ev := change(c, now, rt, id, store.OpDelete, eventDoc(id, doc), nil)
 		ev.Edges = edges
@@ -278,10 +307,31 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *schema.ResourceType,
 	})
 }
 
+// touchGroups gives groups a new version when their members' list changed
+// without a change of their own (a member renamed or deleted): a
+// conditional request must not be answered from their old version.
+func touchGroups(ctx context.Context, tx store.Tx, tenant int64, ids []string, now time.Time) error {
+	for _, id := range ids {
+		g, err := tx.Resource(ctx, tenant, store.TypeGroup, id)
+		if err != nil {
+			return err
+		}
+		g.Version, g.Modified = g.Version+1, now
+		if err := tx.UpdateResource(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // build assembles the full document of a stored resource: attributes, id,
 // meta and the computed attributes the projection wants.
 func (s *Service) build(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource, proj *scim.Projection) (*Resource, error) {
 	doc, err := decodeDoc(r.Doc)
+	if err != nil {
+		return nil, err
+	}
+	tag, groups, err := tagOf(ctx, tx, c, rt, r)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +342,7 @@ func (s *Service) build(ctx context.Context, tx store.ReadTx, c Caller, rt *sche
 		"created":      formatTime(r.Created),
 		"lastModified": formatTime(r.Modified),
 		"location":     loc,
-		"version":      etag(r.Version),
+		"version":      tag,
 	}
 	switch rt {
 	case schema.GroupType:
@@ -306,17 +356,11 @@ func (s *Service) build(ctx context.Context, tx store.ReadTx, c Caller, rt *sche
 			}
 		}
 	case schema.UserType:
-		if proj.Wants(schema.User.Attr("groups")) {
-			gs, err := groupsOf(ctx, tx, c, r.ID)
-			if err != nil {
-				return nil, err
-			}
-			if len(gs) > 0 {
-				doc["groups"] = gs
-			}
+		if proj.Wants(schema.User.Attr("groups")) && len(groups) > 0 {
+			doc["groups"] = groups
 		}
 	}
-	return &Resource{Type: rt, ID: r.ID, Version: r.Version, Doc: doc}, nil
+	return &Resource{Type: rt, ID: r.ID, Tag: tag, Doc: doc}, nil
 }
 
 // formatTime renders meta times in UTC with millisecond precision.

@@ -210,12 +210,12 @@ func (s *Server) get(w http.ResponseWriter, r *request, rt *schema.ResourceType,
 		return err
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		v, err := s.dir.Version(r.Context(), r.caller, rt, id)
+		tag, err := s.dir.Tag(r.Context(), r.caller, rt, id)
 		if err != nil {
 			return err
 		}
-		if directory.VersionMatches(inm, v) {
-			w.Header().Set("ETag", (&directory.Resource{Version: v}).ETag())
+		if directory.TagMatches(inm, tag) {
+			w.Header().Set("ETag", tag)
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}
