@@ -5,6 +5,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,10 +22,15 @@ type Config struct {
 	// Listen is the address of the SCIM API, the gateway (built-in proxy)
 	// and the forward-auth endpoint.
 	Listen string `yaml:"listen"`
-	// AdminListen serves /metrics, /healthz and, without authentication,
-	// the audit trail (/audit/*, /access/*); empty disables it. Keep it on
-	// a private address.
+	// AdminListen serves /metrics, /healthz and the audit trail
+	// (/audit/*, /access/*); empty disables it. Keep it on a private
+	// address.
 	AdminListen string `yaml:"admin_listen"`
+	// AdminTokenSHA256 lists the SHA-256 (hex) of the bearer tokens that
+	// may read the audit trail on the admin listener ("scimgate
+	// admin-token create" makes one). Empty leaves the trail open, which
+	// only a loopback admin_listen allows.
+	AdminTokenSHA256 []string `yaml:"admin_token_sha256"`
 	// Store names the database: "sqlite:PATH".
 	Store    string   `yaml:"store"`
 	SCIM     SCIM     `yaml:"scim"`
@@ -176,6 +183,7 @@ func (c *Config) Validate() error {
 	if c.AdminListen != "" && !validAddr(c.AdminListen) {
 		add("admin_listen", fmt.Sprintf("%q is not a host:port address", c.AdminListen), `for example "127.0.0.1:9090", or "" to disable`)
 	}
+	validateAdminTokens(c.AdminListen, c.AdminTokenSHA256, add)
 	if c.Gateway.PublicURL != "" {
 		if u, err := url.Parse(c.Gateway.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("gateway.public_url", fmt.Sprintf("%q is not an http(s) URL", c.Gateway.PublicURL), `for example "https://gate.example.com"`)
@@ -234,6 +242,29 @@ func (c *Config) Validate() error {
 }
 
 // validAddr reports whether s is host:port with a numeric port.
+func validateAdminTokens(listen string, hashes []string, add func(path, msg, hint string)) {
+	for i, h := range hashes {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+			add(fmt.Sprintf("admin_token_sha256[%d]", i), "is not a SHA-256 in hex (64 characters)",
+				`put the hash "scimgate admin-token create" prints, never the token itself`)
+		}
+	}
+	if len(hashes) == 0 && listen != "" && validAddr(listen) && !loopback(listen) {
+		add("admin_listen", fmt.Sprintf("%q is not a loopback address and admin_token_sha256 is empty: the audit trail would be open to the network", listen),
+			`bind it to "127.0.0.1:9090", or require a token: admin_token_sha256 (scimgate admin-token create)`)
+	}
+}
+
+// loopback reports whether a host:port address listens on loopback only.
+func loopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func validAddr(s string) bool {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {

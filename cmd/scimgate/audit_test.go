@@ -41,13 +41,21 @@ func TestAuditEndToEnd(t *testing.T) {
 	}))
 	defer upstream.Close()
 	adminAddr := freeAddr(t)
+	// The audit trail on the admin listener takes a token; only its hash
+	// goes in the configuration.
+	created := mustCLI(t, bin, "admin-token", "create")
+	adminSecret := strings.TrimSpace(created.stdout)
+	adminHash := regexp.MustCompile(`[0-9a-f]{64}`).FindString(created.stderr)
+	if adminHash == "" || strings.Contains(created.stderr, adminSecret) {
+		t.Fatalf("admin-token create: stdout %q stderr %q; want the token alone on stdout and its hash on stderr", created.stdout, created.stderr)
+	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "scimgate.db")
 	config := filepath.Join(dir, "scimgate.yaml")
 	writeConfig := func(routes string) {
 		t.Helper()
-		cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: %q\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: acme\nlog:\n  level: warn\n"+
-			"audit:\n  decisions:\n    allows: all\n    flush_interval: 10ms\nroutes:\n%s", adminAddr, db, routes)
+		cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: %q\nadmin_token_sha256: [%q]\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: acme\nlog:\n  level: warn\n"+
+			"audit:\n  decisions:\n    allows: all\n    flush_interval: 10ms\nroutes:\n%s", adminAddr, adminHash, db, routes)
 		if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -153,8 +161,33 @@ func TestAuditEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The admin listener answers the same.
-	resp, err := hc.Get("http://" + adminAddr + "/audit/verify")
+	// The admin listener answers the same, to the admin token only;
+	// metrics stay open to the scraper.
+	adminGet := func(path, token string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+adminAddr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return hc.Do(req)
+	}
+	for _, c := range []struct{ path, token string }{
+		{"/audit/verify", ""}, {"/audit/log", accessToken}, {"/access/who?route=app&at=1m", adminSecret + "x"},
+	} {
+		resp, err := adminGet(c.path, c.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("GET %s with token %q: %d %q; want 401 and a Bearer challenge", c.path, c.token, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if resp, err := adminGet("/metrics", ""); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics without a token: %v %v; want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := adminGet("/audit/verify", adminSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +197,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || !rep.OK {
 		t.Errorf("GET /audit/verify = %d %+v, %v; want 200 and ok", resp.StatusCode, rep, err)
 	}
-	if resp, err = hc.Get("http://" + adminAddr + "/audit/log?route=admin"); err == nil {
+	if resp, err = adminGet("/audit/log?route=admin", adminSecret); err == nil {
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Count(string(raw), "\n") != 2 {

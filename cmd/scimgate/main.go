@@ -39,6 +39,7 @@ Usage:
   scimgate audit log --config FILE [--since T] [--until T] [--user U] [--route R] [--limit N] [--json]
   scimgate access who --config FILE --route NAME --at TIME [--json]
   scimgate access history --config FILE --user USERNAME [--route NAME] [--json]
+  scimgate admin-token create                       a token for the admin listener's audit endpoints
   scimgate whoami [--listen ADDR] [--jwks URL]          a demo upstream that shows what it receives
   scimgate version
 
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditCmd(ctx, args[1:], stdout, stderr)
 	case "access":
 		return accessCmd(ctx, args[1:], stdout, stderr)
+	case "admin-token":
+		return adminToken(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

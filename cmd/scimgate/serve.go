@@ -93,10 +93,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listen admin: %w", err)
 		}
+		trail := http.NewServeMux()
+		trail.Handle("/audit/", audit.Handler(a.st, log))
+		trail.Handle("/access/", audit.AccessHandler(a.st, log))
+		guarded, err := admin.RequireToken(cfg.AdminTokenSHA256, trail)
+		if err != nil {
+			aln.Close()
+			return err
+		}
+		if len(cfg.AdminTokenSHA256) == 0 {
+			log.Info("the admin listener serves the audit trail without a token; set admin_token_sha256 to require one", "addr", aln.Addr().String())
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/", metrics.Handler(ready))
-		mux.Handle("/audit/", audit.Handler(a.st, log))
-		mux.Handle("/access/", audit.AccessHandler(a.st, log))
+		mux.Handle("/audit/", guarded)
+		mux.Handle("/access/", guarded)
 		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
 		log.Info("admin listener", "addr", aln.Addr().String())
