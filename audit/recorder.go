@@ -116,7 +116,7 @@ func NewRecorder(st Updater, opts RecorderOptions) *Recorder {
 		opts.Buffer = 16384
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 512
+		opts.BatchSize = 4096
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = 50 * time.Millisecond
@@ -202,29 +202,22 @@ func (r *Recorder) run() {
 			r.warnDropped(true)
 			return
 		}
-		// Wait a little for others to share the transaction: one commit
-		// (and fsync) per decision would not keep up with a busy gateway.
+		// Let others gather in the buffer to share the transaction: one
+		// commit (and fsync) per decision would not keep up with a busy
+		// gateway. The writer sleeps meanwhile rather than wait on the
+		// channel: a receiver waiting there would be woken by every
+		// Record, a context switch per request.
 		timer.Reset(r.opts.FlushInterval)
 		stopping := false
-	fill:
-		for len(batch) < r.opts.BatchSize {
-			select {
-			case e := <-r.ch:
-				batch = append(batch, e.decision())
-			case <-timer.C:
-				break fill
-			case <-r.stop:
-				stopping = true
-				break fill
-			}
+		select {
+		case <-timer.C:
+		case <-r.stop:
+			timer.Stop()
+			stopping = true
 		}
-		timer.Stop()
-		r.write(batch)
-		batch = batch[:0]
-		r.warnDropped(false)
+		batch = r.drain(batch)
+		r.warnDropped(stopping)
 		if stopping {
-			r.drain(batch)
-			r.warnDropped(true)
 			return
 		}
 	}
@@ -243,8 +236,9 @@ func (r *Recorder) warnDropped(final bool) {
 	}
 }
 
-// drain writes what is left in the buffer, in batches.
-func (r *Recorder) drain(batch []store.Decision) {
+// drain writes batch and what is buffered, in batches of at most
+// BatchSize, and returns batch emptied.
+func (r *Recorder) drain(batch []store.Decision) []store.Decision {
 	for {
 		select {
 		case e := <-r.ch:
@@ -254,7 +248,7 @@ func (r *Recorder) drain(batch []store.Decision) {
 			}
 		default:
 			r.write(batch)
-			return
+			return batch[:0]
 		}
 		r.write(batch)
 		batch = batch[:0]

@@ -31,7 +31,7 @@ type AuditDecisions struct {
 	// 16384 (under a second of a busy gateway; about 170 bytes each).
 	Buffer int `yaml:"buffer"`
 	// BatchSize is how many decisions one transaction writes at most,
-	// default 512.
+	// default 4096.
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is how long a decision waits for others to share its
 	// transaction, default 50ms.
@@ -46,7 +46,7 @@ const (
 )
 
 func defaultAudit() Audit {
-	return Audit{Decisions: AuditDecisions{Allows: AuditAllowsAll, Buffer: 16384, BatchSize: 512, FlushInterval: 50 * time.Millisecond}}
+	return Audit{Decisions: AuditDecisions{Allows: AuditAllowsAll, Buffer: 16384, BatchSize: 4096, FlushInterval: 50 * time.Millisecond}}
 }
 
 func validateAudit(a Audit, add func(path, msg, hint string)) {
@@ -68,7 +68,7 @@ func validateAudit(a Audit, add func(path, msg, hint string)) {
 		add("audit.decisions.buffer", fmt.Sprintf("%d is out of range", d.Buffer), "between 1 and 16777216; the default is 16384")
 	}
 	if d.BatchSize < 1 || d.BatchSize > 10000 {
-		add("audit.decisions.batch_size", fmt.Sprintf("%d is out of range", d.BatchSize), "between 1 and 10000; the default is 512")
+		add("audit.decisions.batch_size", fmt.Sprintf("%d is out of range", d.BatchSize), "between 1 and 10000; the default is 4096")
 	}
 	if d.FlushInterval < time.Millisecond || d.FlushInterval > time.Minute {
 		add("audit.decisions.flush_interval", fmt.Sprintf("%s is out of range", d.FlushInterval), `between "1ms" and "1m"; the default is "50ms"`)

@@ -44,7 +44,7 @@ func TestParseAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := AuditDecisions{Allows: "sample", SampleRate: 0.25, Buffer: 16384, BatchSize: 512, FlushInterval: 10 * time.Millisecond}
+	want := AuditDecisions{Allows: "sample", SampleRate: 0.25, Buffer: 16384, BatchSize: 4096, FlushInterval: 10 * time.Millisecond}
 	if c.Audit.Decisions != want {
 		t.Errorf("Parse(audit) = %+v, want %+v", c.Audit.Decisions, want)
 	}
