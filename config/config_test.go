@@ -312,6 +312,9 @@ func TestValidate(t *testing.T) {
 			c.SPOE = SPOE{Listen: ":12345", RuntimeAPI: "ipv4@127.0.0.1:9999", MaxFrameSize: 16380}
 		}, nil},
 		{"spoe listen without port", func(c *Config) { c.SPOE.Listen = "127.0.0.1" }, []string{"spoe.listen"}},
+		{"spoe on a unix socket", func(c *Config) { c.SPOE.Listen = "unix:/run/scimgate/spoe.sock" }, nil},
+		{"spoe on a relative unix socket", func(c *Config) { c.SPOE.Listen = "unix:spoe.sock" }, []string{"spoe.listen"}},
+		{"spoe on a bare path", func(c *Config) { c.SPOE.Listen = "/run/scimgate/spoe.sock" }, []string{"spoe.listen"}},
 		{"spoe runtime API relative", func(c *Config) { c.SPOE = SPOE{Listen: ":1", RuntimeAPI: "admin.sock", MaxFrameSize: 16380} }, []string{"spoe.runtime_api"}},
 		{"spoe runtime API without agent", func(c *Config) { c.SPOE.RuntimeAPI = "/run/h.sock" }, []string{"spoe.runtime_api"}},
 		{"spoe frame size", func(c *Config) { c.SPOE = SPOE{Listen: ":1", MaxFrameSize: 255} }, []string{"spoe.max_frame_size"}},

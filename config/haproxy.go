@@ -9,8 +9,9 @@ import (
 
 // SPOE configures the HAProxy SPOE agent that `serve` runs.
 type SPOE struct {
-	// Listen is where HAProxy's SPOE filter connects, e.g.
-	// "127.0.0.1:12345"; empty disables the agent.
+	// Listen is where HAProxy's SPOE filter connects: host:port, e.g.
+	// "127.0.0.1:12345", or a unix socket, "unix:/run/scimgate/spoe.sock"
+	// (cheaper than loopback TCP); empty disables the agent.
 	Listen string `yaml:"listen"`
 	// RuntimeAPI is HAProxy's admin socket (a unix socket path, or
 	// host:port): with it, the open streams of a user who loses access
@@ -28,8 +29,8 @@ func validateSPOE(s SPOE, add func(path, msg, hint string)) {
 		}
 		return
 	}
-	if !validAddr(s.Listen) {
-		add("spoe.listen", fmt.Sprintf("%q is not a host:port address", s.Listen), `for example "127.0.0.1:12345"`)
+	if _, _, ok := s.ListenAddr(); !ok {
+		add("spoe.listen", fmt.Sprintf("%q is neither host:port nor unix:/path", s.Listen), `for example "127.0.0.1:12345" or "unix:/run/scimgate/spoe.sock"`)
 	}
 	if s.RuntimeAPI != "" && !validRuntimeAPI(s.RuntimeAPI) {
 		add("spoe.runtime_api", fmt.Sprintf("%q is neither a socket path nor host:port", s.RuntimeAPI), `for example "/run/haproxy/admin.sock"`)
@@ -42,6 +43,15 @@ func validateSPOE(s SPOE, add func(path, msg, hint string)) {
 // validRuntimeAPI accepts what HAProxy's stats socket binds to: an
 // absolute unix socket path (optionally "unix:"-prefixed) or host:port
 // (optionally "ipv4@"-prefixed).
+// ListenAddr returns the network ("tcp" or "unix") and address of
+// Listen, and whether it is valid.
+func (s SPOE) ListenAddr() (network, address string, ok bool) {
+	if p, isUnix := strings.CutPrefix(s.Listen, "unix:"); isUnix {
+		return "unix", p, strings.HasPrefix(p, "/")
+	}
+	return "tcp", s.Listen, validAddr(s.Listen)
+}
+
 func validRuntimeAPI(s string) bool {
 	if p, ok := strings.CutPrefix(s, "unix:"); ok {
 		return strings.HasPrefix(p, "/")

@@ -30,7 +30,7 @@ func startSPOE(ctx context.Context, c config.SPOE, gate *gateway.Gate, stdout io
 		}
 		o.Runtime = rt
 	}
-	ln, err := net.Listen("tcp", c.Listen)
+	ln, err := listenSPOE(c)
 	if err != nil {
 		return fmt.Errorf("spoe: listen: %w", err)
 	}
@@ -43,6 +43,32 @@ func startSPOE(ctx context.Context, c config.SPOE, gate *gateway.Gate, stdout io
 	fmt.Fprintf(stdout, "HAProxy SPOE agent: %s\n", ln.Addr())
 	log.Info("SPOE agent", "addr", ln.Addr().String(), "runtime_api", c.RuntimeAPI)
 	return nil
+}
+
+// listenSPOE listens where spoe.listen says. A unix socket left by a
+// previous run is replaced; the new one is as open as a loopback port
+// (mode 0666): keep it in a directory only HAProxy's user can reach to
+// narrow that.
+func listenSPOE(c config.SPOE) (net.Listener, error) {
+	network, addr, _ := c.ListenAddr()
+	if network == "unix" {
+		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if err := os.Remove(addr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if err := os.Chmod(addr, 0o666); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, nil
 }
 
 // startMapSync starts HAProxy map sync until ctx ends. It writes the map

@@ -91,11 +91,18 @@ func rewrite(t *testing.T, path string, pairs ...string) string {
 // the SPOE agent and Debian's HAProxy: allow and deny, spoofed headers,
 // credentials kept from the application, group change and deactivation
 // refused at once, an open stream shut down on deprovisioning, and the
-// agent killed then every request refused.
+// agent killed then every request refused. It runs twice: the agent on a
+// loopback TCP port, as the example ships, and on a unix socket.
 func TestHAProxySPOE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts HAProxy and the real binary")
 	}
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) { testHAProxySPOE(t, network) })
+	}
+}
+
+func testHAProxySPOE(t *testing.T, network string) {
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +111,16 @@ func TestHAProxySPOE(t *testing.T) {
 	app := newHAProxyApp(t)
 	gatePort, spoePort, runtimePort, edgePort := freePort(t), freePort(t), freePort(t), freePort(t)
 	configPath := filepath.Join(dir, "scimgate.yaml")
+	agentListen, agentServer := "127.0.0.1:"+spoePort, "127.0.0.1:"+spoePort
+	if network == "unix" {
+		sock := filepath.Join(dir, "spoe.sock")
+		agentListen, agentServer = "unix:"+sock, "unix@"+sock
+	}
 	cfg := rewrite(t, haproxyExampleGate,
 		`"127.0.0.1:8080"`, `"127.0.0.1:`+gatePort+`"`,
 		`"127.0.0.1:9090"`, `""`,
 		`"sqlite:./data/scimgate.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
-		`"127.0.0.1:12345"`, `"127.0.0.1:`+spoePort+`"`,
+		`"127.0.0.1:12345"`, `"`+agentListen+`"`,
 		`"127.0.0.1:9999"`, `"127.0.0.1:`+runtimePort+`"`,
 		"level: info", "level: warn")
 	if err := os.WriteFile(configPath, []byte(cfg), 0o600); err != nil {
@@ -126,7 +138,7 @@ func TestHAProxySPOE(t *testing.T) {
 		"config examples/haproxy/spoe.conf", "config "+spoeConf,
 		"server app 127.0.0.1:9001", "server app "+strings.TrimPrefix(app.srv.URL, "http://"),
 		"server scimgate 127.0.0.1:8080", "server scimgate 127.0.0.1:"+gatePort,
-		"server agent 127.0.0.1:12345", "server agent 127.0.0.1:"+spoePort))
+		"server agent 127.0.0.1:12345", "server agent "+agentServer))
 	edge := "http://127.0.0.1:" + edgePort
 
 	alice := nginxSCIMCreate(t, scim, "/Users", map[string]any{
