@@ -1,0 +1,51 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/scimgate/scimgate/config"
+)
+
+// TestListenSPOEUnix: a socket left by a killed run is replaced, the new
+// one is connectable by HAProxy's user (0666), and a file that is not a
+// socket is never removed.
+func TestListenSPOEUnix(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "spoe.sock")
+	old, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.(*net.UnixListener).SetUnlinkOnClose(false) // as after kill -9
+	old.Close()
+
+	ln, err := listenSPOE(config.SPOE{Listen: "unix:" + sock})
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o666 {
+		t.Errorf("socket mode %v, %v; want 0666", fi.Mode(), err)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.Close()
+
+	file := filepath.Join(dir, "data.db")
+	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := listenSPOE(config.SPOE{Listen: "unix:" + file}); err == nil {
+		ln.Close()
+		t.Fatal("listened over a regular file")
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Errorf("the regular file was touched: %q %v", b, err)
+	}
+}
