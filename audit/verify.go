@@ -76,68 +76,49 @@ func Verify(ctx context.Context, v Viewer, kept []Head) (Report, error) {
 }
 
 func walk(ctx context.Context, tx store.ReadTx, c *chain) error {
-	var after int64
 	switch c.stream {
 	case store.StreamChanges:
-		for {
-			cs, err := tx.Changes(ctx, after, verifyPage)
-			if err != nil {
-				return err
-			}
-			for i := range cs {
-				r := &cs[i]
-				c.add(r.Seq, r.Prev, r.Hash, func(s int64) []byte {
-					seq := r.Seq
-					r.Seq = s
-					defer func() { r.Seq = seq }()
-					return store.HashChange(r.Prev, r)
-				})
-			}
-			if len(cs) < verifyPage {
-				return ctx.Err()
-			}
-			after = cs[len(cs)-1].Seq
-		}
+		return walkStream(ctx, c, func(after int64) ([]store.Change, error) { return tx.Changes(ctx, after, verifyPage) },
+			func(r *store.Change) (*int64, []byte, []byte) { return &r.Seq, r.Prev, r.Hash },
+			func(r *store.Change) []byte { return store.HashChange(r.Prev, r) })
 	case store.StreamPolicies:
-		for {
-			vs, err := tx.PolicyVersions(ctx, after, verifyPage)
-			if err != nil {
-				return err
-			}
-			for i := range vs {
-				r := &vs[i]
-				c.add(r.Seq, r.Prev, r.Hash, func(s int64) []byte {
-					seq := r.Seq
-					r.Seq = s
-					defer func() { r.Seq = seq }()
-					return store.HashPolicyVersion(r.Prev, r)
-				})
-			}
-			if len(vs) < verifyPage {
-				return ctx.Err()
-			}
-			after = vs[len(vs)-1].Seq
-		}
+		return walkStream(ctx, c, func(after int64) ([]store.PolicyVersion, error) { return tx.PolicyVersions(ctx, after, verifyPage) },
+			func(r *store.PolicyVersion) (*int64, []byte, []byte) { return &r.Seq, r.Prev, r.Hash },
+			func(r *store.PolicyVersion) []byte { return store.HashPolicyVersion(r.Prev, r) })
 	case store.StreamDecisions:
-		for {
-			ds, err := tx.Decisions(ctx, after, verifyPage)
-			if err != nil {
-				return err
-			}
-			for i := range ds {
-				r := &ds[i]
-				c.add(r.Seq, r.Prev, r.Hash, func(s int64) []byte {
-					seq := r.Seq
-					r.Seq = s
-					defer func() { r.Seq = seq }()
-					return store.HashDecision(r.Prev, r)
-				})
-			}
-			if len(ds) < verifyPage {
-				return ctx.Err()
-			}
-			after = ds[len(ds)-1].Seq
-		}
+		return walkStream(ctx, c, func(after int64) ([]store.Decision, error) { return tx.Decisions(ctx, after, verifyPage) },
+			func(r *store.Decision) (*int64, []byte, []byte) { return &r.Seq, r.Prev, r.Hash },
+			func(r *store.Decision) []byte { return store.HashDecision(r.Prev, r) })
 	}
 	return fmt.Errorf("unknown stream %q", c.stream)
+}
+
+// walkStream pages through one stream's records in sequence order and
+// feeds each to c. fields exposes a record's seq, prev and stored hash;
+// hash recomputes the record's hash, with the seq c asks for in place.
+func walkStream[R any](ctx context.Context, c *chain, page func(after int64) ([]R, error),
+	fields func(*R) (seq *int64, prev, hash []byte), hash func(*R) []byte,
+) error {
+	var after int64
+	for {
+		rs, err := page(after)
+		if err != nil {
+			return err
+		}
+		for i := range rs {
+			r := &rs[i]
+			seqp, prev, stored := fields(r)
+			seq := *seqp
+			c.add(seq, prev, stored, func(s int64) []byte {
+				*seqp = s
+				defer func() { *seqp = seq }()
+				return hash(r)
+			})
+		}
+		if len(rs) < verifyPage {
+			return ctx.Err()
+		}
+		seqp, _, _ := fields(&rs[len(rs)-1])
+		after = *seqp
+	}
 }
