@@ -131,17 +131,18 @@ func NewExporter(st ExportStore, opts ExportOptions) *Exporter {
 	if len(opts.Streams) == 0 {
 		opts.Streams = Streams
 	}
+	def := config.AuditExport{}.WithDefaults()
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 500
+		opts.BatchSize = def.BatchSize
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = time.Second
+		opts.PollInterval = def.PollInterval
 	}
 	if opts.RetryMin <= 0 {
-		opts.RetryMin = time.Second
+		opts.RetryMin = def.Retry.Min
 	}
 	if opts.RetryMax < opts.RetryMin {
-		opts.RetryMax = max(5*time.Minute, opts.RetryMin)
+		opts.RetryMax = max(def.Retry.Max, opts.RetryMin)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -112,14 +112,15 @@ func NewRecorder(st Updater, opts RecorderOptions) *Recorder {
 	if opts.Allows == "" {
 		opts.Allows = AllowsAll
 	}
+	def := config.Default().Audit.Decisions
 	if opts.Buffer <= 0 {
-		opts.Buffer = 16384
+		opts.Buffer = def.Buffer
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 4096
+		opts.BatchSize = def.BatchSize
 	}
 	if opts.FlushInterval <= 0 {
-		opts.FlushInterval = 50 * time.Millisecond
+		opts.FlushInterval = def.FlushInterval
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
