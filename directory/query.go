@@ -96,7 +96,7 @@ func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, star
 			for _, r := range rows {
 				h := hit{part: p, r: r}
 				if sortBy != nil {
-					v := &view{ctx: ctx, tx: tx, c: c, rt: p.Type, r: r}
+					v := &view{ctx: ctx, tx: tx, c: c, rt: p.Type, r: r, version: sortBy.String() == "meta.version"}
 					if h.key = sortKey(*sortBy, v); v.err != nil {
 						return v.err
 					}
@@ -128,12 +128,13 @@ func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, star
 func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, f *filter.Filter) ([]*store.Resource, error) {
 	typ := storeType(rt)
 	var out []*store.Resource
+	version := f != nil && f.Reads("meta.version")
 	test := func(r *store.Resource) error {
 		if f == nil {
 			out = append(out, r)
 			return nil
 		}
-		v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r}
+		v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: version}
 		ok := f.Match(v)
 		if v.err != nil {
 			return v.err
@@ -229,14 +230,17 @@ func union(a, b []*store.Resource) []*store.Resource {
 
 // view exposes a stored resource to filter evaluation, decoding its
 // document and computing members or groups only when the filter reads them.
+// meta.version is there only when version is set: a user's costs the walk
+// up its groups.
 type view struct {
-	ctx context.Context
-	tx  store.ReadTx
-	c   Caller
-	rt  *schema.ResourceType
-	r   *store.Resource
-	doc map[string]any
-	err error
+	ctx     context.Context
+	tx      store.ReadTx
+	c       Caller
+	rt      *schema.ResourceType
+	r       *store.Resource
+	doc     map[string]any
+	err     error
+	version bool
 }
 
 func (v *view) Get(name string) any {
@@ -244,18 +248,21 @@ func (v *view) Get(name string) any {
 	case "id":
 		return v.r.ID
 	case "meta":
-		tag, _, err := tagOf(v.ctx, v.tx, v.c, v.rt, v.r)
-		if err != nil {
-			v.err = err
-			return nil
-		}
-		return map[string]any{
+		meta := map[string]any{
 			"resourceType": v.rt.Name,
 			"created":      formatTime(v.r.Created),
 			"lastModified": formatTime(v.r.Modified),
 			"location":     v.c.Base + v.rt.Endpoint + "/" + v.r.ID,
-			"version":      tag,
 		}
+		if v.version {
+			tag, _, err := tagOf(v.ctx, v.tx, v.c, v.rt, v.r)
+			if err != nil {
+				v.err = err
+				return nil
+			}
+			meta["version"] = tag
+		}
+		return meta
 	case "members":
 		if v.rt != schema.GroupType {
 			return nil

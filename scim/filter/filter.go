@@ -135,3 +135,33 @@ func (f *Filter) String() string {
 	writeExpr(&b, f.root, 0)
 	return b.String()
 }
+
+// Reads reports whether matching reads the attribute at path, given in
+// canonical form ("meta.version"), in a comparison or presence test,
+// inside a value filter too. It lets a caller skip computing attributes
+// the filter never looks at.
+func (f *Filter) Reads(path string) bool { return reads(f.root, path, nil) }
+
+func reads(e Expr, path string, outer *AttrPath) bool {
+	at := func(p AttrPath) bool {
+		if outer != nil {
+			p = AttrPath{Schema: outer.Schema, Attr: outer.Attr, Sub: p.Attr}
+		}
+		return p.String() == path
+	}
+	switch x := e.(type) {
+	case *And:
+		return reads(x.Left, path, outer) || reads(x.Right, path, outer)
+	case *Or:
+		return reads(x.Left, path, outer) || reads(x.Right, path, outer)
+	case *Not:
+		return reads(x.X, path, outer)
+	case *Compare:
+		return at(x.Path)
+	case *Present:
+		return at(x.Path)
+	case *ValuePath:
+		return reads(x.Filter, path, &x.Path)
+	}
+	return false
+}
