@@ -70,6 +70,7 @@ type Recorder struct {
 	st      Updater
 	opts    RecorderOptions
 	ch      chan entry
+	kick    chan struct{} // a batch is waiting: write before the interval ends
 	closed  atomic.Bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -128,7 +129,7 @@ func NewRecorder(st Updater, opts RecorderOptions) *Recorder {
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
-	r := &Recorder{st: st, opts: opts, ch: make(chan entry, opts.Buffer), stop: make(chan struct{}), done: make(chan struct{}),
+	r := &Recorder{st: st, opts: opts, ch: make(chan entry, opts.Buffer), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		metrics: opts.Metrics, log: opts.Log}
 	if r.metrics == nil {
 		r.metrics = noMetrics{}
@@ -162,6 +163,14 @@ func (r *Recorder) Record(adapter, remote string, p engine.Principal, req engine
 	select {
 	case r.ch <- e:
 		r.metrics.Recorded()
+		if len(r.ch) >= r.opts.BatchSize {
+			// A full batch waits: wake the writer, once per batch, so that
+			// a long flush interval does not fill the buffer.
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		r.metrics.Dropped(DropBufferFull, 1)
 		r.full.Add(1)
@@ -206,12 +215,14 @@ func (r *Recorder) run() {
 		// Let others gather in the buffer to share the transaction: one
 		// commit (and fsync) per decision would not keep up with a busy
 		// gateway. The writer sleeps meanwhile rather than wait on the
-		// channel: a receiver waiting there would be woken by every
-		// Record, a context switch per request.
+		// channel, where every Record would wake it (a context switch per
+		// request); Record kicks it when a whole batch is waiting.
 		timer.Reset(r.opts.FlushInterval)
 		stopping := false
 		select {
 		case <-timer.C:
+		case <-r.kick:
+			timer.Stop()
 		case <-r.stop:
 			timer.Stop()
 			stopping = true

@@ -193,6 +193,37 @@ func TestRecorderDropsWhenFull(t *testing.T) {
 	}
 }
 
+// TestRecorderWritesFullBatches: a whole batch waiting wakes the writer
+// before the flush interval ends, so a long interval never fills the
+// buffer while the store keeps up. Here the interval never ends: every
+// write is the work of a full batch.
+func TestRecorderWritesFullBatches(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	m := &counts{}
+	const batch = 64
+	r := audit.NewRecorder(st, audit.RecorderOptions{FlushInterval: time.Hour, BatchSize: batch, Buffer: 4 * batch, Metrics: m})
+	defer r.Close()
+	written := func() int { m.mu.Lock(); defer m.mu.Unlock(); return m.written }
+	for k := 1; k <= 40; k++ {
+		for range batch / 2 {
+			r.Record("proxy", "", engine.Principal{}, req, deny())
+		}
+		// Everything but the last, partial batch is written soon.
+		deadline := time.Now().Add(10 * time.Second)
+		for written() < k*batch/2-batch {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d decisions only %d written: the writer waits for the interval", k*batch/2, written())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.dropped) > 0 {
+		t.Errorf("dropped %v; want none", m.dropped)
+	}
+}
+
 // TestRecorderFlushOnClose: Close writes what waits, however long the
 // flush interval; later decisions are dropped, counted.
 func TestRecorderFlushOnClose(t *testing.T) {
