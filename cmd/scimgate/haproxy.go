@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/scimgate/scimgate/admin"
@@ -46,13 +48,19 @@ func startSPOE(ctx context.Context, c config.SPOE, gate *gateway.Gate, stdout io
 }
 
 // listenSPOE listens where spoe.listen says. A unix socket left by a
-// previous run is replaced; the new one is as open as a loopback port
-// (mode 0666): keep it in a directory only HAProxy's user can reach to
-// narrow that.
+// previous run is replaced, one that a process still listens on is not;
+// the new socket is as open as a loopback port (mode 0666): keep it in a
+// directory only HAProxy's user can reach to narrow that.
 func listenSPOE(c config.SPOE) (net.Listener, error) {
 	network, addr, _ := c.ListenAddr()
 	if network == "unix" {
 		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("%s is in use by another process", addr)
+			} else if !errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, fmt.Errorf("%s exists and cannot be checked: %w", addr, err)
+			}
 			if err := os.Remove(addr); err != nil {
 				return nil, err
 			}

@@ -4,14 +4,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/scimgate/scimgate/config"
 )
 
 // TestListenSPOEUnix: a socket left by a killed run is replaced, the new
-// one is connectable by HAProxy's user (0666), and a file that is not a
-// socket is never removed.
+// one is connectable by HAProxy's user (0666), a live one is left to its
+// listener, and a file that is not a socket is never removed.
 func TestListenSPOEUnix(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "spoe.sock")
@@ -36,6 +37,19 @@ func TestListenSPOEUnix(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	c.Close()
+
+	// A second agent on the same path must not steal the live socket.
+	if ln2, err := listenSPOE(config.SPOE{Listen: "unix:" + sock}); err == nil {
+		ln2.Close()
+		t.Fatal("listened over a socket another listener serves")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Errorf("over a live socket: %v; want it to say the socket is in use", err)
+	}
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Errorf("the first listener lost its socket: %v", err)
+	} else {
+		c.Close()
+	}
 
 	file := filepath.Join(dir, "data.db")
 	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
