@@ -110,7 +110,8 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.o.SessionJWT != nil {
-		jwt, err := s.o.SessionJWT.MintCookie(ctx, sess.ID, sess.Expires)
+		exp, refreshAt := s.jwtTimes(s.o.Now(), sess.Expires)
+		jwt, err := s.o.SessionJWT.MintCookie(ctx, sess.ID, exp, refreshAt)
 		if err != nil {
 			s.o.Log.Error("mint session JWT", "user", u.UserName, "session_id", sess.ID, "err", err)
 			if err := s.o.Dir.RevokeSession(ctx, sess.ID, "sign-in"); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/snapshot"
 )
 
@@ -30,6 +31,8 @@ import (
 const (
 	StartPath   = "/.scimgate/signin"
 	SignOutPath = "/.scimgate/signout"
+	// RefreshPath renews the session JWT of HAProxy's map-sync mode.
+	RefreshPath = "/.scimgate/refresh"
 )
 
 // loginMaxAge bounds the time from the redirect to the callback.
@@ -62,9 +65,16 @@ type Options struct {
 }
 
 // Minter mints the JWT of a session's second cookie; *mapsync.Syncer is
-// one.
+// one. The JWT expires at exp, or with the session, and asks to be
+// renewed from refreshAt on (zero: never).
 type Minter interface {
-	MintCookie(ctx context.Context, sessionID string, exp time.Time) (string, error)
+	MintCookie(ctx context.Context, sessionID string, exp, refreshAt time.Time) (string, error)
+}
+
+// SessionChecker judges a session cookie and counts the request as the
+// session's activity; *authn.Authenticator is one.
+type SessionChecker interface {
+	Session(cookie string) engine.Principal
 }
 
 // Service is the sign-in service.
@@ -80,6 +90,7 @@ type Service struct {
 	ids       *oidc.IDTokenVerifier // ID tokens of sign-ins (aud = client id)
 	jwts      *oidc.IDTokenVerifier // bearer JWTs (aud checked against Audiences)
 	endSess   string
+	sessions  SessionChecker
 	prov      *oidc.Provider
 	discovery error
 }
@@ -113,7 +124,16 @@ func (s *Service) CallbackPath() string { return s.callbackPath }
 
 // Handles reports whether the service serves path.
 func (s *Service) Handles(path string) bool {
-	return path == StartPath || path == SignOutPath || path == s.callbackPath
+	return path == StartPath || path == SignOutPath || path == RefreshPath || path == s.callbackPath
+}
+
+// UseSessions sets how the refresh endpoint judges session cookies. It is
+// set after New because the checker itself verifies bearer JWTs with the
+// service; until then refresh sends browsers to sign in.
+func (s *Service) UseSessions(c SessionChecker) {
+	s.mu.Lock()
+	s.sessions = c
+	s.mu.Unlock()
 }
 
 // provider discovers the provider on first use, retrying failures at most
@@ -165,6 +185,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.callback(w, r)
 	case SignOutPath:
 		s.signOut(w, r)
+	case RefreshPath:
+		s.refresh(w, r)
 	default:
 		http.NotFound(w, r)
 	}

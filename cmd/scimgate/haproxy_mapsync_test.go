@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -172,6 +173,47 @@ func TestHAProxyMapSync(t *testing.T) {
 	if aliceB == nil {
 		t.FailNow()
 	}
+
+	// sessions.idle (default 1h, lifetime 12h): the JWT lives one idle
+	// period and asks to be renewed from half of it; the refresh endpoint,
+	// reached through HAProxy with the session cookie, renews it and goes
+	// back.
+	t.Run("the session JWT is renewed through HAProxy", func(t *testing.T) {
+		u, _ := url.Parse(edge)
+		jwtOf := func() string {
+			for _, c := range aliceB.Jar.Cookies(u) {
+				if c.Name == "scimgate_jwt" {
+					return c.Value
+				}
+			}
+			return ""
+		}
+		before := jwtOf()
+		var claims struct{ Iat, Exp, Rfa int64 }
+		if parts := strings.Split(before, "."); len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			_ = json.Unmarshal(raw, &claims)
+		}
+		if claims.Exp-claims.Iat != 3600 || claims.Rfa-claims.Iat != 1800 {
+			t.Errorf("JWT claims %+v; want exp one idle period (1h) after iat and rfa half of it", claims)
+		}
+		st, final, body := navigate(t, aliceB, edge+"/.scimgate/refresh?rd="+url.QueryEscape("/whoami/page?y=2"))
+		if st != http.StatusOK || final != edge+"/whoami/page?y=2" {
+			t.Fatalf("refresh ended at %s (%d): %s\n%s", final, st, body, hp.Logs())
+		}
+		after := jwtOf()
+		if after == "" || after == before {
+			t.Fatalf("the JWT was not renewed")
+		}
+		if st, _ := get(t, anon, "/whoami/", http.Header{"Cookie": {"scimgate_jwt=" + after}}); st != http.StatusOK {
+			t.Errorf("the renewed JWT = %d, want 200", st)
+		}
+		// Without the session cookie there is nothing to renew: sign in.
+		if st, body := get(t, anon, "/.scimgate/refresh?rd=%2Fwhoami%2F", http.Header{"Cookie": {"scimgate_jwt=" + after}}); st != http.StatusFound ||
+			!strings.Contains(body, "/.scimgate/signin") {
+			t.Errorf("refresh without a session = %d %s, want a redirect to sign-in", st, body)
+		}
+	})
 
 	t.Run("decisions and spoofing", func(t *testing.T) {
 		bobB := signIn(t, "b1", "bob@example.com")

@@ -280,6 +280,9 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		authOpts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
 	}
 	auth := authn.New(a.live, authOpts)
+	if signIn != nil {
+		signIn.UseSessions(auth)
+	}
 	go auth.Run(ctx)
 	recOpts := audit.OptionsFrom(cfg.Audit.Decisions)
 	recOpts.Metrics, recOpts.Log = a.metrics.AuditDecisions(), log

@@ -147,18 +147,23 @@ type Claims struct {
 	Subject   string `json:"sub"` // the owner's UID; must equal sessions.map[sid]
 	IssuedAt  int64  `json:"iat"`
 	Expires   int64  `json:"exp"` // haproxy.cfg denies once date >= exp
+	// RefreshAt, when set, is when haproxy.cfg starts sending browsers to
+	// scimgate's refresh endpoint for a new JWT: a session in use keeps
+	// going, one idle until exp must sign in again.
+	RefreshAt int64 `json:"rfa,omitempty"`
 }
 
 // MintCookie returns the JWT for the cookie (DefaultCookieName) of a
 // browser session that sign-in just created, and makes sure HAProxy knows
 // the session before returning: the cookie works on the very next request.
-// The JWT expires at exp or at the session's expiry, whichever is first.
+// The JWT expires at exp or at the session's expiry, whichever is first;
+// refreshAt, when not zero and before that, becomes its rfa claim.
 //
 // The session must be in the current snapshot, neither revoked nor expired,
 // and its owner active; otherwise the error wraps ErrSession. The JWT names
 // the owner by UID rather than userName: userNames are unique only within
 // a tenant.
-func (s *Syncer) MintCookie(ctx context.Context, sessionID string, exp time.Time) (string, error) {
+func (s *Syncer) MintCookie(ctx context.Context, sessionID string, exp, refreshAt time.Time) (string, error) {
 	now := s.o.Now()
 	snap := s.eng.Snapshot()
 	ss, ok := snap.Session(sessionID)
@@ -180,7 +185,11 @@ func (s *Syncer) MintCookie(ctx context.Context, sessionID string, exp time.Time
 	if exp.IsZero() || exp.After(ss.Expires) {
 		exp = ss.Expires
 	}
-	tok, err := s.key.sign(Claims{SessionID: sessionID, Subject: uid, IssuedAt: now.Unix(), Expires: exp.Unix()})
+	c := Claims{SessionID: sessionID, Subject: uid, IssuedAt: now.Unix(), Expires: exp.Unix()}
+	if !refreshAt.IsZero() && refreshAt.Before(exp) {
+		c.RefreshAt = refreshAt.Unix()
+	}
+	tok, err := s.key.sign(c)
 	if err != nil {
 		return "", fmt.Errorf("mint cookie: %w", err)
 	}

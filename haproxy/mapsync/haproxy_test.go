@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,7 +148,7 @@ func TestHAProxy(t *testing.T) {
 		otherKey := &signingKey{priv: other, kid: "x"}
 		forged, _ := otherKey.sign(Claims{SessionID: sid["alice"], Subject: UID(f.Who("alice").User), Expires: hour})
 		subSwap, _ := st.s.key.sign(Claims{SessionID: sid["bob"], Subject: UID(f.Who("alice").User), Expires: hour})
-		expired, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(-2*time.Second))
+		expired, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(-2*time.Second), time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,6 +218,54 @@ func TestHAProxy(t *testing.T) {
 			t.Errorf("%s denied after %v, want < 100ms", who, d)
 		}
 	}
+	// sessions.idle in map-sync mode: a JWT past its refresh time (rfa)
+	// sends a browser's GET to scimgate's refresh endpoint, with the way
+	// back; other requests go on while the JWT is valid.
+	t.Run("a token past its refresh time sends browsers to renew it", func(t *testing.T) {
+		due, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(time.Hour), time.Now().Add(-time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		notYet, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(time.Hour), time.Now().Add(30*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name, method, jwt string
+			browser           bool
+			want              int
+		}{
+			{"browser GET, due", "GET", due, true, 302},
+			{"browser HEAD, due", "HEAD", due, true, 302},
+			{"API GET, due", "GET", due, false, 200},
+			{"browser POST, due", "POST", due, true, 200},
+			{"browser GET, not yet", "GET", notYet, true, 200},
+			{"browser GET, no refresh time", "GET", jwt["alice"], true, 200},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				h := cookie(tc.jwt)
+				if tc.browser {
+					h = append(h, "Accept", "text/html,application/xhtml+xml")
+				}
+				r := do(t, addr, tc.method, "app.test", "/app/x?a=1&b=%2F", h...)
+				if r.status != tc.want {
+					t.Fatalf("status %d, want %d (%s)", r.status, tc.want, r.body)
+				}
+				if tc.want != 302 {
+					if r.seen["X-Scimgate-User"] != "alice" && tc.method != "HEAD" {
+						t.Errorf("X-Scimgate-User %q, want alice", r.seen["X-Scimgate-User"])
+					}
+					return
+				}
+				u, err := url.Parse(r.location)
+				if err != nil || u.Path != "/.scimgate/refresh" || u.Query().Get("rd") != "/app/x?a=1&b=%2F" {
+					t.Errorf("Location %q; want /.scimgate/refresh with rd=/app/x?a=1&b=%%2F", r.location)
+				}
+			})
+		}
+	})
+
 	t.Run("deactivated users are refused", func(t *testing.T) {
 		for _, u := range []string{"dave", "frank", "gina"} {
 			measure(t, u, func() { f.SetActive(u, false) }, 401)

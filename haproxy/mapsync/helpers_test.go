@@ -151,7 +151,7 @@ func (st *stack) session(t testing.TB, user string) (id, jwt string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwt, err = st.s.MintCookie(st.f.Ctx, sess.ID, time.Time{})
+	jwt, err = st.s.MintCookie(st.f.Ctx, sess.ID, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatalf("MintCookie(%s): %v", user, err)
 	}
@@ -160,10 +160,11 @@ func (st *stack) session(t testing.TB, user string) (id, jwt string) {
 
 // reply is HAProxy's answer.
 type reply struct {
-	status int
-	seen   map[string]string // what echo received, when HAProxy let it through
-	body   string
-	route  string // the X-Route header of the answer
+	status   int
+	seen     map[string]string // what echo received, when HAProxy let it through
+	body     string
+	route    string // the X-Route header of the answer
+	location string
 }
 
 // do sends one request over a fresh connection, with the path as is on the
@@ -192,7 +193,7 @@ func do(t testing.TB, addr, method, host, path string, headers ...string) reply 
 	defer resp.Body.Close()
 	var body strings.Builder
 	_, _ = bufio.NewReader(resp.Body).WriteTo(&body)
-	r := reply{status: resp.StatusCode, body: body.String(), route: resp.Header.Get("X-Route")}
+	r := reply{status: resp.StatusCode, body: body.String(), route: resp.Header.Get("X-Route"), location: resp.Header.Get("Location")}
 	if resp.StatusCode == 200 && method != "HEAD" {
 		_ = json.Unmarshal([]byte(r.body), &r.seen)
 	}

@@ -2,11 +2,14 @@ package mapsync
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,11 +155,42 @@ routes:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := s.MintCookie(f.Ctx, tc.sid, time.Time{}); !errors.Is(err, ErrSession) {
+			if _, err := s.MintCookie(f.Ctx, tc.sid, time.Time{}, time.Time{}); !errors.Is(err, ErrSession) {
 				t.Errorf("MintCookie(%s) = %v, want ErrSession", tc.sid, err)
 			}
 		})
 	}
+	// exp and rfa: capped by the session's end; rfa only before exp.
+	now := time.Now()
+	for _, tc := range []struct {
+		name           string
+		exp, refreshAt time.Time
+		wantExp        int64
+		wantRFA        int64
+	}{
+		{"idle period", now.Add(10 * time.Minute), now.Add(5 * time.Minute), now.Add(10 * time.Minute).Unix(), now.Add(5 * time.Minute).Unix()},
+		{"past the session's end", now.Add(48 * time.Hour), time.Time{}, 0, 0},
+		{"refresh not before exp", now.Add(10 * time.Minute), now.Add(10 * time.Minute), now.Add(10 * time.Minute).Unix(), 0},
+	} {
+		tok, err := s.MintCookie(f.Ctx, id, tc.exp, tc.refreshAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var c Claims
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		ss, _ := f.Live.Current().Session(id)
+		if tc.wantExp == 0 {
+			tc.wantExp = ss.Expires.Unix()
+		}
+		if c.Expires != tc.wantExp || c.RefreshAt != tc.wantRFA || (tc.wantRFA == 0 && strings.Contains(string(raw), "rfa")) {
+			t.Errorf("%s: claims %s; want exp %d, rfa %d", tc.name, raw, tc.wantExp, tc.wantRFA)
+		}
+	}
+
 	// A second syncer on the same directory (scimgate restarted) keeps the
 	// key and the sessions.
 	if err := s.Sync(f.Ctx); err != nil {
