@@ -51,7 +51,7 @@ routes:
 		Sessions: sessions, PublicURL: pub, Dir: f.Dir, Snapshots: f.Live,
 		KnownHost:  func(h string) bool { return h == "app.test" },
 		SessionJWT: mint, SessionJWTCookie: "scimgate_jwt",
-		Now:        func() time.Time { return clock },
+		Now: func() time.Time { return clock },
 	})
 	if err != nil {
 		t.Fatal(err)
