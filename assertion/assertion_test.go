@@ -73,6 +73,20 @@ func TestStrip(t *testing.T) {
 	if len(h) != 1 || h.Get("X-Other") != "keep" {
 		t.Errorf("after Strip: %v, want only X-Other", h)
 	}
+	for _, tc := range []struct {
+		in   []string
+		want []string // nil: no Connection header left
+	}{
+		{[]string{"keep-alive"}, []string{"keep-alive"}},
+		{[]string{"X-Scimgate-User, X-Scimgate-Assertion"}, nil},
+		{[]string{"Upgrade, x_scimgate_groups", "x-scimgate-email,keep-alive"}, []string{"Upgrade", "keep-alive"}},
+	} {
+		h := http.Header{"Connection": tc.in}
+		assertion.Strip(h)
+		if !reflect.DeepEqual(h["Connection"], tc.want) {
+			t.Errorf("Strip(Connection: %q) = %q, want %q", tc.in, h["Connection"], tc.want)
+		}
+	}
 }
 
 func TestValuesSet(t *testing.T) {

@@ -26,12 +26,39 @@ const headerPrefix = "X-Scimgate-"
 // Strip deletes every X-Scimgate-* header from h, in any spelling:
 // any case, and with underscores for dashes, which servers that map
 // headers to CGI-style names (HTTP_X_SCIMGATE_USER) read as the same.
+//
+// It also takes identity header names out of the Connection header: a
+// proxy after the gate deletes the headers Connection names as hop-by-hop,
+// which would take the gate's own headers away from the upstream.
 func Strip(h http.Header) {
 	for k := range h {
 		if IsIdentityHeader(k) {
 			delete(h, k)
 		}
 	}
+	if cs, ok := h["Connection"]; ok {
+		h["Connection"] = stripTokens(cs)
+		if len(h["Connection"]) == 0 {
+			delete(h, "Connection")
+		}
+	}
+}
+
+// stripTokens returns the Connection values without identity header names.
+func stripTokens(values []string) []string {
+	var out []string
+	for _, v := range values {
+		var kept []string
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !IsIdentityHeader(tok) {
+				kept = append(kept, tok)
+			}
+		}
+		if len(kept) > 0 {
+			out = append(out, strings.Join(kept, ", "))
+		}
+	}
+	return out
 }
 
 // IsIdentityHeader reports whether name is, or reads as, one of the
