@@ -2,6 +2,8 @@ package signin
 
 import (
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,13 +34,17 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.mu.Lock()
-	check := s.sessions
-	s.mu.Unlock()
+	if rd := r.URL.Query().Get("rd"); strings.HasPrefix(rd, "/") {
+		// A path: back on the host the browser came from, which HAProxy
+		// sent here with a relative redirect (not the public URL's host).
+		returnTo = rd
+	}
 	var sid string
-	if c, err := r.Cookie(s.o.Sessions.CookieName); err == nil && check != nil {
-		if p := check.Session(c.Value); p.Reject == "" {
-			sid = p.SessionID
+	if c, err := r.Cookie(s.o.Sessions.CookieName); err == nil {
+		if check := s.sessions.Load(); check != nil {
+			if p := (*check).Session(c.Value); p.Reject == "" {
+				sid = p.SessionID
+			}
 		}
 	}
 	if sid == "" {
@@ -46,6 +52,15 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.o.Now()
+	if !s.renewals.allow(sid, now) {
+		// The browser came back for a new JWT again and again: HAProxy
+		// finds every JWT due at once (its clock ahead of scimgate's by
+		// half an idle period or more) or never receives the cookie.
+		s.o.Log.Error("session JWT renewed in a loop; is HAProxy's clock ahead of scimgate's, or the cookie refused (Secure over http)?", "session_id", sid)
+		s.page(w, http.StatusServiceUnavailable, "Session not renewed",
+			"The proxy keeps asking for a new session token. Ask your administrator to check that the proxy's and the gateway's clocks agree.")
+		return
+	}
 	ss, ok := s.o.Snapshots.Current().Session(sid)
 	if !ok {
 		http.Redirect(w, r, s.SignInURL(r, returnTo), http.StatusFound)
@@ -62,4 +77,45 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, s.named(s.o.SessionJWTCookie, jwt, ss.Expires))
 	http.Redirect(w, r, returnTo, http.StatusFound)
+}
+
+// renewals counts the refreshes of each session in a short window, to
+// break a redirect loop rather than serve it.
+type renewals struct {
+	mu     sync.Mutex
+	recent map[string]renewal
+}
+
+type renewal struct {
+	since time.Time
+	n     int
+}
+
+const (
+	renewalWindow = 10 * time.Second
+	renewalMax    = 3 // in one window: two tabs at once are fine, a loop is not
+)
+
+// allow records a refresh of session sid at now and reports whether it is
+// within bounds.
+func (r *renewals) allow(sid string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recent == nil {
+		r.recent = map[string]renewal{}
+	}
+	if len(r.recent) > 10000 {
+		for k, v := range r.recent {
+			if now.Sub(v.since) > renewalWindow {
+				delete(r.recent, k)
+			}
+		}
+	}
+	v := r.recent[sid]
+	if now.Sub(v.since) > renewalWindow {
+		v = renewal{since: now}
+	}
+	v.n++
+	r.recent[sid] = v
+	return v.n <= renewalMax
 }

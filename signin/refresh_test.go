@@ -87,8 +87,9 @@ routes:
 	t.Run("in use", func(t *testing.T) {
 		clock = now.Add(6 * time.Minute)
 		w := get("/app/page?x=1", cookie)
-		if w.Code != http.StatusFound || w.Header().Get("Location") != "https://gate.test/app/page?x=1" {
-			t.Fatalf("%d to %q; want 302 back to the page", w.Code, w.Header().Get("Location"))
+		// A path goes back to the host the browser came from.
+		if w.Code != http.StatusFound || w.Header().Get("Location") != "/app/page?x=1" {
+			t.Fatalf("%d to %q; want 302 back to the page, on the same host", w.Code, w.Header().Get("Location"))
 		}
 		if sc := w.Header().Get("Set-Cookie"); !strings.Contains(sc, "scimgate_jwt=jwt-for-"+sess.ID) || !strings.Contains(sc, "HttpOnly") {
 			t.Errorf("Set-Cookie %q; want the new JWT, HttpOnly", sc)
@@ -114,6 +115,17 @@ routes:
 		mint.fail = errors.New("session cannot be used")
 		defer func() { mint.fail = nil }()
 		toSignIn(t, get("/app/", cookie))
+	})
+	t.Run("a redirect loop is broken", func(t *testing.T) {
+		clock = clock.Add(renewalWindow + time.Second)
+		for i := range renewalMax {
+			if w := get("/app/", cookie); w.Code != http.StatusFound {
+				t.Fatalf("refresh %d: %d", i+1, w.Code)
+			}
+		}
+		if w := get("/app/", cookie); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "clocks") {
+			t.Errorf("refresh %d in %s: %d %s; want 503 naming the clocks", renewalMax+1, renewalWindow, w.Code, w.Body)
+		}
 	})
 	t.Run("idle longer than sessions.idle", func(t *testing.T) {
 		clock = clock.Add(11 * time.Minute)
@@ -141,5 +153,27 @@ func TestJWTTimes(t *testing.T) {
 		if !exp.Equal(tt.exp) || !rfa.Equal(tt.refreshAt) {
 			t.Errorf("%s: exp %s refresh %s; want %s, %s", tt.name, exp, rfa, tt.exp, tt.refreshAt)
 		}
+	}
+}
+
+// TestRefreshBeforeUseSessions: until the session checker is set, refresh
+// sends every browser to sign in.
+func TestRefreshBeforeUseSessions(t *testing.T) {
+	pub, _ := url.Parse("https://gate.test")
+	s, err := New(Options{
+		OIDC:       &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: "https://gate.test/.scimgate/callback"},
+		Sessions:   config.Sessions{CookieName: "scimgate_session", Idle: time.Hour, Lifetime: 12 * time.Hour},
+		PublicURL:  pub,
+		SessionJWT: &minted{}, SessionJWTCookie: "scimgate_jwt",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", RefreshPath+"?rd=%2Fapp%2F", nil)
+	r.AddCookie(&http.Cookie{Name: "scimgate_session", Value: "0123456789abcdef.x"})
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusFound || !strings.Contains(loc, StartPath) {
+		t.Errorf("%d to %q; want sign-in", w.Code, loc)
 	}
 }

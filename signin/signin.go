@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -82,6 +83,8 @@ type Service struct {
 	o            Options
 	secret       string
 	callbackPath string
+	sessions     atomic.Pointer[SessionChecker] // never behind mu: discovery holds it
+	renewals     renewals
 
 	mu        sync.Mutex
 	ready     bool
@@ -90,7 +93,6 @@ type Service struct {
 	ids       *oidc.IDTokenVerifier // ID tokens of sign-ins (aud = client id)
 	jwts      *oidc.IDTokenVerifier // bearer JWTs (aud checked against Audiences)
 	endSess   string
-	sessions  SessionChecker
 	prov      *oidc.Provider
 	discovery error
 }
@@ -130,11 +132,7 @@ func (s *Service) Handles(path string) bool {
 // UseSessions sets how the refresh endpoint judges session cookies. It is
 // set after New because the checker itself verifies bearer JWTs with the
 // service; until then refresh sends browsers to sign in.
-func (s *Service) UseSessions(c SessionChecker) {
-	s.mu.Lock()
-	s.sessions = c
-	s.mu.Unlock()
-}
+func (s *Service) UseSessions(c SessionChecker) { s.sessions.Store(&c) }
 
 // provider discovers the provider on first use, retrying failures at most
 // every 10 seconds.

@@ -205,6 +205,14 @@ func TestHAProxyMapSync(t *testing.T) {
 		if after == "" || after == before {
 			t.Fatalf("the JWT was not renewed")
 		}
+		var renewed struct{ Exp, Rfa int64 }
+		if parts := strings.Split(after, "."); len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			_ = json.Unmarshal(raw, &renewed)
+		}
+		if now := time.Now().Unix(); renewed.Rfa <= now || renewed.Exp <= renewed.Rfa {
+			t.Errorf("renewed JWT %+v at %d: it must not be due already", renewed, now)
+		}
 		if st, _ := get(t, anon, "/whoami/", http.Header{"Cookie": {"scimgate_jwt=" + after}}); st != http.StatusOK {
 			t.Errorf("the renewed JWT = %d, want 200", st)
 		}

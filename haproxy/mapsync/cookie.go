@@ -196,6 +196,11 @@ func (s *Syncer) MintCookie(ctx context.Context, sessionID string, exp, refreshA
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A sync that dropped the session (revoked meanwhile) must not be
+	// undone by pushing it again: look once more under the lock.
+	if ss, ok := s.eng.Snapshot().Session(sessionID); !ok || ss.Revoked {
+		return "", fmt.Errorf("mint cookie: %w: session %q revoked", ErrSession, sessionID)
+	}
 	s.known[sessionID] = true
 	if s.pushed == nil {
 		// Nothing pushed yet, or HAProxy's state is unknown: a full sync
@@ -211,6 +216,10 @@ func (s *Syncer) MintCookie(ctx context.Context, sessionID string, exp, refreshA
 		if err := s.syncLocked(ctx); err != nil {
 			return "", fmt.Errorf("mint cookie: %w", err)
 		}
+		return tok, nil
+	}
+	if s.pushed.kv[SessionsMap][sessionID] == uid {
+		// HAProxy has the session already (a JWT renewed): nothing to push.
 		return tok, nil
 	}
 	if err := s.hx.SetEntry(ctx, s.Path(SessionsMap), sessionID, uid); err != nil {

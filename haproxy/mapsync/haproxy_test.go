@@ -267,6 +267,31 @@ func TestHAProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh on one keep-alive connection: due, renewed, due again", func(t *testing.T) {
+		due, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(time.Hour), time.Now().Add(-time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		renewed, err := st.s.MintCookie(f.Ctx, sid["alice"], time.Now().Add(time.Hour), time.Now().Add(30*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dialKeepAlive(t, addr)
+		for i, tc := range []struct {
+			jwt  string
+			want int
+		}{{due, 302}, {renewed, 200}, {due, 302}, {renewed, 200}, {jwt["alice"], 200}} {
+			r := c.get(t, "app.test", "/app/x", append(cookie(tc.jwt), "Accept", "text/html")...)
+			if r.status != tc.want {
+				t.Fatalf("request %d: status %d, want %d (%s)", i+1, r.status, tc.want, r.body)
+			}
+		}
+		// scimgate's own pages are never sent to refresh.
+		if r := do(t, addr, "GET", "app.test", "/.scimgate/signout", append(cookie(due), "Accept", "text/html")...); strings.Contains(r.location, "/.scimgate/refresh") {
+			t.Errorf("/.scimgate/signout was sent to %s", r.location)
+		}
+	})
+
 	t.Run("deactivated users are refused", func(t *testing.T) {
 		for _, u := range []string{"dave", "frank", "gina"} {
 			measure(t, u, func() { f.SetActive(u, false) }, 401)

@@ -252,7 +252,7 @@ func (k *keepAlive) get(t testing.TB, host, path string, headers ...string) repl
 	if err != nil || resp.Close {
 		t.Fatalf("GET %s: the connection did not stay open (%v)", path, err)
 	}
-	r := reply{status: resp.StatusCode, body: string(raw), route: resp.Header.Get("X-Route")}
+	r := reply{status: resp.StatusCode, body: string(raw), route: resp.Header.Get("X-Route"), location: resp.Header.Get("Location")}
 	if resp.StatusCode == 200 {
 		_ = json.Unmarshal(raw, &r.seen)
 	}
