@@ -108,6 +108,9 @@ routes:
 			h.Set(k, v)
 		}
 		h["X_Scimgate_User"] = []string{"root"}
+		// Hop-by-hop by the client's say: must not take the gate's
+		// headers away either.
+		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups"}
 		return h
 	}
 	// forged reports identity headers the application got from the client.
