@@ -215,6 +215,7 @@ func testHAProxySPOE(t *testing.T, network string) {
 		h["X-Scimgate-User"] = []string{"mallory@example.com"}
 		h["X-Scimgate_User"] = []string{"mallory@example.com"}
 		h["X-Scimgate-Groups"] = []string{"admins"}
+		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups"} // must not drop the gate's
 		h["Cookie"] = []string{"theme=dark; scimgate_session=0123456789abcdef.forged; lang=en"}
 		res, body := do(t, "/whoami/", h)
 		if res.StatusCode != 200 {
