@@ -71,6 +71,7 @@ type Recorder struct {
 	opts    RecorderOptions
 	ch      chan entry
 	kick    chan struct{} // a batch is waiting: write before the interval ends
+	kickAt  int           // how many waiting decisions make a batch worth a kick
 	closed  atomic.Bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -131,6 +132,9 @@ func NewRecorder(st Updater, opts RecorderOptions) *Recorder {
 	}
 	r := &Recorder{st: st, opts: opts, ch: make(chan entry, opts.Buffer), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		metrics: opts.Metrics, log: opts.Log}
+	// A whole batch, or half the buffer when that is smaller: a buffer
+	// smaller than a batch must not fill while the writer sleeps.
+	r.kickAt = max(1, min(opts.BatchSize, opts.Buffer/2))
 	if r.metrics == nil {
 		r.metrics = noMetrics{}
 	}
@@ -163,7 +167,7 @@ func (r *Recorder) Record(adapter, remote string, p engine.Principal, req engine
 	select {
 	case r.ch <- e:
 		r.metrics.Recorded()
-		if len(r.ch) >= r.opts.BatchSize {
+		if len(r.ch) >= r.kickAt {
 			// A full batch waits: wake the writer, once per batch, so that
 			// a long flush interval does not fill the buffer.
 			select {

@@ -202,6 +202,26 @@ func TestRecorderWritesFullBatches(t *testing.T) {
 	m := &counts{}
 	const batch = 64
 	r := audit.NewRecorder(st, audit.RecorderOptions{FlushInterval: time.Hour, BatchSize: batch, Buffer: 4 * batch, Metrics: m})
+	// A buffer smaller than a batch: half of it is enough to wake the writer.
+	small := audit.NewRecorder(st, audit.RecorderOptions{FlushInterval: time.Hour, BatchSize: 4096, Buffer: batch, Metrics: m})
+	defer small.Close()
+	for range batch / 2 {
+		small.Record("proxy", "", engine.Principal{}, req, deny())
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		m.mu.Lock()
+		w := m.written
+		m.mu.Unlock()
+		if w >= batch/2 {
+			m.mu.Lock()
+			m.written, m.recorded = 0, 0
+			m.mu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a buffer smaller than a batch, half full: %d written; the writer waits for the interval", w)
+		}
+	}
 	defer r.Close()
 	written := func() int { m.mu.Lock(); defer m.mu.Unlock(); return m.written }
 	for k := 1; k <= 40; k++ {
