@@ -202,17 +202,18 @@ func TestRecorderWritesFullBatches(t *testing.T) {
 	m := &counts{}
 	const batch = 64
 	r := audit.NewRecorder(st, audit.RecorderOptions{FlushInterval: time.Hour, BatchSize: batch, Buffer: 4 * batch, Metrics: m})
-	// A buffer smaller than a batch: half of it is enough to wake the writer.
+	// A buffer smaller than a batch: half of it waiting is enough to wake
+	// the writer (three quarters here, as the writer may hold one).
 	small := audit.NewRecorder(st, audit.RecorderOptions{FlushInterval: time.Hour, BatchSize: 4096, Buffer: batch, Metrics: m})
 	defer small.Close()
-	for range batch / 2 {
+	for range batch * 3 / 4 {
 		small.Record("proxy", "", engine.Principal{}, req, deny())
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		m.mu.Lock()
 		w := m.written
 		m.mu.Unlock()
-		if w >= batch/2 {
+		if w >= batch*3/4 {
 			m.mu.Lock()
 			m.written, m.recorded = 0, 0
 			m.mu.Unlock()
