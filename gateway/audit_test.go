@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -24,19 +25,26 @@ func (a *auditor) Record(adapter, remote string, p engine.Principal, req engine.
 	a.got = append(a.got, adapter+" "+remote+" "+p.TokenID+" "+req.Method+" "+req.Host+req.Path+" "+d.Reason)
 }
 
-// TestDecideAudits: every way an adapter decides goes to the audit
-// trail, once, whatever the log level.
-func TestDecideAudits(t *testing.T) {
+// auditFixture is a gate that audits into an auditor, and alice's request
+// for /app/x with her access token.
+func auditFixture(t *testing.T) (*gatetest.Fixture, *auditor, *http.Request, string) {
+	t.Helper()
 	f := gatetest.New(t, streamRoutes)
 	f.User("alice")
 	f.Group("engineering", "alice")
 	secret, tokenID := f.Token("alice", time.Hour)
 	a := &auditor{}
 	f.Gate.Audit = a
-
 	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
 	r.RemoteAddr = "192.0.2.1:1000"
 	r.Header.Set("Authorization", "Bearer "+secret)
+	return f, a, r, tokenID
+}
+
+// TestDecideAudits: every way an adapter decides goes to the audit
+// trail, once, whatever the log level.
+func TestDecideAudits(t *testing.T) {
+	f, a, r, tokenID := auditFixture(t)
 	req, _ := gateway.RequestFrom(r)
 	f.Gate.Decide("proxy", r, req)
 	f.Gate.DecideCredentials(context.Background(), "spoe", "", "", "192.0.2.2:2000", req)
@@ -62,16 +70,7 @@ func TestDecideAudits(t *testing.T) {
 // TestConfirmAudits: a decision that Confirm turns into a refusal is
 // audited; one it keeps is not audited twice.
 func TestConfirmAudits(t *testing.T) {
-	f := gatetest.New(t, streamRoutes)
-	f.User("alice")
-	f.Group("engineering", "alice")
-	secret, tokenID := f.Token("alice", time.Hour)
-	a := &auditor{}
-	f.Gate.Audit = a
-
-	r := httptest.NewRequest("GET", "http://app.test/app/x", nil)
-	r.RemoteAddr = "192.0.2.1:1000"
-	r.Header.Set("Authorization", "Bearer "+secret)
+	f, a, r, tokenID := auditFixture(t)
 	req, _ := gateway.RequestFrom(r)
 	c := f.Gate.Decide("proxy", r, req)
 	if c = f.Gate.Confirm(context.Background(), r.RemoteAddr, c); !c.Decision.Allow {
