@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/scimgate/scimgate/admin"
@@ -32,7 +29,8 @@ func startSPOE(ctx context.Context, c config.SPOE, gate *gateway.Gate, stdout io
 		}
 		o.Runtime = rt
 	}
-	ln, err := listenSPOE(c)
+	network, addr, _ := c.ListenAddr()
+	ln, err := spoe.Listen(network, addr)
 	if err != nil {
 		return fmt.Errorf("spoe: listen: %w", err)
 	}
@@ -45,38 +43,6 @@ func startSPOE(ctx context.Context, c config.SPOE, gate *gateway.Gate, stdout io
 	fmt.Fprintf(stdout, "HAProxy SPOE agent: %s\n", ln.Addr())
 	log.Info("SPOE agent", "addr", ln.Addr().String(), "runtime_api", c.RuntimeAPI)
 	return nil
-}
-
-// listenSPOE listens where spoe.listen says. A unix socket left by a
-// previous run is replaced, one that a process still listens on is not;
-// the new socket is as open as a loopback port (mode 0666): keep it in a
-// directory only HAProxy's user can reach to narrow that.
-func listenSPOE(c config.SPOE) (net.Listener, error) {
-	network, addr, _ := c.ListenAddr()
-	if network == "unix" {
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
-				c.Close()
-				return nil, fmt.Errorf("%s is in use by another process", addr)
-			} else if !errors.Is(err, syscall.ECONNREFUSED) {
-				return nil, fmt.Errorf("%s exists and cannot be checked: %w", addr, err)
-			}
-			if err := os.Remove(addr); err != nil {
-				return nil, err
-			}
-		}
-	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	if network == "unix" {
-		if err := os.Chmod(addr, 0o666); err != nil {
-			ln.Close()
-			return nil, err
-		}
-	}
-	return ln, nil
 }
 
 // startMapSync starts HAProxy map sync until ctx ends. It writes the map

@@ -1,4 +1,4 @@
-package main
+package spoe
 
 import (
 	"net"
@@ -6,14 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/scimgate/scimgate/config"
 )
 
-// TestListenSPOEUnix: a socket left by a killed run is replaced, the new
+// TestListenUnix: a socket left by a killed run is replaced, the new
 // one is connectable by HAProxy's user (0666), a live one is left to its
 // listener, and a file that is not a socket is never removed.
-func TestListenSPOEUnix(t *testing.T) {
+func TestListenUnix(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "spoe.sock")
 	old, err := net.Listen("unix", sock)
@@ -23,7 +21,7 @@ func TestListenSPOEUnix(t *testing.T) {
 	old.(*net.UnixListener).SetUnlinkOnClose(false) // as after kill -9
 	old.Close()
 
-	ln, err := listenSPOE(config.SPOE{Listen: "unix:" + sock})
+	ln, err := Listen("unix", sock)
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
 	}
@@ -39,7 +37,7 @@ func TestListenSPOEUnix(t *testing.T) {
 	c.Close()
 
 	// A second agent on the same path must not steal the live socket.
-	if ln2, err := listenSPOE(config.SPOE{Listen: "unix:" + sock}); err == nil {
+	if ln2, err := Listen("unix", sock); err == nil {
 		ln2.Close()
 		t.Fatal("listened over a socket another listener serves")
 	} else if !strings.Contains(err.Error(), "in use") {
@@ -55,7 +53,7 @@ func TestListenSPOEUnix(t *testing.T) {
 	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if ln, err := listenSPOE(config.SPOE{Listen: "unix:" + file}); err == nil {
+	if ln, err := Listen("unix", file); err == nil {
 		ln.Close()
 		t.Fatal("listened over a regular file")
 	}
