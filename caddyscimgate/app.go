@@ -152,7 +152,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("scimgate sign-in needs public_url (the site's external URL), got %q", cfg.Gateway.PublicURL)
 		}
 		a.signIn, err = signin.New(signin.Options{OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: u, Dir: a.core.dir,
-			Snapshots: a.core.live, Log: a.log, KnownHost: a.policy.KnowsHost})
+			Snapshots: a.core.live, Log: a.log})
 		if err != nil {
 			return err
 		}

@@ -25,9 +25,9 @@ func (s *Service) jwtTimes(now, sessionExpires time.Time) (exp, refreshAt time.T
 // URL to return to. The session cookie must still be valid, its idle time
 // included; this request counts as activity. Anything else goes to sign-in.
 func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
-	returnTo, ok := s.safeReturn(r.URL.Query().Get("rd"))
-	if !ok {
-		s.page(w, http.StatusBadRequest, "Refresh refused", "The address to return to is not one this gateway serves.")
+	returnTo, err := s.safeReturn(r, r.URL.Query().Get("rd"))
+	if err != nil {
+		s.page(w, http.StatusBadRequest, "Refresh refused", upperFirst(err.Error())+".")
 		return
 	}
 	if s.o.SessionJWT == nil {
@@ -36,7 +36,7 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	if rd := r.URL.Query().Get("rd"); strings.HasPrefix(rd, "/") {
 		// A path: back on the host the browser came from, which HAProxy
-		// sent here with a relative redirect (not the public URL's host).
+		// sent here with a relative redirect, whatever its scheme.
 		returnTo = rd
 	}
 	var sid string

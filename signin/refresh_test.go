@@ -38,18 +38,17 @@ func (m *minted) MintCookie(_ context.Context, sid string, exp, refreshAt time.T
 func TestRefresh(t *testing.T) {
 	f := gatetest.New(t, `
 routes:
-  - {name: app, host: app.test, path: /, allow: {groups: [eng]}}
+  - {name: app, host: app.example.test, path: /, allow: {groups: [eng]}}
 `)
 	f.User("alice")
 	now := time.Now()
 	clock := now
-	sessions := config.Sessions{CookieName: "scimgate_session", Idle: 10 * time.Minute, Lifetime: 12 * time.Hour}
+	sessions := config.Sessions{CookieName: "scimgate_session", CookieDomain: ".example.test", Idle: 10 * time.Minute, Lifetime: 12 * time.Hour}
 	mint := &minted{}
-	pub, _ := url.Parse("https://gate.test")
+	pub, _ := url.Parse("https://gate.example.test")
 	s, err := New(Options{
-		OIDC:     &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: "https://gate.test/.scimgate/callback"},
+		OIDC:     &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: "https://gate.example.test/.scimgate/callback"},
 		Sessions: sessions, PublicURL: pub, Dir: f.Dir, Snapshots: f.Live,
-		KnownHost:  func(h string) bool { return h == "app.test" },
 		SessionJWT: mint, SessionJWTCookie: "scimgate_jwt",
 		Now: func() time.Time { return clock },
 	})
@@ -66,7 +65,7 @@ routes:
 	}
 	get := func(rd, session string) *httptest.ResponseRecorder {
 		t.Helper()
-		r := httptest.NewRequest("GET", "https://app.test"+RefreshPath+"?rd="+url.QueryEscape(rd), nil)
+		r := httptest.NewRequest("GET", "https://app.example.test"+RefreshPath+"?rd="+url.QueryEscape(rd), nil)
 		if session != "" {
 			r.AddCookie(&http.Cookie{Name: sessions.CookieName, Value: session})
 		}
@@ -98,9 +97,9 @@ routes:
 			t.Errorf("minted %s until %s, refresh at %s; want one idle period from now, renewable at half", mint.sid, mint.exp, mint.refreshAt)
 		}
 	})
-	t.Run("a known host comes back there", func(t *testing.T) {
-		w := get("https://app.test/x", cookie)
-		if w.Header().Get("Location") != "https://app.test/x" {
+	t.Run("a host under the cookie domain comes back there", func(t *testing.T) {
+		w := get("https://app.example.test/x", cookie)
+		if w.Header().Get("Location") != "https://app.example.test/x" {
 			t.Errorf("Location %q", w.Header().Get("Location"))
 		}
 	})
@@ -169,7 +168,7 @@ func TestRefreshBeforeUseSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest("GET", RefreshPath+"?rd=%2Fapp%2F", nil)
+	r := httptest.NewRequest("GET", "https://gate.test"+RefreshPath+"?rd=%2Fapp%2F", nil)
 	r.AddCookie(&http.Cookie{Name: "scimgate_session", Value: "0123456789abcdef.x"})
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)

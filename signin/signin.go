@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,9 +52,6 @@ type Options struct {
 	PublicURL *url.URL // the gateway's external URL
 	Dir       *directory.Service
 	Snapshots Snapshots
-	// KnownHost reports whether a host is one the gateway protects (a
-	// route's host), so that sign-in may return there.
-	KnownHost func(host string) bool
 	Client    *http.Client // to talk to the provider; default 10s timeout
 	// SessionJWT, when set, mints a second cookie, named SessionJWTCookie,
 	// for every new session: HAProxy's map-sync mode verifies it with
@@ -82,6 +80,7 @@ type SessionChecker interface {
 type Service struct {
 	o            Options
 	secret       string
+	callbackURL  *url.URL // redirect_url: where the provider sends the browser back
 	callbackPath string
 	sessions     atomic.Pointer[SessionChecker] // never behind mu: discovery holds it
 	renewals     renewals
@@ -118,7 +117,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc.redirect_url: %w", err)
 	}
-	return &Service{o: o, secret: secret, callbackPath: cb.Path}, nil
+	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path}, nil
 }
 
 // CallbackPath is the path of the redirect URL.
@@ -199,43 +198,74 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// safeReturn accepts where a sign-in may come back to: a path on the
-// gateway, or an http(s) URL on the gateway's host, a host under the cookie
-// domain, or a host a route protects. Anything else is an open redirect.
-func (s *Service) safeReturn(rd string) (string, bool) {
+// safeReturn accepts where a sign-in may come back to: a path, on the host
+// the sign-in was asked for on, or an http(s) URL on a host the session
+// cookie reaches: the host of the callback, where the cookie is set (any
+// port: cookies do not tell ports apart), or one under the cookie domain.
+// Anything else is an open redirect, or a host the browser would come back
+// to without the cookie and be sent to sign in again, round and round.
+func (s *Service) safeReturn(r *http.Request, rd string) (string, error) {
 	pub := s.o.PublicURL
 	if rd == "" {
-		return pub.String() + "/", true
+		return pub.String() + "/", nil
 	}
 	if strings.ContainsAny(rd, "\\\r\n\t") {
-		return "", false
+		return "", errOpenRedirect
+	}
+	if strings.HasPrefix(rd, "/") && !strings.HasPrefix(rd, "//") {
+		// A path, as HAProxy's map-sync configuration sends it: on the host
+		// the browser asked on.
+		scheme, host := pub.Scheme, pub.Host
+		if r.Host != "" && !strings.EqualFold(r.Host, pub.Host) {
+			scheme, host = requestScheme(r, pub.Scheme), r.Host
+		}
+		rd = scheme + "://" + host + rd
 	}
 	u, err := url.Parse(rd)
-	if err != nil {
-		return "", false
-	}
-	if u.Scheme == "" && u.Host == "" && strings.HasPrefix(rd, "/") && !strings.HasPrefix(rd, "//") {
-		return pub.Scheme + "://" + pub.Host + rd, true
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return "", false
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "", errOpenRedirect
 	}
 	host := strings.ToLower(u.Hostname())
 	dom := strings.TrimPrefix(strings.ToLower(s.o.Sessions.CookieDomain), ".")
 	switch {
-	case strings.EqualFold(u.Host, pub.Host):
+	case host == strings.ToLower(s.callbackURL.Hostname()):
 	case dom != "" && (host == dom || strings.HasSuffix(host, "."+dom)):
-	case s.o.KnownHost != nil && s.o.KnownHost(host):
 	default:
-		return "", false
+		return "", errCookieHost
 	}
-	return u.String(), true
+	return u.String(), nil
+}
+
+var (
+	errOpenRedirect = errors.New("the address to return to after sign-in is not one this gateway serves")
+	errCookieHost   = errors.New("the address to return to after sign-in is on a host the session cookie does not reach: " +
+		"sign-in sets it on the host of oidc.redirect_url, and on sessions.cookie_domain when that is set")
+)
+
+// requestScheme is the scheme the browser used: https over TLS, else what
+// the proxy in front says in X-Forwarded-Proto, else def. The header only
+// decides where this browser's own sign-in returns to.
+func requestScheme(r *http.Request, def string) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if p := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+		return p
+	}
+	return def
 }
 
 func (s *Service) start(w http.ResponseWriter, r *http.Request) {
-	returnTo, ok := s.safeReturn(r.URL.Query().Get("rd"))
-	if !ok {
-		s.page(w, http.StatusBadRequest, "Sign-in refused", "The address to return to after sign-in is not one this gateway serves.")
+	returnTo, err := s.safeReturn(r, r.URL.Query().Get("rd"))
+	if err != nil {
+		s.page(w, http.StatusBadRequest, "Sign-in refused", upperFirst(err.Error())+".")
+		return
+	}
+	if !strings.EqualFold(hostname(r.Host), s.callbackURL.Hostname()) {
+		// The cookie that binds the sign-in to this browser must reach the
+		// callback: start again on the callback's host.
+		u := url.URL{Scheme: s.callbackURL.Scheme, Host: s.callbackURL.Host, Path: StartPath, RawQuery: url.Values{"rd": {returnTo}}.Encode()}
+		http.Redirect(w, r, u.String(), http.StatusFound)
 		return
 	}
 	if err := s.provider(r.Context()); err != nil {
@@ -243,7 +273,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
-	err := s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()))
+	err = s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()))
 	if err != nil {
 		s.o.Log.Error("record sign-in", "err", err)
 		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started.")
@@ -253,8 +283,24 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	// cookie, so that nobody can make a victim's browser complete a sign-in
 	// they started (login CSRF). One cookie per sign-in keeps tabs apart.
 	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: state, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.o.PublicURL.Scheme == "https"})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.callbackURL.Scheme == "https"})
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
+}
+
+// hostname is host without its port.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return strings.Trim(host, "[]")
+}
+
+// upperFirst upper-cases an ASCII first letter.
+func upperFirst(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }
 
 // stateCookie names the cookie that binds a sign-in to its browser.

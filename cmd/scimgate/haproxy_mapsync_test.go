@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +32,10 @@ const (
 // change and deactivation refused within 100 ms of the SCIM response,
 // sign-out, HAProxy restarted with a change made while it was down, and
 // scimgate killed so that HAProxy refuses everything past max_stale.
+// The application is on another host than scimgate's sign-in
+// (app.scimgate.test and gate.scimgate.test, one cookie domain), as
+// operators run it: sign-in starts on the application's host, goes by the
+// gateway's and comes back.
 func TestHAProxyMapSync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts HAProxy and the real binary")
@@ -46,7 +53,14 @@ func TestHAProxyMapSync(t *testing.T) {
 	mapsDir := filepath.Join(dir, "maps")
 	app := newHAProxyApp(t)
 	gatePort, runtimePort, edgePort, adminPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	edge := "http://127.0.0.1:" + edgePort
+	edge, gate := "http://app.scimgate.test:"+edgePort, "http://gate.scimgate.test:"+edgePort
+	// Both names are 127.0.0.1, as DNS would have them.
+	hosts := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if h, p, err := net.SplitHostPort(addr); err == nil && strings.HasSuffix(h, ".scimgate.test") {
+			addr = net.JoinHostPort("127.0.0.1", p)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
 	configPath := filepath.Join(dir, "scimgate.yaml")
 	cfg := rewrite(t, mapsyncExampleGate,
 		`"127.0.0.1:8080"`, `"127.0.0.1:`+gatePort+`"`,
@@ -54,7 +68,8 @@ func TestHAProxyMapSync(t *testing.T) {
 		`"sqlite:./data/scimgate.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
 		`"127.0.0.1:9999"`, `"127.0.0.1:`+runtimePort+`"`,
 		`"/etc/haproxy/scimgate"`, `"`+mapsDir+`"`,
-		"http://127.0.0.1:8088", edge,
+		"http://127.0.0.1:8088", gate,
+		"gateway:", "sessions:\n  cookie_domain: .scimgate.test\ngateway:",
 		"drift_every: 10s", "drift_every: 500ms",
 		"max_stale: 30s", "max_stale: 2s",
 		`"https://idp.example.com"`, `"`+idp.Issuer()+`"`,
@@ -95,7 +110,7 @@ func TestHAProxyMapSync(t *testing.T) {
 	// get requests path through HAProxy with c's cookies, without
 	// following redirects, and returns the status and body.
 	noFollow := func(c *http.Client) *http.Client {
-		return &http.Client{Jar: c.Jar, Timeout: 10 * time.Second,
+		return &http.Client{Jar: c.Jar, Timeout: 10 * time.Second, Transport: hosts,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	get := func(t *testing.T, c *http.Client, path string, h http.Header) (int, string) {
@@ -135,14 +150,26 @@ func TestHAProxyMapSync(t *testing.T) {
 	signIn := func(t *testing.T, sub, email string) *http.Client {
 		t.Helper()
 		b := browser(t)
+		b.Transport = hosts
+		var hops []string
+		b.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+			hops = append(hops, r.URL.Scheme+"://"+r.URL.Host+r.URL.Path)
+			return nil
+		}
 		idp.QueueUser(&mockoidc.MockUser{Subject: sub, Email: email})
 		st, final, body := navigate(t, b, edge+"/whoami/page?x=1")
 		if final != edge+"/whoami/page?x=1" {
-			t.Fatalf("sign-in as %s ended at %s (%d): %s\n%s", email, final, st, body, hp.Logs())
+			t.Fatalf("sign-in as %s ended at %s (%d) by %q: %s\n%s", email, final, st, hops, body, hp.Logs())
 		}
+		// Asked on the application's host, started again on the gateway's,
+		// where the callback sets the cookies for both.
+		if len(hops) < 4 || hops[0] != edge+"/.scimgate/signin" || hops[1] != gate+"/.scimgate/signin" || !slices.Contains(hops, gate+"/.scimgate/callback") {
+			t.Errorf("sign-in went by %q", hops)
+		}
+		b.CheckRedirect = nil
 		return b
 	}
-	anon := &http.Client{}
+	anon := &http.Client{Transport: hosts}
 	until(t, anon, "/public/x", http.StatusOK, 10*time.Second) // the first sync is done
 
 	var aliceB *http.Client

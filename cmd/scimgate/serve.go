@@ -271,7 +271,6 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		}
 		signIn, err = signin.New(signin.Options{
 			OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: pub, Dir: a.dir, Snapshots: a.live, Log: log,
-			KnownHost:  func(host string) bool { return a.eng.Policy().KnowsHost(host) },
 			SessionJWT: jwtCookie, SessionJWTCookie: mapsync.DefaultCookieName,
 		})
 		if err != nil {

@@ -1,0 +1,107 @@
+package signin
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/scimgate/scimgate/config"
+)
+
+func newStartService(t *testing.T, cookieDomain string) *Service {
+	t.Helper()
+	pub, _ := url.Parse("https://gate.example.test")
+	s, err := New(Options{
+		OIDC:      &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: "https://gate.example.test/.scimgate/callback"},
+		Sessions:  config.Sessions{CookieName: "scimgate_session", CookieDomain: cookieDomain},
+		PublicURL: pub,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSafeReturn: sign-in returns to a path on the host it was asked on,
+// or to a URL on a host the session cookie reaches; nowhere else.
+func TestSafeReturn(t *testing.T) {
+	tests := []struct {
+		name, cookieDomain, host, proto, rd string
+		want                                string
+		err                                 error
+	}{
+		{"nothing: the gateway's root", "", "gate.example.test", "", "", "https://gate.example.test/", nil},
+		{"a path on the gateway", "", "gate.example.test", "", "/app/x?y=1", "https://gate.example.test/app/x?y=1", nil},
+		{"a path on an application's host (HAProxy map-sync)", ".example.test", "app.example.test:8443", "", "/x", "https://app.example.test:8443/x", nil},
+		{"the proxy says http", ".example.test", "app.example.test", "http", "/x", "http://app.example.test/x", nil},
+		{"the proxy's X-Forwarded-Proto is not a scheme", ".example.test", "app.example.test", "javascript", "/x", "https://app.example.test/x", nil},
+		{"a URL on the callback's host, another port", "", "gate.example.test", "", "http://gate.example.test:8080/x", "http://gate.example.test:8080/x", nil},
+		{"a URL under the cookie domain", ".example.test", "gate.example.test", "", "https://app.example.test/x", "https://app.example.test/x", nil},
+		{"the cookie domain itself", ".example.test", "gate.example.test", "", "https://example.test/x", "https://example.test/x", nil},
+		{"no cookie domain: another host never gets the cookie", "", "gate.example.test", "", "https://app.example.test/x", "", errCookieHost},
+		{"a path on a host the cookie does not reach", "", "app.example.test", "", "/x", "", errCookieHost},
+		{"another domain", ".example.test", "gate.example.test", "", "https://evil.test/", "", errCookieHost},
+		{"a look-alike suffix", ".example.test", "gate.example.test", "", "https://evilexample.test/", "", errCookieHost},
+		{"scheme-relative", ".example.test", "gate.example.test", "", "//evil.test/", "", errOpenRedirect},
+		{"backslash", ".example.test", "gate.example.test", "", "/\\evil.test/", "", errOpenRedirect},
+		{"javascript", ".example.test", "gate.example.test", "", "javascript:alert(1)", "", errOpenRedirect},
+		{"opaque http", ".example.test", "gate.example.test", "", "https:evil.test", "", errOpenRedirect},
+		{"user info", ".example.test", "gate.example.test", "", "https://app.example.test@evil.test/", "", errOpenRedirect},
+		{"a user-info Host header", ".example.test", "evil.test@app.example.test", "", "/x", "", errOpenRedirect},
+		{"a CRLF", ".example.test", "gate.example.test", "", "/x\r\nSet-Cookie: a=b", "", errOpenRedirect},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStartService(t, tt.cookieDomain)
+			r := httptest.NewRequest("GET", "http://x"+StartPath, nil)
+			r.Host = tt.host
+			if tt.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			got, err := s.safeReturn(r, tt.rd)
+			if got != tt.want || !errors.Is(err, tt.err) {
+				t.Errorf("safeReturn(%q) on %s = %q, %v; want %q, %v", tt.rd, tt.host, got, err, tt.want, tt.err)
+			}
+		})
+	}
+	t.Run("TLS means https", func(t *testing.T) {
+		s := newStartService(t, ".example.test")
+		r := httptest.NewRequest("GET", "http://x"+StartPath, nil)
+		r.Host, r.TLS = "app.example.test", &tls.ConnectionState{}
+		r.Header.Set("X-Forwarded-Proto", "http")
+		if got, err := s.safeReturn(r, "/x"); got != "https://app.example.test/x" || err != nil {
+			t.Errorf("got %q, %v", got, err)
+		}
+	})
+}
+
+// TestStartOnAnotherHost: a sign-in asked for on an application's host
+// starts again on the callback's host, where the cookie that binds it to
+// the browser must be set, with the whole address to return to.
+func TestStartOnAnotherHost(t *testing.T) {
+	s := newStartService(t, ".example.test")
+	r := httptest.NewRequest("GET", "http://app.example.test"+StartPath+"?rd="+url.QueryEscape("/page?x=1"), nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	want := "https://gate.example.test" + StartPath + "?rd=" + url.QueryEscape("https://app.example.test/page?x=1")
+	if w.Code != http.StatusFound || w.Header().Get("Location") != want {
+		t.Errorf("%d to %q; want 302 to %q", w.Code, w.Header().Get("Location"), want)
+	}
+	if sc := w.Header().Get("Set-Cookie"); sc != "" {
+		t.Errorf("Set-Cookie %q on the application's host", sc)
+	}
+
+	// A host the cookie would not reach is refused with a reason, rather
+	// than sent round the identity provider again and again.
+	s = newStartService(t, "")
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest("GET", "http://app.example.test"+StartPath+"?rd=%2Fpage", nil))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "cookie_domain") {
+		t.Errorf("%d %s; want 400 naming sessions.cookie_domain", w.Code, w.Body)
+	}
+}
