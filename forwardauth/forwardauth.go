@@ -21,6 +21,17 @@ import (
 // header (auth_request_set) and redirects itself.
 const HeaderSignIn = "X-Scimgate-Sign-In"
 
+// On an allowed request, the Cookie and Authorization the application may
+// see: the request's own without scimgate's credentials (the session
+// cookie, an access token), which an application must not be able to
+// replay on other routes. Absent when nothing is left. The proxy sets the
+// upstream request's Cookie and Authorization from them (nginx:
+// auth_request_set; Caddy: copy_headers X-Scimgate-Upstream-Cookie>Cookie).
+const (
+	HeaderUpstreamCookie        = "X-Scimgate-Upstream-Cookie"
+	HeaderUpstreamAuthorization = "X-Scimgate-Upstream-Authorization"
+)
+
 // Handler is the forward-auth endpoint.
 type Handler struct {
 	gate *gateway.Gate
@@ -119,6 +130,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if identified {
 			vals.Set(w.Header())
 		}
+		upstreamCredentials(w.Header(), r.Header, h.gate.Auth.CookieName())
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		return
@@ -145,4 +157,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	_, _ = w.Write([]byte(`{"error":"forbidden","reason":"` + c.Decision.Reason + `"}` + "\n"))
+}
+
+// upstreamCredentials sets, in the answer out, the Cookie and
+// Authorization of the asking request in without scimgate's credentials.
+func upstreamCredentials(out, in http.Header, cookieName string) {
+	if len(in["Cookie"]) == 0 && len(in["Authorization"]) == 0 {
+		return
+	}
+	h := http.Header{"Cookie": in["Cookie"], "Authorization": in["Authorization"]}
+	gateway.StripCredentials(h, cookieName)
+	if c := strings.Join(h["Cookie"], "; "); c != "" {
+		out.Set(HeaderUpstreamCookie, c)
+	}
+	if a := h["Authorization"]; len(a) == 1 {
+		out.Set(HeaderUpstreamAuthorization, a[0])
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/authn"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/forwardauth"
 	"github.com/scimgate/scimgate/internal/gatetest"
@@ -485,5 +486,50 @@ func TestNginxIgnoresForwardedHost(t *testing.T) {
 	if res := serve(e.handler(nil), r); res.StatusCode == 200 {
 		t.Errorf("nginx-style request for app.test/console with a client-sent X-Forwarded-Host: public.test = 200; " +
 			"it was decided as public.test/console")
+	}
+}
+
+// TestForwardAuthUpstreamCredentials: an allowed answer carries the
+// request's Cookie and Authorization without scimgate's session cookie and
+// access token, for the proxy to send upstream in their place; a refusal
+// carries neither.
+func TestForwardAuthUpstreamCredentials(t *testing.T) {
+	e := newFAEnv(t)
+	g := *e.Gate
+	g.Auth = authn.New(e.Live, authn.Options{CookieName: "scimgate_session"})
+	h := forwardauth.New(&g)
+	tests := []struct {
+		name, uri           string
+		headers             http.Header
+		status              int
+		cookie, authz       string
+		cookieSet, authzSet bool
+	}{
+		{"access token and cookies", "/app/x", http.Header{"Authorization": {"Bearer " + e.tokens["alice"]},
+			"Cookie": {"theme=dark; scimgate_session=0123456789abcdef.forged; lang=en"}}, 200, "theme=dark; lang=en", "", true, false},
+		{"the application's own credentials", "/public/x", http.Header{"Authorization": {"Basic dXNlcjpwdw=="}, "Cookie": {"a=1", "b=2"}},
+			200, "a=1; b=2", "Basic dXNlcjpwdw==", true, true},
+		{"only scimgate's cookie", "/public/x", http.Header{"Cookie": {"scimgate_session=0123456789abcdef.forged"}}, 200, "", "", false, false},
+		{"nothing", "/public/x", nil, 200, "", "", false, false},
+		{"refused", "/console", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}, "Cookie": {"a=1"}}, 403, "", "", false, false},
+	}
+	for _, tt := range tests {
+		for _, style := range []struct {
+			name string
+			req  func(string, string, http.Header) *http.Request
+		}{{"nginx", nginx}, {"traefik", traefik}} {
+			res := serve(h, style.req("GET", tt.uri, tt.headers))
+			if res.StatusCode != tt.status {
+				t.Fatalf("%s, %s: %d, want %d", tt.name, style.name, res.StatusCode, tt.status)
+			}
+			c, cok := res.Header[forwardauth.HeaderUpstreamCookie]
+			a, aok := res.Header[forwardauth.HeaderUpstreamAuthorization]
+			if cok != tt.cookieSet || strings.Join(c, "") != tt.cookie {
+				t.Errorf("%s, %s: upstream Cookie %q (set %v), want %q (set %v)", tt.name, style.name, c, cok, tt.cookie, tt.cookieSet)
+			}
+			if aok != tt.authzSet || strings.Join(a, "") != tt.authz {
+				t.Errorf("%s, %s: upstream Authorization %q (set %v), want %q (set %v)", tt.name, style.name, a, aok, tt.authz, tt.authzSet)
+			}
+		}
 	}
 }

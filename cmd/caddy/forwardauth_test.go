@@ -34,12 +34,13 @@ routes:
 }
 %s {
 	route {
-		request_header -X-Scimgate-*
-		request_header -X-Scimgate_*
+		request_header -X-Scimgate*
+		request_header -X_Scimgate*
 		request_header Connection (?i)x[-_]scimgate[-_][a-z0-9_-]* ""
 		forward_auth %s {
 			uri /.scimgate/auth
 			copy_headers X-Scimgate-User X-Scimgate-Email X-Scimgate-Groups X-Scimgate-Assertion
+			copy_headers X-Scimgate-Upstream-Cookie>Cookie X-Scimgate-Upstream-Authorization>Authorization
 		}
 		reverse_proxy %s
 	}
@@ -78,6 +79,9 @@ routes:
 		t.Run(tc.name, func(t *testing.T) {
 			h := bearer(tc.token, spoof...)
 			h["X-Scimgate_user"] = []string{"root@example.com"}
+			h["X_Scimgate_User"] = []string{"root@example.com"}
+			h["Cookie"] = []string{"theme=dark"}
+			h["x_scimgate-groups"] = []string{"admins"}
 			// reverse_proxy drops what Connection names: not the gate's headers.
 			h["Connection"] = []string{"X-Scimgate-User, x_scimgate_assertion"}
 			code, _, body := c.do(t, "GET", tc.path, h, "")
@@ -98,6 +102,12 @@ routes:
 				if strings.Contains(strings.Join(v, ","), "root@example.com") || strings.Contains(strings.Join(v, ","), "admins") {
 					t.Errorf("the client's %s reached the upstream: %q", k, v)
 				}
+			}
+			if a := s.Headers["Authorization"]; len(a) > 0 {
+				t.Errorf("the access token reached the upstream: %q", a)
+			}
+			if c := strings.Join(s.Headers["Cookie"], "; "); c != "theme=dark" {
+				t.Errorf("upstream Cookie = %q, want the client's own kept", c)
 			}
 			if tc.user != "" && len(s.Headers["X-Scimgate-Assertion"]) != 1 {
 				t.Errorf("no assertion upstream: %v", s.Headers)

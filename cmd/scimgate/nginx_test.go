@@ -153,12 +153,17 @@ routes:
 	})
 
 	t.Run("public route drops client identity headers", func(t *testing.T) {
-		res, body := get("/public/x", spoof(nil))
+		h := spoof(nil)
+		h.Set("Authorization", "Basic dXNlcjpwdw==") // the application's own
+		res, body := get("/public/x", h)
 		if res.StatusCode != 200 {
 			t.Fatalf("anonymous GET /public/x = %d %s", res.StatusCode, body)
 		}
 		got := app.last(t)
 		forged("public, anonymous", got.Header)
+		if a := got.Header.Get("Authorization"); a != "Basic dXNlcjpwdw==" {
+			t.Errorf("the application's own Authorization = %q, want it kept", a)
+		}
 		for k := range got.Header {
 			if strings.HasPrefix(strings.ToLower(k), "x-scimgate-") {
 				t.Errorf("public, anonymous: the application received %s", k)
@@ -167,7 +172,9 @@ routes:
 	})
 
 	t.Run("allowed user reaches the application", func(t *testing.T) {
-		res, body := get("/app/x?y=1", spoof(bearer(aliceToken)))
+		h := spoof(bearer(aliceToken))
+		h.Set("Cookie", "theme=dark; lang=en")
+		res, body := get("/app/x?y=1", h)
 		if res.StatusCode != 200 {
 			t.Fatalf("alice GET /app/x = %d %s", res.StatusCode, body)
 		}
@@ -183,6 +190,12 @@ routes:
 			if vs := got.Header.Values(k); len(vs) != 1 || vs[0] != v {
 				t.Errorf("%s = %q, want [%s]", k, vs, v)
 			}
+		}
+		if a := got.Header.Get("Authorization"); a != "" {
+			t.Errorf("the access token reached the application: %q", a)
+		}
+		if c := got.Header.Get("Cookie"); c != "theme=dark; lang=en" {
+			t.Errorf("the application's cookies = %q, want them kept", c)
 		}
 		if got.Header.Get("X-Scimgate-Sign-In") != "" {
 			t.Errorf("the application received X-Scimgate-Sign-In %q", got.Header.Get("X-Scimgate-Sign-In"))

@@ -79,6 +79,21 @@ func TestHAProxy(t *testing.T) {
 			{"alice", "GET", "/app//x", 400, ""},
 			{"alice", "GET", "/app/.well-known/x", 200, "alice"}, // a dot, not a dot segment
 		}
+		// The route key joins host and path: a Host that is not a host
+		// name must not move the path into another route.
+		for _, host := range []string{"app.test/public", "app.test/public/x?", "app.test@evil", "app.test\\public", "app.test%2fpublic"} {
+			if r := do(t, addr, "GET", host, "/app/x"); r.status != 400 || !strings.Contains(r.body, "bad-host") {
+				t.Errorf("Host %q: status %d %s, want 400 bad-host", host, r.status, r.body)
+			}
+		}
+		for _, host := range []string{"APP.test.", "app.test:8088"} {
+			if r := do(t, addr, "GET", host, "/public/x"); r.status != 200 {
+				t.Errorf("Host %q: status %d %s, want 200", host, r.status, r.body)
+			}
+		}
+		if r := do(t, addr, "GET", "[::1]:8088", "/public/x"); r.status != 403 || !strings.Contains(r.body, "no-route") {
+			t.Errorf("Host [::1]:8088: status %d %s, want 403 no-route (a host no route names)", r.status, r.body)
+		}
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s %s %s", tc.who, tc.method, tc.path), func(t *testing.T) {
 				var h []string
@@ -102,7 +117,8 @@ func TestHAProxy(t *testing.T) {
 			headers      []string
 			user, cookie string
 		}{
-			{"anonymous on a public route", []string{"X-Scimgate-User", "alice", "x-scimgate_user", "alice", "X-Scimgate-Groups", "admins"}, "", ""},
+			{"anonymous on a public route", []string{"X-Scimgate-User", "alice", "x-scimgate_user", "alice", "X-Scimgate-Groups", "admins",
+				"X_Scimgate_User", "alice", "x_scimgate-groups", "admins", "X-Scimgate", "alice"}, "", ""},
 			{"bob posing as alice", []string{"Cookie", "a=1; scimgate_jwt=" + jwt["bob"] + "; b=2", "X-Scimgate-User", "alice"}, "bob", "a=1; b=2"},
 			{"session cookie first", []string{"Cookie", "scimgate_session=s3cret; a=1;scimgate_jwt=" + jwt["bob"]}, "bob", "a=1"},
 			{"only scimgate's cookies", []string{"Cookie", "scimgate_jwt=" + jwt["bob"] + "; scimgate_session=s3cret"}, "bob", ""},

@@ -56,7 +56,7 @@ func echo(t testing.TB) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := map[string]string{}
 		for k, v := range r.Header {
-			if strings.HasPrefix(strings.ToLower(k), "x-scimgate") || k == "Cookie" || k == "Authorization" {
+			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate") || strings.HasPrefix(l, "x_scimgate") || k == "Cookie" || k == "Authorization" {
 				got[k] = strings.Join(v, "\n")
 			}
 		}
