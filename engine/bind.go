@@ -56,8 +56,8 @@ func (b bitset) member(s *snapshot.Snapshot, u *snapshot.User) bool {
 	return false
 }
 
-// userRule names a user: in one tenant, or (tenant 0) by a userName that
-// must then be unique across tenants.
+// userRule names a user: in one tenant, or (tenant 0) by a userName in
+// any tenant (see allows and denies).
 type userRule struct {
 	tenant int64
 	name   string
@@ -65,7 +65,9 @@ type userRule struct {
 
 type userRules []userRule
 
-func (rs userRules) match(s *snapshot.Snapshot, u *snapshot.User) bool {
+// allows reports whether an allow rule names u: an unqualified name only
+// while no other tenant has a user of that name.
+func (rs userRules) allows(s *snapshot.Snapshot, u *snapshot.User) bool {
 	for _, r := range rs {
 		if r.name != u.NameKey {
 			continue
@@ -77,6 +79,18 @@ func (rs userRules) match(s *snapshot.Snapshot, u *snapshot.User) bool {
 			continue
 		}
 		if uniqueName(s, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// denies reports whether a deny rule names u: an unqualified name in every
+// tenant, so that another identity provider creating a user of the same
+// name cannot switch the rule off.
+func (rs userRules) denies(u *snapshot.User) bool {
+	for _, r := range rs {
+		if r.name == u.NameKey && (r.tenant == 0 || r.tenant == u.Tenant) {
 			return true
 		}
 	}
@@ -136,10 +150,10 @@ func bind(p *policy.Policy, s *snapshot.Snapshot) *bindings {
 			return fmt.Sprintf("route %s: %s %q", r.Name, what, ref.Raw)
 		}
 		for _, ref := range r.AllowGroups {
-			b.bindGroup(s, &rb.allowGroups, ref, at("allow group", ref))
+			b.bindGroup(s, &rb.allowGroups, ref, at("allow group", ref), false)
 		}
 		for _, ref := range r.DenyGroups {
-			b.bindGroup(s, &rb.denyGroups, ref, at("deny group", ref))
+			b.bindGroup(s, &rb.denyGroups, ref, at("deny group", ref), true)
 		}
 		for _, ref := range r.AllowUsers {
 			rb.allowUsers = append(rb.allowUsers, userRuleOf(s, ref))
@@ -153,10 +167,12 @@ func bind(p *policy.Policy, s *snapshot.Snapshot) *bindings {
 
 // bindGroup sets the indexes of the groups ref names. "tenant/name" names a
 // group of that tenant when the tenant exists (otherwise the whole string
-// is a group name). An unqualified name that several tenants use binds
-// nothing: fail closed rather than let one IdP's group grant access meant
-// for another's.
-func (b *bindings) bindGroup(s *snapshot.Snapshot, set *bitset, ref policy.Ref, where string) {
+// is a group name). An unqualified name that several tenants use fails
+// closed either way: in an allow rule it binds nothing, rather than let
+// one IdP's group grant access meant for another's; in a deny rule it
+// binds the groups of every tenant, so that another IdP creating a group
+// of the same name cannot switch the rule off.
+func (b *bindings) bindGroup(s *snapshot.Snapshot, set *bitset, ref policy.Ref, where string, deny bool) {
 	if ref.Tenant != "" {
 		if tid, ok := s.TenantID(ref.Tenant); ok {
 			n := 0
@@ -182,9 +198,12 @@ func (b *bindings) bindGroup(s *snapshot.Snapshot, set *bitset, ref policy.Ref, 
 	switch {
 	case len(idx) == 0:
 		b.warnings = append(b.warnings, where+": no such group (yet)")
-	case len(tenants) > 1:
-		b.warnings = append(b.warnings, where+": several tenants have a group of that name; qualify it as tenant/"+strings.TrimSpace(ref.Raw))
+	case len(tenants) > 1 && !deny:
+		b.warnings = append(b.warnings, where+": several tenants have a group of that name, so it admits nobody; qualify it as tenant/"+strings.TrimSpace(ref.Raw))
 	default:
+		if len(tenants) > 1 {
+			b.warnings = append(b.warnings, where+": several tenants have a group of that name, so it refuses the members of all of them; qualify it as tenant/"+strings.TrimSpace(ref.Raw))
+		}
 		for _, i := range idx {
 			set.set(i)
 		}

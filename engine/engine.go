@@ -184,11 +184,11 @@ func (e *Engine) decide(s *snapshot.Snapshot, b *bindings, p Principal, route *p
 	switch {
 	case !u.Active:
 		d.Reason = ReasonUserInactive
-	case rb.denyUsers.match(s, u):
+	case rb.denyUsers.denies(u):
 		d.Reason = ReasonDeniedUser
 	case rb.denyGroups.member(s, u):
 		d.Reason = ReasonDeniedGroup
-	case rb.allowUsers.match(s, u):
+	case rb.allowUsers.allows(s, u):
 		d.Allow, d.Reason = true, ReasonUserOK
 	case rb.allowGroups.member(s, u):
 		d.Allow, d.Reason = true, ReasonGroupOK

@@ -40,6 +40,7 @@ routes:
   - {name: ops-any, host: app.test, path: /ops-any, allow: {groups: [ops]}}
   - {name: shared-user, host: app.test, path: /shared, allow: {users: [shared@x]}}
   - {name: shared-user-acme, host: app.test, path: /shared-acme, allow: {users: [acme/shared@x]}}
+  - {name: deny-any, host: app.test, path: /deny-any, allow: {users: [acme/erin@acme, acme/shared@x, globex/gina@globex, acme/alice@acme]}, deny: {groups: [ops], users: [shared@x]}}
 `
 
 func newWorld(t *testing.T) *world {
@@ -194,6 +195,12 @@ func TestDecide(t *testing.T) {
 		{w.who(g, "gina@globex"), "/ops-any", false, engine.ReasonNotAllowed},
 		{w.who(a, "shared@x"), "/shared", false, engine.ReasonNotAllowed}, // two tenants have shared@x
 		{w.who(a, "shared@x"), "/shared-acme", true, engine.ReasonUserOK},
+		// Deny rules with names several tenants use refuse in all of them:
+		// another IdP creating the name must not switch them off.
+		{w.who(a, "erin@acme"), "/deny-any", false, engine.ReasonDeniedGroup},
+		{w.who(g, "gina@globex"), "/deny-any", false, engine.ReasonDeniedGroup},
+		{w.who(a, "shared@x"), "/deny-any", false, engine.ReasonDeniedUser},
+		{w.who(a, "alice@acme"), "/deny-any", true, engine.ReasonUserOK},
 		{w.who(g, "shared@x"), "/shared-acme", false, engine.ReasonNotAllowed},
 		{engine.Principal{User: snapshot.Key{Tenant: a.TenantID, ID: "gone"}}, "/eng", false, engine.ReasonUserUnknown},
 		{w.who(a, "alice@acme"), "/public", true, engine.ReasonPublic},
@@ -202,8 +209,13 @@ func TestDecide(t *testing.T) {
 		w.expect(tt.who, tt.path, tt.allow, tt.reason)
 	}
 	warnings := strings.Join(w.eng.Warnings(), "\n")
-	if !strings.Contains(warnings, `route ops-any: allow group "ops": several tenants have a group of that name`) {
-		t.Errorf("Warnings() = %q, want the ambiguous ops group", warnings)
+	for _, want := range []string{
+		`route ops-any: allow group "ops": several tenants have a group of that name, so it admits nobody`,
+		`route deny-any: deny group "ops": several tenants have a group of that name, so it refuses the members of all of them`,
+	} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("Warnings() = %q, want %q", warnings, want)
+		}
 	}
 	if d := w.decide(w.who(a, "alice@acme"), "/public"); d.User == nil || d.User.UserName != "alice@acme" {
 		t.Errorf("a public route does not identify a signed-in user: %+v", d.User)
