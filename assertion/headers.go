@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/snapshot"
 )
 
@@ -96,6 +97,7 @@ type cacheKey struct {
 
 type cached struct {
 	user   *snapshot.User // the version signed; a changed user is a new pointer
+	route  *policy.Route  // the route signed for (its name is the audience); a reload makes new ones
 	gen    int64          // snapshot.GroupGen signed under
 	values Values
 	renew  time.Time
@@ -125,7 +127,7 @@ func (id *Identity) For(d engine.Decision) (Values, bool, error) {
 	id.mu.RLock()
 	c := id.cache[k]
 	id.mu.RUnlock()
-	if c != nil && c.user == d.User && c.gen == d.Snap.GroupGen && now.Before(c.renew) {
+	if c != nil && c.user == d.User && c.route == d.Route && c.gen == d.Snap.GroupGen && now.Before(c.renew) {
 		return c.values, true, nil
 	}
 	names := d.Snap.GroupNames(d.User)
@@ -145,7 +147,7 @@ func (id *Identity) For(d engine.Decision) (Values, bool, error) {
 	if len(id.cache) > 100_000 {
 		clear(id.cache) // bounded: a cache miss only costs a signature
 	}
-	id.cache[k] = &cached{user: d.User, gen: d.Snap.GroupGen, values: v, renew: exp.Add(-id.signer.ttl / 2)}
+	id.cache[k] = &cached{user: d.User, route: d.Route, gen: d.Snap.GroupGen, values: v, renew: exp.Add(-id.signer.ttl / 2)}
 	id.mu.Unlock()
 	return v, true, nil
 }

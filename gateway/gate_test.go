@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimgate/scimgate/assertion"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/internal/gatetest"
@@ -118,6 +119,32 @@ func TestIdentify(t *testing.T) {
 	if !ok || err != nil || v.User != "alice" || v.Email != "alice" || v.Groups != "engineering" || v.Assertion == "" {
 		t.Errorf("Identify(alice on app) = %+v, %v, %v", v, ok, err)
 	}
+	if aud := audience(t, f, v.Assertion); aud != "app" {
+		t.Errorf("assertion audience %q, want app", aud)
+	}
+
+	// A reload that puts another route where app was: the assertion names
+	// the route that admitted the request, not the one cached for its place.
+	f.Eng.SetPolicy(gatetest.Compile(t, `
+routes:
+  - {name: public, host: app.test, path: /public, allow: {public: true}}
+  - {name: reports, host: app.test, path: /reports, allow: {groups: [engineering]}}
+  - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
+`))
+	c = gateway.Check{Decision: f.Eng.Decide(f.Who("alice"), engine.Request{Host: "app.test", Path: "/reports", Method: "GET"})}
+	if v, _, err = f.Gate.Identify(c); err != nil || audience(t, f, v.Assertion) != "reports" {
+		t.Errorf("after the reload, the assertion for reports has audience %q (%v), want reports", audience(t, f, v.Assertion), err)
+	}
+}
+
+// audience returns the aud claim of an assertion the fixture's signer made.
+func audience(t *testing.T, f *gatetest.Fixture, jwt string) string {
+	t.Helper()
+	c, err := assertion.Verify(jwt, assertion.Keys{f.Signer.KeyID(): f.Signer.PublicKey()}, time.Now())
+	if err != nil {
+		t.Fatalf("assertion does not verify: %v", err)
+	}
+	return c.Audience
 }
 
 // TestDenyNamesNoMembers: a refusal decided by the real engine says which
