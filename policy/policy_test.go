@@ -128,6 +128,10 @@ func TestNormalizePath(t *testing.T) {
 		{"/a\\..\\admin", "", true},
 		{"/a%00", "", true},
 		{"/a%zz", "", true},
+		{"/public/..;/admin", "", true},     // Tomcat: /admin
+		{"/admin;jsessionid=1/x", "", true}, // Tomcat: /admin/x
+		{"/a%3bb", "", true},
+		{"/a%3Bb", "", true},
 		{"/a%", "", true},
 		{"relative", "", true},
 	}

@@ -9,7 +9,9 @@ import (
 )
 
 // ErrAmbiguousPath rejects request paths that proxies and applications may
-// read differently: encoded slashes or backslashes, NUL, or bad escapes.
+// read differently: encoded slashes or backslashes, NUL, bad escapes, or a
+// semicolon (Java servers read "/a;x/b" as "/a/b" and "/public/..;/admin"
+// as "/admin", as Spring's strict firewall refuses them too).
 // Deciding on one reading while the upstream acts on another is how
 // path-based rules get bypassed, so such requests are refused.
 var ErrAmbiguousPath = errors.New("ambiguous request path")
@@ -27,11 +29,11 @@ func NormalizePath(escaped string) (string, error) {
 	}
 	for i := 0; i < len(escaped); i++ {
 		switch c := escaped[i]; {
-		case c == '\\' || c == 0:
+		case c == '\\' || c == 0 || c == ';':
 			return "", ErrAmbiguousPath
 		case c == '%' && i+2 < len(escaped):
 			switch strings.ToLower(escaped[i+1 : i+3]) {
-			case "2f", "5c", "00":
+			case "2f", "5c", "00", "3b":
 				return "", ErrAmbiguousPath
 			}
 		}

@@ -77,6 +77,9 @@ func TestHAProxy(t *testing.T) {
 			{"alice", "GET", "/app/x/..", 400, ""},
 			{"alice", "GET", "/app/.", 400, ""},
 			{"alice", "GET", "/app//x", 400, ""},
+			{"alice", "GET", "/app;x=1/admin", 400, ""},
+			{"", "GET", "/public/..;/app/x", 400, ""},
+			{"alice", "GET", "/app/a%3bb", 400, ""},
 			{"alice", "GET", "/app/.well-known/x", 200, "alice"}, // a dot, not a dot segment
 		}
 		// The route key joins host and path: a Host that is not a host
