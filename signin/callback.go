@@ -83,6 +83,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil && tok.AccessToken != "" {
 		who, err = s.userInfoClaim(ctx, tok, idt.Subject)
 	}
+	if errors.Is(err, errUnverified) {
+		s.o.Log.Warn("sign-in with an unverified email address", "subject", idt.Subject)
+		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider has not verified your email address, so it cannot say who you are.")
+		return
+	}
 	if err != nil {
 		s.o.Log.Warn("sign-in without the user claim", "claim", s.o.OIDC.UserClaim, "err", err)
 		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider did not say who you are ("+s.o.OIDC.UserClaim+" claim missing).")
@@ -100,8 +105,16 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusForbidden, "Account deactivated", "You signed in as "+who+", but that account is deactivated in the directory.")
 		return
 	}
+	// The ID token is kept only as the hint sign-out gives the provider's
+	// end-session endpoint; without one there is no reason to store it.
+	hint := ""
+	s.mu.Lock()
+	if s.endSess != "" {
+		hint = raw
+	}
+	s.mu.Unlock()
 	cookie, sess, err := s.o.Dir.CreateSession(ctx, directory.NewSession{
-		TenantID: u.Tenant, UserID: u.ID, Lifetime: s.o.Sessions.Lifetime, IDToken: raw,
+		TenantID: u.Tenant, UserID: u.ID, Lifetime: s.o.Sessions.Lifetime, IDToken: hint,
 		UserAgent: r.UserAgent(), Remote: r.RemoteAddr,
 	})
 	if err != nil {

@@ -322,6 +322,12 @@ func (s *Service) VerifyJWT(ctx context.Context, raw string) (string, time.Time,
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	if tok.Nonce != "" {
+		// An ID token from a browser sign-in (scimgate's or another
+		// client's) proves a login to that client; it is not an API
+		// credential, and must not become one when it leaks.
+		return "", time.Time{}, errors.New("an ID token from a browser sign-in (it has a nonce) is not accepted as a bearer token")
+	}
 	if !audienceOK(tok.Audience, s.o.OIDC.Audiences) {
 		return "", time.Time{}, fmt.Errorf("audience %v is not accepted", tok.Audience)
 	}
@@ -353,8 +359,26 @@ func (s *Service) claimOf(decode func(any) error) (string, error) {
 	if v == "" {
 		return "", fmt.Errorf("no %q claim", s.o.OIDC.UserClaim)
 	}
+	// An address the provider says it has not verified may be anyone's:
+	// some providers let people type their own.
+	if s.o.OIDC.UserClaim == "email" {
+		switch ev := claims["email_verified"].(type) {
+		case bool:
+			if !ev {
+				return "", errUnverified
+			}
+		case string:
+			if strings.EqualFold(ev, "false") {
+				return "", errUnverified
+			}
+		}
+	}
 	return v, nil
 }
+
+// errUnverified: the token's email claim is one the provider has not
+// verified (email_verified false).
+var errUnverified = errors.New("the provider has not verified the email address (email_verified is false)")
 
 // userInfoClaim reads the user claim from the UserInfo endpoint: when it
 // issues an access token, a provider may leave profile and email claims

@@ -279,7 +279,7 @@ func TestBearerJWT(t *testing.T) {
 	s.createGroup("eng", uid)
 	// A token from the provider: run its code flow without scimgate.
 	s.idp.QueueUser(&mockoidc.MockUser{Subject: "svc-1", Email: "svc@example.com"})
-	jwt := providerToken(t, s.idp)
+	jwt, idToken := providerTokens(t, s.idp)
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", s.srv.URL+"/app/x", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -296,6 +296,11 @@ func TestBearerJWT(t *testing.T) {
 	if st := get(jwt[:len(jwt)-4] + "AAAA"); st != http.StatusUnauthorized {
 		t.Errorf("tampered JWT = %d, want 401", st)
 	}
+	// An ID token has the same issuer and audience, but proves a browser
+	// sign-in: leaked from a log or a session store, it must not open APIs.
+	if st := get(idToken); st != http.StatusUnauthorized {
+		t.Errorf("ID token (with a nonce) as a bearer token = %d, want 401", st)
+	}
 	s.mustSCIM(http.StatusOK, "PATCH", "/Users/"+uid, patchOps(`[{"op":"replace","value":{"active":false}}]`))
 	if st := get(jwt); st != http.StatusForbidden {
 		t.Errorf("JWT of a deactivated user = %d, want 403", st)
@@ -305,6 +310,14 @@ func TestBearerJWT(t *testing.T) {
 // providerToken runs the provider's authorization code flow directly and
 // returns the access token (a JWT with aud = client id).
 func providerToken(t *testing.T, idp *mockoidc.MockOIDC) string {
+	t.Helper()
+	access, _ := providerTokens(t, idp)
+	return access
+}
+
+// providerTokens runs the provider's authorization code flow directly and
+// returns the access token and the ID token (which carries the nonce).
+func providerTokens(t *testing.T, idp *mockoidc.MockOIDC) (string, string) {
 	t.Helper()
 	cfg := idp.Config()
 	redirect := "http://127.0.0.1:1/cb"
@@ -326,11 +339,12 @@ func providerToken(t *testing.T, idp *mockoidc.MockOIDC) string {
 	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
 	}
-	if err := jsonDecode(resp.Body, &tok); err != nil || tok.AccessToken == "" {
+	if err := jsonDecode(resp.Body, &tok); err != nil || tok.AccessToken == "" || tok.IDToken == "" {
 		t.Fatalf("token response: %v", err)
 	}
-	return tok.AccessToken
+	return tok.AccessToken, tok.IDToken
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
