@@ -106,23 +106,40 @@ func tagOf(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceTy
 	return userTag(r.Version, gs), gs, nil
 }
 
-// Precondition carries If-Match; empty means unconditional.
+// Precondition carries the If-Match and If-None-Match headers of a write;
+// empty fields are unconditional. It is checked in the write's own
+// transaction, so no change can slip in between the check and the write.
 type Precondition struct {
-	IfMatch string
+	IfMatch     string
+	IfNoneMatch string
 }
 
-func (p Precondition) check(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource) error {
-	if p.IfMatch == "" {
+// Check evaluates the precondition against the current entity tag of a
+// write's target (RFC 7232 section 6): an If-Match that does not match,
+// then an If-None-Match that matches, is 412. tag is called only when a
+// header is present, since a user's tag costs a read of its groups.
+func (p Precondition) Check(tag func() (string, error)) error {
+	if p.IfMatch == "" && p.IfNoneMatch == "" {
 		return nil
 	}
-	tag, _, err := tagOf(ctx, tx, c, rt, r)
+	t, err := tag()
 	if err != nil {
 		return err
 	}
-	if !TagMatches(p.IfMatch, tag) {
-		return scim.Errorf(scim.CodePreconditionFailed, "resource version is %s, not %s", tag, p.IfMatch)
+	if p.IfMatch != "" && !TagMatches(p.IfMatch, t) {
+		return scim.Errorf(scim.CodePreconditionFailed, "resource version is %s, not %s", t, p.IfMatch)
+	}
+	if p.IfNoneMatch != "" && TagMatches(p.IfNoneMatch, t) {
+		return scim.Errorf(scim.CodePreconditionFailed, "resource version %s matches If-None-Match %s", t, p.IfNoneMatch)
 	}
 	return nil
+}
+
+func (p Precondition) check(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, r *store.Resource) error {
+	return p.Check(func() (string, error) {
+		tag, _, err := tagOf(ctx, tx, c, rt, r)
+		return tag, err
+	})
 }
 
 // Replace replaces a resource's attributes with a PUT body.

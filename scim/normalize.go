@@ -247,6 +247,7 @@ func normValue(a *schema.Attribute, v any, where string) (any, error) {
 	if primaries > 1 {
 		return nil, Errorf(CodeInvalidValue, "%s: at most one value may be primary", where)
 	}
+	out = dedupe(a, out)
 	if len(out) == 0 {
 		return nil, nil
 	}

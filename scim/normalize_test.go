@@ -25,6 +25,27 @@ var normalizeTests = []struct {
 			"emails":[{"value":"b@example.com","type":"work","primary":true}],"externalId":"e1","active":true}`,
 	},
 	{
+		// RFC 7643 section 2.4: the same (type, value) is kept once, under
+		// the sub-attributes' caseExact rules; a repeat marked primary makes
+		// the kept value primary. Group members are not de-duplicated here.
+		name: "duplicate (type, value) pairs are kept once",
+		rt:   schema.UserType,
+		body: `{"userName":"bjensen","emails":[{"value":"alice@home.org","type":"home"},{"value":"b@w","type":"work"},
+			{"value":"ALICE@home.org","type":"HOME","primary":true,"display":"dup"},{"value":"alice@home.org","type":"work"},{"value":"alice@home.org"}],
+			"roles":[{"value":"r"},{"value":"r"}],"photos":[{"value":"https://x/A"},{"value":"https://x/a"}],
+			"addresses":[{"locality":"X"},{"locality":"X"},{"locality":"Y"}]}`,
+		want: `{"userName":"bjensen","emails":[{"value":"alice@home.org","type":"home","primary":true},{"value":"b@w","type":"work"},
+			{"value":"alice@home.org","type":"work"},{"value":"alice@home.org"}],
+			"roles":[{"value":"r"}],"photos":[{"value":"https://x/A"},{"value":"https://x/a"}],
+			"addresses":[{"locality":"X"},{"locality":"Y"}]}`,
+	},
+	{
+		name: "group members are not de-duplicated here",
+		rt:   schema.GroupType,
+		body: `{"displayName":"G","members":[{"value":"u1"},{"value":"u1"}]}`,
+		want: `{"displayName":"G","members":[{"value":"u1"},{"value":"u1"}]}`,
+	},
+	{
 		name: "URN-qualified core attributes",
 		rt:   schema.UserType,
 		body: `{"urn:ietf:params:scim:schemas:core:2.0:User:userName":"bjensen",

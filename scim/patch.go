@@ -225,19 +225,18 @@ func (pa *patcher) applyPath(op string, p *filter.Path, value any, hasValue bool
 	switch {
 	case a.MultiValued && op == "add":
 		return addValues(c, a, nv)
-	case a.Type == schema.Complex && !a.MultiValued:
+	case a.Type == schema.Complex && !a.MultiValued && value != nil:
 		// Add and replace both merge sub-attributes into a single-valued
-		// complex attribute (RFC 7644 section 3.5.2.1 and 3.5.2.3).
+		// complex attribute (RFC 7644 section 3.5.2.1 and 3.5.2.3); a
+		// sub-attribute given as null is unassigned (RFC 7643 section 2.5).
+		// A null value for the whole attribute is handled by the default
+		// case: it unassigns the attribute.
 		cur, _ := c[a.Name].(map[string]any)
 		merged := map[string]any{}
 		for k, v := range cur {
 			merged[k] = v
 		}
-		if m, ok := nv.(map[string]any); ok {
-			for k, v := range m {
-				merged[k] = v
-			}
-		}
+		mergeSubs(merged, a, value, nv)
 		setOrDelete(c, a.Name, emptyToNil(merged))
 	default:
 		setOrDelete(c, a.Name, nv)
@@ -294,6 +293,12 @@ func (pa *patcher) filtered(op string, c map[string]any, p *filter.Path, value a
 	}
 	elem := func(i int) map[string]any { return list[i].(map[string]any) }
 	if op == "remove" {
+		if len(hits) == 0 && pa.rt.Schema.Attr("members") != a {
+			// RFC 7644 section 3.12: a path filter that yields no match is
+			// noTarget. Group members keep their idempotent removal (see
+			// applyMembers), which this path serves without an editor.
+			return Errorf(CodeNoTarget, "no value of %s matches %s", a.Name, p.String())
+		}
 		for j := len(hits) - 1; j >= 0; j-- {
 			if p.Sub != nil {
 				delete(elem(hits[j]), p.Sub.Name)
@@ -330,7 +335,7 @@ func (pa *patcher) filtered(op string, c map[string]any, p *filter.Path, value a
 				break
 			}
 		}
-		setOrDelete(c, a.Name, compact(list))
+		setOrDelete(c, a.Name, compact(dedupe(a, list)))
 		return nil
 	}
 	if len(hits) == 0 {
@@ -346,18 +351,40 @@ func (pa *patcher) filtered(op string, c map[string]any, p *filter.Path, value a
 		if op == "replace" {
 			clear(m)
 		}
-		for k, v := range repl {
-			m[k] = v
-		}
+		mergeSubs(m, a, value, repl)
 	}
 	if repl["primary"] == true {
 		clearPrimary(list, hits[0])
 	}
-	setOrDelete(c, a.Name, compact(list))
+	setOrDelete(c, a.Name, compact(dedupe(a, list)))
 	return nil
 }
 
-// addValues appends the values of nv not already present.
+// mergeSubs merges the normalised complex value nv of attribute a into m.
+// Sub-attributes that the raw value gives as null are removed from m: null
+// is equivalent to unassigned (RFC 7643 section 2.5), and normalisation
+// has already dropped them from nv.
+func mergeSubs(m map[string]any, a *schema.Attribute, raw, nv any) {
+	if n, ok := nv.(map[string]any); ok {
+		for k, v := range n {
+			m[k] = v
+		}
+	}
+	rm, _ := raw.(map[string]any)
+	for k, v := range rm {
+		if v != nil {
+			continue
+		}
+		if sub := a.Sub(k); sub != nil && sub.Mutability != schema.ReadOnly {
+			delete(m, sub.Name)
+		}
+	}
+}
+
+// addValues appends the values of nv not already present. A value that is
+// present already (the same type and value, see sameValue) changes nothing
+// (RFC 7644 section 3.5.2.1) except that it may make the existing value
+// primary.
 func addValues(c map[string]any, a *schema.Attribute, nv any) error {
 	add, _ := nv.([]any)
 	if len(add) == 0 {
@@ -366,12 +393,15 @@ func addValues(c map[string]any, a *schema.Attribute, nv any) error {
 	list, _ := c[a.Name].([]any)
 	primary := -1
 	for _, v := range add {
-		if contains(list, v) {
-			continue
+		i := indexOf(a, list, v)
+		if i < 0 {
+			list = append(list, v)
+			i = len(list) - 1
+		} else {
+			mergeDuplicate(list[i], v)
 		}
-		list = append(list, v)
-		if m, ok := v.(map[string]any); ok && m["primary"] == true {
-			primary = len(list) - 1
+		if isPrimary(v) {
+			primary = i
 		}
 	}
 	if primary >= 0 {
@@ -411,15 +441,6 @@ func matchesAny(e any, drop []any) bool {
 			continue
 		}
 		if reflect.DeepEqual(e, d) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []any, v any) bool {
-	for _, e := range list {
-		if reflect.DeepEqual(e, v) {
 			return true
 		}
 	}

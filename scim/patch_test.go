@@ -122,6 +122,34 @@ var patchTests = []struct {
 		want: obj(pID, pUser, pName, pEmails, pExt)},
 	{name: "replace sub-attribute with null removes it", ops: `[{"op":"replace","path":"name.givenName","value":null}]`,
 		want: obj(pID, pUser, pActive, `"name":{"familyName":"Jensen"}`, pEmails, pExt)},
+	// RFC 7643 section 2.5: null is unassigned, for a whole complex
+	// attribute as for a simple one, and for a sub-attribute named in a
+	// complex value (RFC 7644 section 3.5.2.3: given sub-attributes replace).
+	{name: "replace complex with null removes it", ops: `[{"op":"replace","path":"name","value":null}]`,
+		want: obj(pID, pUser, pActive, pEmails, pExt)},
+	{name: "add complex with null removes it", ops: `[{"op":"add","path":"name","value":null}]`,
+		want: obj(pID, pUser, pActive, pEmails, pExt)},
+	{name: "no-path replace with a null complex removes it", ops: `[{"op":"replace","value":{"name":null,"title":"Guide"}}]`,
+		want: obj(pID, pUser, pActive, pEmails, pExt, `"title":"Guide"`)},
+	{name: "replace extension complex with null removes it", ops: `[{"op":"replace","path":"` + ent + `:manager","value":null}]`,
+		want: obj(pID, pUser, pActive, pName, pEmails, `"`+ent+`":{"department":"Ops"}`)},
+	{name: "no-path extension object with a null complex removes it", ops: `[{"op":"replace","value":{"` + ent + `":{"manager":null}}}]`,
+		want: obj(pID, pUser, pActive, pName, pEmails, `"`+ent+`":{"department":"Ops"}`)},
+	{name: "replacing the last extension attribute with null drops the extension",
+		ops:  `[{"op":"replace","path":"` + ent + `:manager","value":null},{"op":"replace","path":"` + ent + `:department","value":null}]`,
+		want: obj(pID, pUser, pActive, pName, pEmails)},
+	{name: "null sub-attribute in a complex value removes it", ops: `[{"op":"replace","path":"name","value":{"givenName":null,"middleName":"J"}}]`,
+		want: obj(pID, pUser, pActive, `"name":{"familyName":"Jensen","middleName":"J"}`, pEmails, pExt)},
+	{name: "null sub-attributes can empty a complex attribute", ops: `[{"op":"add","path":"name","value":{"GIVENNAME":null,"familyName":null}}]`,
+		want: obj(pID, pUser, pActive, pEmails, pExt)},
+	{name: "null sub-attribute of an absent complex is a no-op", doc: patchMinimal, ops: `[{"op":"replace","path":"name","value":{"givenName":null}}]`,
+		want: patchMinimal},
+	{name: "null read-only sub-attribute in a value is ignored",
+		doc:  obj(pID, pUser, `"`+ent+`":{"manager":{"value":"m1","displayName":"Boss"}}`),
+		ops:  `[{"op":"replace","path":"` + ent + `:manager","value":{"displayName":null}}]`,
+		want: obj(pID, pUser, `"`+ent+`":{"manager":{"value":"m1","displayName":"Boss"}}`)},
+	{name: "null sub-attribute in a value-filter element merge removes it", ops: `[{"op":"add","path":"emails[type eq \"work\"]","value":{"primary":null}}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[{"value":"b@work","type":"work"},`+pHome+`]`, pExt)},
 	{name: "replace extension attribute", ops: `[{"op":"replace","path":"` + ent + `:department","value":"Sales"}]`,
 		want: obj(pID, pUser, pActive, pName, pEmails, `"`+ent+`":{"department":"Sales","manager":{"value":"m1"}}`)},
 	{name: "replace absent attribute adds it", doc: patchMinimal, ops: `[{"op":"replace","path":"title","value":"Guide"}]`,
@@ -173,10 +201,6 @@ var patchTests = []struct {
 	{name: "remove complex", ops: `[{"op":"remove","path":"name"}]`, want: obj(pID, pUser, pActive, pEmails, pExt)},
 	{name: "remove value-filter element", ops: `[{"op":"remove","path":"emails[type eq \"work\"]"}]`,
 		want: obj(pID, pUser, pActive, pName, `"emails":[`+pHome+`]`, pExt)},
-	{name: "remove value filter without a match is a no-op", ops: `[{"op":"remove","path":"emails[type eq \"other\"]"}]`, want: patchUser},
-	{name: "remove value filter with sub-attribute without a match is a no-op", ops: `[{"op":"remove","path":"emails[type eq \"other\"].value"}]`, want: patchUser},
-	{name: "remove value filter on an absent attribute is a no-op", doc: patchMinimal, ops: `[{"op":"remove","path":"emails[type eq \"work\"]"}]`,
-		want: patchMinimal},
 	{name: "remove value-filter sub-attribute", ops: `[{"op":"remove","path":"emails[type eq \"work\"].primary"}]`,
 		want: obj(pID, pUser, pActive, pName, `"emails":[{"value":"b@work","type":"work"},`+pHome+`]`, pExt)},
 	{name: "remove value-filter sub-attribute keeps the rest", ops: `[{"op":"remove","path":"emails[value ew \"@home\"].value"}]`,
@@ -219,33 +243,40 @@ var patchTests = []struct {
 func TestApplyPatch(t *testing.T) {
 	for _, tt := range patchTests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := tt.doc
-			if src == "" {
-				src = patchUser
-			}
-			doc := mustDecode(t, src)
-			before := deepCopy(doc)
-			ops := mustParsePatch(t, schema.UserType, tt.ops)
-			got, err := ApplyPatch(schema.UserType, doc, ops, nil)
-			if err != nil {
-				t.Fatalf("ApplyPatch(%s) = %v, want success", tt.ops, err)
-			}
-			if diff := cmp.Diff(decodeAny(t, tt.want), any(got)); diff != "" {
-				t.Errorf("ApplyPatch(%s) mismatch (-want +got):\n%s", tt.ops, diff)
-			}
-			if diff := cmp.Diff(before, any(doc)); diff != "" {
-				t.Errorf("ApplyPatch(%s) modified its input (-before +after):\n%s", tt.ops, diff)
-			}
-			// The operations are not consumed: applying them again to the
-			// same input gives the same result.
-			again, err := ApplyPatch(schema.UserType, doc, ops, nil)
-			if err != nil {
-				t.Fatalf("second ApplyPatch(%s) = %v", tt.ops, err)
-			}
-			if diff := cmp.Diff(got, again); diff != "" {
-				t.Errorf("second ApplyPatch(%s) differs (-first +second):\n%s", tt.ops, diff)
-			}
+			checkApplyPatch(t, tt.doc, tt.ops, tt.want)
 		})
+	}
+}
+
+// checkApplyPatch applies ops to the user document src (patchUser when
+// empty) and checks the result against want, that the input is left
+// alone, and that the operations can be applied again.
+func checkApplyPatch(t *testing.T, src, opsJSON, want string) {
+	t.Helper()
+	if src == "" {
+		src = patchUser
+	}
+	doc := mustDecode(t, src)
+	before := deepCopy(doc)
+	ops := mustParsePatch(t, schema.UserType, opsJSON)
+	got, err := ApplyPatch(schema.UserType, doc, ops, nil)
+	if err != nil {
+		t.Fatalf("ApplyPatch(%s) = %v, want success", opsJSON, err)
+	}
+	if diff := cmp.Diff(decodeAny(t, want), any(got)); diff != "" {
+		t.Errorf("ApplyPatch(%s) mismatch (-want +got):\n%s", opsJSON, diff)
+	}
+	if diff := cmp.Diff(before, any(doc)); diff != "" {
+		t.Errorf("ApplyPatch(%s) modified its input (-before +after):\n%s", opsJSON, diff)
+	}
+	// The operations are not consumed: applying them again to the same
+	// input gives the same result.
+	again, err := ApplyPatch(schema.UserType, doc, ops, nil)
+	if err != nil {
+		t.Fatalf("second ApplyPatch(%s) = %v", opsJSON, err)
+	}
+	if diff := cmp.Diff(got, again); diff != "" {
+		t.Errorf("second ApplyPatch(%s) differs (-first +second):\n%s", opsJSON, diff)
 	}
 }
 
@@ -286,6 +317,12 @@ var patchErrorTests = []struct {
 	{"sub-attribute of multi-valued without a filter", "", `[{"op":"add","path":"emails.value","value":"x"}]`, CodeInvalidPath, []string{"emails"}},
 	{"replace value filter without a match", "", `[{"op":"replace","path":"emails[type eq \"other\"]","value":{"value":"x"}}]`,
 		CodeNoTarget, []string{"emails"}},
+	// RFC 7644 section 3.12: a remove whose value filter matches nothing is
+	// noTarget (group members excepted, see TestApplyPatchMembers).
+	{"remove value filter without a match", "", `[{"op":"remove","path":"emails[type eq \"other\"]"}]`, CodeNoTarget, []string{"emails[type eq \"other\"]"}},
+	{"remove value filter with sub-attribute without a match", "", `[{"op":"remove","path":"emails[type eq \"other\"].value"}]`,
+		CodeNoTarget, []string{"emails"}},
+	{"remove value filter on an absent attribute", patchMinimal, `[{"op":"remove","path":"emails[type eq \"work\"]"}]`, CodeNoTarget, []string{"emails"}},
 	{"add value filter without a match", "", `[{"op":"add","path":"emails[type eq \"other\"]","value":{"value":"x"}}]`, CodeNoTarget, []string{"emails"}},
 	{"value filter with sub-attribute that describes no value", "", `[{"op":"replace","path":"emails[value co \"zzz\"].type","value":"work"}]`,
 		CodeNoTarget, []string{"emails"}},

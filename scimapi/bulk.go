@@ -281,43 +281,66 @@ const bulkPrefix = "bulkId:"
 // bulkRefs lists the bulkIds an operation references in its path or data.
 func bulkRefs(op bulkOp) []string {
 	var refs []string
-	scan := func(s string) {
-		for {
-			i := strings.Index(s, bulkPrefix)
-			if i < 0 {
-				return
+	collect := func(s string) string {
+		return rewriteRefs(s, func(ref string) (string, bool) {
+			if ref != "" {
+				refs = append(refs, ref)
 			}
-			s = s[i+len(bulkPrefix):]
-			end := strings.IndexAny(s, "\"'/] ")
-			if end < 0 {
-				end = len(s)
-			}
-			if end > 0 {
-				refs = append(refs, s[:end])
-			}
-			s = s[end:]
-		}
+			return "", false
+		})
 	}
-	scan(op.Path)
-	walkStrings(op.Data, func(s string) string { scan(s); return s })
+	collect(op.Path)
+	walkStrings(op.Data, collect)
 	return refs
 }
 
 // substitute returns op with every "bulkId:x" reference replaced by the id
-// created for x.
+// created for x. Each reference is read whole before it is looked up, so
+// that "bulkId:u10" never matches the id of "u1".
 func substitute(op bulkOp, ids map[string]string) bulkOp {
 	repl := func(s string) string {
-		if !strings.Contains(s, bulkPrefix) {
-			return s
-		}
-		for ref, id := range ids {
-			s = strings.ReplaceAll(s, bulkPrefix+ref, id)
-		}
-		return s
+		return rewriteRefs(s, func(ref string) (string, bool) {
+			id, ok := ids[ref]
+			return id, ok
+		})
 	}
 	op.Path = repl(op.Path)
 	op.Data = walkStrings(op.Data, repl)
 	return op
+}
+
+// bulkRefEnd holds the characters that end a bulkId reference: it may sit
+// inside a filter (members[value eq "bulkId:x"]) or a path (/Users/bulkId:x).
+const bulkRefEnd = "\"'/] "
+
+// rewriteRefs calls f with every complete bulkId reference in s, in order,
+// and returns s with each reference for which f answers true replaced by
+// the string f returns. bulkRefs and substitute share it so that both see
+// the same references.
+func rewriteRefs(s string, f func(ref string) (string, bool)) string {
+	if !strings.Contains(s, bulkPrefix) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, bulkPrefix)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		rest := s[i+len(bulkPrefix):]
+		end := strings.IndexAny(rest, bulkRefEnd)
+		if end < 0 {
+			end = len(rest)
+		}
+		if repl, ok := f(rest[:end]); ok && end > 0 {
+			b.WriteString(repl)
+		} else {
+			b.WriteString(s[i : i+len(bulkPrefix)+end])
+		}
+		s = rest[end:]
+	}
 }
 
 // walkStrings returns a copy of v with every string value passed through f.

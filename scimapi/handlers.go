@@ -209,12 +209,18 @@ func (s *Server) get(w http.ResponseWriter, r *request, rt *schema.ResourceType,
 	if err != nil {
 		return err
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" {
+	// RFC 7232 section 6: If-Match first (412 when it fails), then
+	// If-None-Match, which on a read answers 304 rather than 412.
+	pre := precondition(r.Request)
+	if pre.IfMatch != "" || pre.IfNoneMatch != "" {
 		tag, err := s.dir.Tag(r.Context(), r.caller, rt, id)
 		if err != nil {
 			return err
 		}
-		if directory.TagMatches(inm, tag) {
+		if err := (directory.Precondition{IfMatch: pre.IfMatch}).Check(func() (string, error) { return tag, nil }); err != nil {
+			return err
+		}
+		if pre.IfNoneMatch != "" && directory.TagMatches(pre.IfNoneMatch, tag) {
 			w.Header().Set("ETag", tag)
 			w.WriteHeader(http.StatusNotModified)
 			return nil
@@ -227,8 +233,12 @@ func (s *Server) get(w http.ResponseWriter, r *request, rt *schema.ResourceType,
 	return writeResource(w, http.StatusOK, res, q.Projection)
 }
 
+// precondition reads the conditional headers of a request on one resource
+// (RFC 7232 sections 3.1 and 3.2). On PUT, PATCH and DELETE the directory
+// evaluates both in the write's transaction: a failed If-Match and a
+// matching If-None-Match are both 412 there.
 func precondition(r *http.Request) directory.Precondition {
-	return directory.Precondition{IfMatch: r.Header.Get("If-Match")}
+	return directory.Precondition{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *request, rt *schema.ResourceType, id string) error {

@@ -70,10 +70,17 @@ func newCompare(path AttrPath, name string, op Op, val any, rel bool, pathOff, o
 	}
 	l := &leaf{loc: loc, kind: kTest, test: t}
 	if op == Ne {
-		// ne is NOT(eq), not "some value differs": `emails.value ne "x"`
-		// matches when no email is "x", including when there are no
-		// emails at all. This keeps `not (a eq v)` and `a ne v` equivalent.
+		// RFC 7644 section 3.4.2.2: a multi-valued attribute matches when
+		// any of its values does, so `emails.type ne "work"` matches a user
+		// with a home email whatever else it has, as `emails[type ne
+		// "work"]` does, and no email at all matches nothing. "None equals"
+		// is `not (emails.type eq "work")`. A singular attribute matches
+		// when its value is not equal, including when it is unassigned:
+		// the RFC is silent there, and NOT(eq) is what clients expect.
 		l.kind = kNotTest
+		if path.Attr.MultiValued {
+			l.kind = kSomeNotTest
+		}
 	}
 	return &Compare{Path: path, Op: op, Value: norm}, l, nil
 }

@@ -85,10 +85,11 @@ func (n *valuePathNode) eval(r Resource, elem map[string]any) bool {
 type leafKind uint8
 
 const (
-	kPresent leafKind = iota // some value is present: pr, ne null
-	kAbsent                  // no value is present: eq null
-	kTest                    // some value passes the test
-	kNotTest                 // no value passes the test: ne
+	kPresent     leafKind = iota // some value is present: pr, ne null
+	kAbsent                      // no value is present: eq null
+	kTest                        // some value passes the test
+	kNotTest                     // no value passes the test: ne on a singular attribute
+	kSomeNotTest                 // some value fails the test: ne on a multi-valued attribute
 )
 
 // leaf is a compiled comparison or presence test. A multi-valued attribute
@@ -101,10 +102,38 @@ type leaf struct {
 
 func (n *leaf) eval(r Resource, elem map[string]any) bool {
 	v := n.loc.value(r, elem)
-	if n.kind == kAbsent || n.kind == kNotTest {
+	switch n.kind {
+	case kAbsent, kNotTest:
 		return !n.any(v)
+	case kSomeNotTest:
+		return n.someNot(v)
 	}
 	return n.any(v)
+}
+
+// someNot reports whether some value of the multi-valued v fails the
+// leaf's test, each value judged as a singular ne would be: an element
+// without the compared sub-attribute fails it. No value at all is no match.
+func (n *leaf) someNot(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case []any:
+		for _, e := range x {
+			if !n.one(e) {
+				return true
+			}
+		}
+		return false
+	case []map[string]any:
+		for _, e := range x {
+			if !n.one(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return !n.one(v)
 }
 
 // any reports whether some value of v (each element when v is multi-valued)

@@ -20,7 +20,13 @@
 //   - A multi-valued attribute matches when any of its values matches; a
 //     complex attribute compared without a sub-attribute is compared through
 //     its "value" sub-attribute.
-//   - ne is NOT(eq): it also matches when the attribute is unassigned.
+//   - ne on a multi-valued attribute matches when any value is not equal
+//     (`emails.type ne "work"` matches a user with a home email and a work
+//     one); an element lacking the compared sub-attribute counts as not
+//     equal, and an attribute without values matches nothing. "No value
+//     equals" is written `not (emails.type eq "work")`.
+//   - ne on a singular attribute is NOT(eq): it also matches when the
+//     attribute is unassigned, which the RFC leaves open.
 //   - "eq null" matches an unassigned attribute and "ne null" an assigned one;
 //     "unassigned" means what "pr" does not match: null, "", or an array or
 //     object without a present value.

@@ -116,8 +116,27 @@ var matchTests = []struct {
 	{`emails co "jensen.org"`, schema.UserType, "bjensen"},
 	{`emails eq "BABS@jensen.org"`, schema.UserType, "bjensen"},
 	{`emails.value eq "babs@jensen.org"`, schema.UserType, "bjensen"},
-	{`emails.value ne "babs@jensen.org"`, schema.UserType, "minimal odd empty"},
-	{`emails.value ne "nobody@example.com"`, schema.UserType, "bjensen minimal odd empty"},
+	// ne too (RFC 7644 section 3.4.2.2): some value is not equal. An
+	// element without the sub-attribute is not equal; no values match
+	// nothing; "none equals" is not(eq). odd's emails are a string, which
+	// equals nothing.
+	{`emails.value ne "babs@jensen.org"`, schema.UserType, "bjensen odd"},
+	{`emails.value ne "nobody@example.com"`, schema.UserType, "bjensen odd"},
+	{`emails.type ne "work"`, schema.UserType, "bjensen odd"},
+	{`emails.type ne "work" and emails pr`, schema.UserType, "bjensen odd"},
+	{`emails[type ne "work"]`, schema.UserType, "bjensen"},
+	{`emails ne "BJENSEN@example.com"`, schema.UserType, "bjensen odd"},
+	{`emails.display ne "x"`, schema.UserType, "bjensen odd"},
+	{`not (emails.type eq "work")`, schema.UserType, "minimal odd empty"},
+	{`not (emails.type ne "work")`, schema.UserType, "minimal empty"},
+	{`x509Certificates ne "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw"`, schema.UserType, ""},
+	{`phoneNumbers.value ne "x"`, schema.UserType, ""},
+	{`members.value ne "` + bjensenID + `"`, schema.GroupType, "tourGuides"},
+	{`members.type ne "user"`, schema.GroupType, ""},
+	{`members[type ne "User"]`, schema.GroupType, ""},
+	// ne on a singular attribute is NOT(eq): unassigned matches.
+	{`title ne "tour guide"`, schema.UserType, "minimal odd empty"},
+	{`name.givenName ne "x"`, schema.UserType, "bjensen minimal odd empty"},
 	{`emails.type eq "home"`, schema.UserType, "bjensen"},
 	{`emails.type eq "other"`, schema.UserType, ""},
 	{`emails.value sw "babs"`, schema.UserType, "bjensen"},

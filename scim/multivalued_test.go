@@ -1,0 +1,89 @@
+package scim
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scimgate/scimgate/scim/schema"
+)
+
+var duplicatePatchTests = []struct {
+	name string
+	doc  string // patchUser when empty
+	ops  string
+	want string
+}{
+	// RFC 7643 section 2.4 and RFC 7644 section 3.5.2.1: a (type, value)
+	// pair that exists already is not added again; emails.value and type
+	// are not caseExact. Re-adding it as primary makes the kept one primary.
+	{name: "add an existing value as primary merges primary",
+		ops:  `[{"op":"add","path":"emails","value":[{"value":"b@home","type":"home","primary":true}]}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[{"value":"b@work","type":"work"},{"value":"b@home","type":"home","primary":true}]`, pExt)},
+	{name: "add an existing value in another case is a no-op",
+		ops: `[{"op":"add","path":"emails","value":[{"value":"B@HOME","type":"Home"}]}]`, want: patchUser},
+	{name: "add without a path de-duplicates too",
+		ops: `[{"op":"add","value":{"emails":[{"value":"B@Work","type":"work","display":"W"}]}}]`, want: patchUser},
+	{name: "add the same value with another type adds it",
+		ops:  `[{"op":"add","path":"emails","value":[{"value":"b@home","type":"other"}]}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[`+pWork+`,`+pHome+`,{"value":"b@home","type":"other"}]`, pExt)},
+	{name: "add duplicates within one value list keeps the first",
+		doc:  patchMinimal,
+		ops:  `[{"op":"add","path":"emails","value":[{"value":"c1@x.com","type":"work"},{"value":"C1@X.COM","type":"work","primary":true}]}]`,
+		want: obj(pID, pUser, `"emails":[{"value":"c1@x.com","type":"work","primary":true}]`)},
+	{name: "binary values compare case-exactly",
+		doc:  obj(pID, pUser, `"x509Certificates":[{"value":"QUJD"}]`),
+		ops:  `[{"op":"add","path":"x509Certificates","value":[{"value":"qujd"}]}]`,
+		want: obj(pID, pUser, `"x509Certificates":[{"value":"QUJD"},{"value":"qujd"}]`)},
+	{name: "replace multi-valued de-duplicates",
+		ops:  `[{"op":"replace","path":"emails","value":[{"value":"a@x","type":"work"},{"value":"A@X","type":"WORK","primary":true},{"value":"a@x","type":"home"}]}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[{"value":"a@x","type":"work","primary":true},{"value":"a@x","type":"home"}]`, pExt)},
+	{name: "a value-filter edit that makes two values the same keeps one",
+		ops:  `[{"op":"replace","path":"emails[type eq \"home\"]","value":{"value":"B@WORK","type":"work"}}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[`+pWork+`]`, pExt)},
+}
+
+func TestApplyPatchDuplicates(t *testing.T) {
+	for _, tt := range duplicatePatchTests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkApplyPatch(t, tt.doc, tt.ops, tt.want)
+		})
+	}
+}
+
+// TestApplyPatchRemoveNoMatch checks RFC 7644 section 3.12 for removals:
+// a value filter that matches nothing is noTarget, except for group
+// members, whose removal stays idempotent because Okta never retries a
+// 400; that holds with or without a Members editor.
+func TestApplyPatchRemoveNoMatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		rt      *schema.ResourceType
+		doc     string
+		ops     string
+		members Members
+		want    string // the resulting document; empty when an error is wanted
+	}{
+		{name: "user emails", rt: schema.UserType, doc: patchUser, ops: `[{"op":"remove","path":"emails[type eq \"other\"]"}]`},
+		{name: "user addresses absent", rt: schema.UserType, doc: patchMinimal, ops: `[{"op":"remove","path":"addresses[type eq \"work\"].locality"}]`},
+		{name: "group members with an editor", rt: schema.GroupType, doc: memberGroup, members: newFakeMembers(),
+			ops: `[{"op":"remove","path":"members[value eq \"nobody\"]"}]`, want: memberGroup},
+		{name: "group members without an editor", rt: schema.GroupType, doc: `{"id":"g1","displayName":"G","members":[{"value":"u1"}]}`,
+			ops: `[{"op":"remove","path":"members[value eq \"nobody\"]"}]`, want: `{"id":"g1","displayName":"G","members":[{"value":"u1"}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ops := mustParsePatch(t, tt.rt, tt.ops)
+			got, err := ApplyPatch(tt.rt, mustDecode(t, tt.doc), ops, tt.members)
+			if tt.want == "" {
+				checkCode(t, "ApplyPatch("+tt.ops+")", err, CodeNoTarget)
+				return
+			}
+			if err != nil {
+				t.Fatalf("ApplyPatch(%s) = %v, want success", tt.ops, err)
+			}
+			if diff := cmp.Diff(decodeAny(t, tt.want), any(got)); diff != "" {
+				t.Errorf("ApplyPatch(%s) mismatch (-want +got):\n%s", tt.ops, diff)
+			}
+		})
+	}
+}
