@@ -189,9 +189,23 @@ func (s *Service) TouchSessions(ctx context.Context, seen map[string]time.Time) 
 }
 
 // BeginLogin records a sign-in in progress.
-func (s *Service) BeginLogin(ctx context.Context, l store.LoginState) error {
-	return s.update(ctx, func(tx store.Tx) error { return tx.PutLoginState(ctx, l) })
+func (s *Service) BeginLogin(ctx context.Context, l store.LoginState, maxAge time.Duration, limit int) error {
+	return s.update(ctx, func(tx store.Tx) error {
+		n, err := tx.CountLoginStates(ctx, s.now().Add(-maxAge))
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			return ErrTooManyLogins
+		}
+		return tx.PutLoginState(ctx, l)
+	})
 }
+
+// ErrTooManyLogins: so many sign-ins are in progress (started, not yet
+// back from the identity provider) that another is refused. Anyone can
+// start one; the bound keeps that from filling the store.
+var ErrTooManyLogins = errors.New("too many sign-ins in progress")
 
 // FinishLogin takes the sign-in in progress with that state, at most once
 // and only within maxAge of its start.

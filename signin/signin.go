@@ -40,6 +40,14 @@ const (
 // loginMaxAge bounds the time from the redirect to the callback.
 const loginMaxAge = 10 * time.Minute
 
+// Anyone can start a sign-in, and each is stored until its callback or
+// loginMaxAge: maxLoginsInProgress bounds them, and maxReturnLen the
+// address each keeps (longer ones are refused, as no page needs them).
+const (
+	maxLoginsInProgress = 10_000
+	maxReturnLen        = 2048
+)
+
 // Snapshots provides the current directory snapshot.
 type Snapshots interface {
 	Current() *snapshot.Snapshot
@@ -209,6 +217,9 @@ func (s *Service) safeReturn(r *http.Request, rd string) (string, error) {
 	if rd == "" {
 		return pub.String() + "/", nil
 	}
+	if len(rd) > maxReturnLen {
+		return "", errReturnTooLong
+	}
 	if strings.ContainsAny(rd, "\\\r\n\t") {
 		return "", errOpenRedirect
 	}
@@ -237,8 +248,9 @@ func (s *Service) safeReturn(r *http.Request, rd string) (string, error) {
 }
 
 var (
-	errOpenRedirect = errors.New("the address to return to after sign-in is not one this gateway serves")
-	errCookieHost   = errors.New("the address to return to after sign-in is on a host the session cookie does not reach: " +
+	errReturnTooLong = fmt.Errorf("the address to return to after sign-in is longer than %d bytes", maxReturnLen)
+	errOpenRedirect  = errors.New("the address to return to after sign-in is not one this gateway serves")
+	errCookieHost    = errors.New("the address to return to after sign-in is on a host the session cookie does not reach: " +
 		"sign-in sets it on the host of oidc.redirect_url, and on sessions.cookie_domain when that is set")
 )
 
@@ -273,7 +285,13 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
-	err = s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()))
+	err = s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()), loginMaxAge, maxLoginsInProgress)
+	if errors.Is(err, directory.ErrTooManyLogins) {
+		s.o.Log.Warn("sign-in refused: too many in progress", "limit", maxLoginsInProgress)
+		w.Header().Set("Retry-After", "60")
+		s.page(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Too many sign-ins are in progress right now. Try again in a minute.")
+		return
+	}
 	if err != nil {
 		s.o.Log.Error("record sign-in", "err", err)
 		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started.")

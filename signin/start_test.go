@@ -53,6 +53,8 @@ func TestSafeReturn(t *testing.T) {
 		{"user info", ".example.test", "gate.example.test", "", "https://app.example.test@evil.test/", "", errOpenRedirect},
 		{"a user-info Host header", ".example.test", "evil.test@app.example.test", "", "/x", "", errOpenRedirect},
 		{"a CRLF", ".example.test", "gate.example.test", "", "/x\r\nSet-Cookie: a=b", "", errOpenRedirect},
+		{"too long", ".example.test", "gate.example.test", "", "/" + strings.Repeat("a", maxReturnLen), "", errReturnTooLong},
+		{"long enough", ".example.test", "gate.example.test", "", "/" + strings.Repeat("a", maxReturnLen-1), "https://gate.example.test/" + strings.Repeat("a", maxReturnLen-1), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

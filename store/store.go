@@ -304,6 +304,9 @@ type Tx interface {
 
 	// PutLoginState records a sign-in in progress.
 	PutLoginState(ctx context.Context, l LoginState) error
+	// CountLoginStates returns how many sign-ins are in progress, after
+	// deleting those created before olderThan.
+	CountLoginStates(ctx context.Context, olderThan time.Time) (int, error)
 	// TakeLoginState returns and deletes a sign-in in progress, so that a
 	// state is used at most once; ErrNotFound when there is none. States
 	// created before olderThan are deleted as well.

@@ -69,6 +69,18 @@ func (t *txn) PutLoginState(ctx context.Context, l store.LoginState) error {
 	return mapErr(err)
 }
 
+func (t *txn) CountLoginStates(ctx context.Context, olderThan time.Time) (int, error) {
+	if err := t.mustWrite(); err != nil {
+		return 0, err
+	}
+	if _, err := t.q.ExecContext(ctx, `DELETE FROM login_states WHERE created < ?`, nanos(olderThan)); err != nil {
+		return 0, mapErr(err)
+	}
+	var n int
+	err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM login_states`).Scan(&n)
+	return n, mapErr(err)
+}
+
 func (t *txn) TakeLoginState(ctx context.Context, state string, olderThan time.Time) (store.LoginState, error) {
 	if err := t.mustWrite(); err != nil {
 		return store.LoginState{}, err

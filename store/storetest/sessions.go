@@ -95,6 +95,14 @@ func testLoginStates(t *testing.T, s store.Store) {
 		}
 		return tx.PutLoginState(ctx, fresh)
 	})
+	var n int
+	update(t, s, func(tx store.Tx) (err error) {
+		n, err = tx.CountLoginStates(ctx, t0.Add(-time.Minute))
+		return err
+	})
+	if n != 2 {
+		t.Errorf("CountLoginStates = %d, want 2", n)
+	}
 	var got store.LoginState
 	update(t, s, func(tx store.Tx) (err error) {
 		got, err = tx.TakeLoginState(ctx, "st", t0.Add(time.Minute))
@@ -112,4 +120,25 @@ func testLoginStates(t *testing.T, s store.Store) {
 			t.Errorf("TakeLoginState(%s) after use or expiry = %v, want ErrNotFound", state, err)
 		}
 	}
+	// Counting deletes the expired ones first.
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutLoginState(ctx, old); err != nil {
+			return err
+		}
+		if err := tx.PutLoginState(ctx, fresh); err != nil {
+			return err
+		}
+		n, err := tx.CountLoginStates(ctx, t0.Add(time.Minute))
+		if n != 1 {
+			t.Errorf("CountLoginStates after one expired = %d, %v; want 1", n, err)
+		}
+		return err
+	})
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.TakeLoginState(ctx, "old", t0.Add(-time.Hour))
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the expired state survived counting: %v", err)
+		}
+		return nil
+	})
 }
