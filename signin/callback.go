@@ -27,7 +27,14 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		s.page(w, http.StatusForbidden, "Sign-in refused", "The identity provider refused the sign-in: "+e+" "+q.Get("error_description"))
+		// Anyone can craft this URL: its text is logged, never shown,
+		// so that the gateway's pages carry no words of an attacker's.
+		s.o.Log.Info("the identity provider refused the sign-in", "error", e, "error_description", q.Get("error_description"))
+		msg := "The identity provider refused the sign-in."
+		if e == "access_denied" {
+			msg += " You may not be assigned to this application there, or you declined."
+		}
+		s.page(w, http.StatusForbidden, "Sign-in refused", msg)
 		return
 	}
 	state, code := q.Get("state"), q.Get("code")
@@ -163,6 +170,15 @@ func (s *Service) named(name, value string, expires time.Time) *http.Cookie {
 // signOut revokes the session, clears the cookie and, when the provider
 // offers one, continues at its end-session endpoint.
 func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		// Another site linked here (or posted a form): a browser follows
+		// such links with the Lax session cookie. Ask rather than let any
+		// site sign people out.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = pageTmpl.Execute(w, map[string]string{"Title": "Sign out?", "Message": "Do you want to sign out of the gateway?", "Action": SignOutPath})
+		return
+	}
 	idToken := ""
 	if c, err := r.Cookie(s.o.Sessions.CookieName); err == nil {
 		if id, _, ok := directory.SplitSessionCookie(c.Value); ok {
@@ -200,7 +216,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Action}}<form method="post" action="{{.Action}}"><button>Sign out</button></form>{{end}}</body></html>
 `))
 
 func (s *Service) page(w http.ResponseWriter, status int, title, msg string) {

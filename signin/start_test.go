@@ -107,3 +107,33 @@ func TestStartOnAnotherHost(t *testing.T) {
 		t.Errorf("%d %s; want 400 naming sessions.cookie_domain", w.Code, w.Body)
 	}
 }
+
+// TestSignOutFromAnotherSite: a link or form on another site does not sign
+// anyone out; it asks, with a form that posts back on the gateway.
+func TestSignOutFromAnotherSite(t *testing.T) {
+	s := newStartService(t, "")
+	for _, method := range []string{"GET", "POST"} {
+		r := httptest.NewRequest(method, "https://gate.example.test"+SignOutPath, nil)
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
+		r.AddCookie(&http.Cookie{Name: "scimgate_session", Value: "0123456789abcdef.x"})
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `<form method="post" action="/.scimgate/signout">`) {
+			t.Errorf("%s from another site: %d %s; want a page asking", method, w.Code, w.Body)
+		}
+		if sc := w.Header().Get("Set-Cookie"); sc != "" {
+			t.Errorf("%s from another site cleared a cookie: %q", method, sc)
+		}
+	}
+}
+
+// TestCallbackErrorText: the provider's error description, which anyone
+// can put in a link, is not shown on the gateway's page.
+func TestCallbackErrorText(t *testing.T) {
+	s := newStartService(t, "")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest("GET", "https://gate.example.test/.scimgate/callback?error=access_denied&error_description=Call+0800-SCAM+now", nil))
+	if w.Code != http.StatusForbidden || strings.Contains(w.Body.String(), "SCAM") || !strings.Contains(w.Body.String(), "assigned") {
+		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
