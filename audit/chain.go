@@ -65,6 +65,15 @@ const (
 	ProblemHeadMismatch = "head-mismatch"
 	// ProblemTruncated: the stream ends before a kept head.
 	ProblemTruncated = "truncated"
+	// ProblemPruned: a kept head is at or before the decision stream's
+	// retention anchor but not at it: retention deleted its record (or
+	// someone deleted it and forged the anchor; from inside the database
+	// the two look alike), so it cannot be checked. Keep a newer head.
+	ProblemPruned = "pruned"
+	// ProblemForeignAnchor: a stream that retention never prunes
+	// (changes, policies) has a retention anchor: someone wrote it, to
+	// hide records deleted before it. Verify ignores it.
+	ProblemForeignAnchor = "foreign-anchor"
 )
 
 // Finding is one problem verify found.
@@ -98,13 +107,15 @@ type chain struct {
 	lastBad  bool // the last record failed its own check
 	// anchor is the seq of the retention anchor the chain starts after
 	// (see startAfterAnchor in retention.go); 0: the stream starts at 1.
-	anchor   int64
+	anchor int64
+	// checked holds the kept heads compared with a record or the anchor.
+	checked  map[int64]bool
 	findings []Finding
 	omitted  int
 }
 
 func newChain(stream string, kept []Head) *chain {
-	c := &chain{stream: stream, kept: map[int64][]byte{}}
+	c := &chain{stream: stream, kept: map[int64][]byte{}, checked: map[int64]bool{}}
 	for _, h := range kept {
 		if h.Stream == stream {
 			c.kept[h.Seq] = h.Hash
@@ -145,8 +156,11 @@ func (c *chain) add(seq int64, prev, hash []byte, rehash func(s int64) []byte) {
 		bad = true
 		c.report(seq, ProblemBrokenLink, "prev does not match the hash of seq %d: that record was rewritten, or this one inserted", c.lastSeq)
 	}
-	if want, ok := c.kept[seq]; ok && !bytes.Equal(want, hash) {
-		c.report(seq, ProblemHeadMismatch, "hash %x differs from the kept head %x: the stream was rewritten", hash, want)
+	if want, ok := c.kept[seq]; ok {
+		c.checked[seq] = true
+		if !bytes.Equal(want, hash) {
+			c.report(seq, ProblemHeadMismatch, "hash %x differs from the kept head %x: the stream was rewritten", hash, want)
+		}
 	}
 	if c.records == 0 {
 		c.first = seq
@@ -171,21 +185,31 @@ func (c *chain) movedFrom(seq int64, hash []byte, rehash func(int64) []byte) (in
 	return 0, false
 }
 
-// finish checks the end of the stream: counter is the highest sequence
-// number the store ever assigned in it.
+// finish checks the end of the stream, counter being the highest
+// sequence number the store ever assigned in it, and that every kept head
+// was checked: a head whose record is not there is a finding, never a
+// pass.
 func (c *chain) finish(counter int64) {
 	if counter > c.lastSeq {
 		c.report(c.lastSeq+1, ProblemDeleted, "%s at the end: the stream's counter is at %d", missing(c.lastSeq+1, counter), counter)
 	}
 	var lost []int64
 	for seq := range c.kept {
-		if seq > c.lastSeq {
+		if !c.checked[seq] {
 			lost = append(lost, seq)
 		}
 	}
 	slices.Sort(lost)
 	for _, seq := range lost {
-		c.report(seq, ProblemTruncated, "the stream ends at seq %d, before the kept head seq %d", c.lastSeq, seq)
+		switch {
+		case seq > c.lastSeq:
+			c.report(seq, ProblemTruncated, "the stream ends at seq %d, before the kept head seq %d", c.lastSeq, seq)
+		case seq < c.anchor:
+			c.report(seq, ProblemPruned, "the kept head cannot be checked: the stream starts after its retention anchor at seq %d; "+
+				"keep a head at or after seq %d instead", c.anchor, c.anchor)
+		default:
+			c.report(seq, ProblemDeleted, "the record of the kept head seq %d is missing", seq)
+		}
 	}
 }
 

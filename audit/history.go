@@ -106,10 +106,14 @@ func History(ctx context.Context, st Viewer, user, route string) (*HistoryResult
 	return res, nil
 }
 
-// version is a policy version, compiled.
+// version is a policy version, compiled, with when it took effect: the
+// latest load time of it and the versions recorded before it. A version
+// loaded after another is in force after it even when the clock stepped
+// back in between, as directory changes are (see store.HistoryReadTx).
 type version struct {
 	store.PolicyVersion
-	p *policy.Policy
+	p   *policy.Policy
+	eff time.Time
 }
 
 func history(ctx context.Context, tx store.ReadTx, user, route string) (*HistoryResult, error) {
@@ -139,7 +143,7 @@ func history(ctx context.Context, tx store.ReadTx, user, route string) (*History
 	if err != nil {
 		return nil, err
 	}
-	res := &HistoryResult{User: user, Route: route, Since: versions[0].At, Intervals: []Interval{}}
+	res := &HistoryResult{User: user, Route: route, Since: versions[0].eff, Intervals: []Interval{}}
 	tenants := d.tenantNames()
 	for _, k := range ids {
 		ref := UserRef{Tenant: tenants[k.Tenant], TenantID: k.Tenant, UserID: k.ID}
@@ -216,11 +220,13 @@ func history(ctx context.Context, tx store.ReadTx, user, route string) (*History
 	return res, nil
 }
 
-// allVersions reads and compiles every policy version, in the order the
-// policy in force is chosen: by load time, then sequence number.
+// allVersions reads and compiles every policy version, in sequence
+// order, which is also the order of the times they took effect (as
+// store.AuditReadTx.PolicyVersionAt chooses the version in force).
 func allVersions(ctx context.Context, tx store.ReadTx) ([]version, error) {
 	var out []version
 	var after int64
+	var eff time.Time
 	for {
 		vs, err := tx.PolicyVersions(ctx, after, 1000)
 		if err != nil {
@@ -231,14 +237,16 @@ func allVersions(ctx context.Context, tx store.ReadTx) ([]version, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, version{v, p})
+			if len(out) == 0 || v.At.After(eff) {
+				eff = v.At
+			}
+			out = append(out, version{v, p, eff})
 			after = v.Seq
 		}
 		if len(vs) < 1000 {
 			break
 		}
 	}
-	slices.SortStableFunc(out, func(a, b version) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq)) })
 	return out, nil
 }
 
@@ -375,7 +383,7 @@ func newTimeline(ctx context.Context, tx store.ReadTx, d *dirSpans, versions []v
 		return nil, err
 	}
 	tl := &timeline{versions: versions, seqTime: st, lastSeq: map[time.Time]int64{}, changes: map[int64]*ChangeRef{}}
-	since := versions[0].At
+	since := versions[0].eff
 	tl.times = append(tl.times, since)
 	for _, s := range seqs {
 		at := st[s]
@@ -385,7 +393,7 @@ func newTimeline(ctx context.Context, tx store.ReadTx, d *dirSpans, versions []v
 		}
 	}
 	for _, v := range versions {
-		tl.times = append(tl.times, v.At)
+		tl.times = append(tl.times, v.eff)
 	}
 	slices.SortFunc(tl.times, time.Time.Compare)
 	tl.times = slices.CompactFunc(tl.times, time.Time.Equal)
@@ -400,10 +408,11 @@ func (tl *timeline) time(seq int64) time.Time {
 	return tl.seqTime[seq]
 }
 
-// versionAt returns the policy version in force at t.
+// versionAt returns the policy version in force at t: the last to take
+// effect by t.
 func (tl *timeline) versionAt(t time.Time) version {
 	i, _ := slices.BinarySearchFunc(tl.versions, t, func(v version, t time.Time) int {
-		if v.At.After(t) {
+		if v.eff.After(t) {
 			return 1
 		}
 		return -1
@@ -411,21 +420,23 @@ func (tl *timeline) versionAt(t time.Time) version {
 	return tl.versions[i-1]
 }
 
-// boundary says what took effect at t: a change that the history
-// depends on (the last one, when several took effect at once), or else
-// the policy version.
+// boundary says what took effect at t: the policy version, when one took
+// effect then (the last, when several did); otherwise the change that the
+// history depends on (the last, when several took effect at once). A
+// policy version is named first because that rule holds whichever
+// changes took effect at the same instant, related or not.
 func (tl *timeline) boundary(t time.Time) *Boundary {
-	if s, ok := tl.lastSeq[t]; ok {
-		c := tl.changes[s]
-		if c == nil {
-			c = &ChangeRef{Seq: s}
-			tl.changes[s] = c
-		}
-		return &Boundary{At: t, Change: c}
+	if v := tl.versionAt(t); v.eff.Equal(t) {
+		ref := policyRef(v.PolicyVersion)
+		return &Boundary{At: t, Policy: &ref}
 	}
-	v := tl.versionAt(t)
-	ref := policyRef(v.PolicyVersion)
-	return &Boundary{At: t, Policy: &ref}
+	s := tl.lastSeq[t]
+	c := tl.changes[s]
+	if c == nil {
+		c = &ChangeRef{Seq: s}
+		tl.changes[s] = c
+	}
+	return &Boundary{At: t, Change: c}
 }
 
 // describe fills in the changes the intervals' boundaries name.

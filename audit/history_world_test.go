@@ -250,13 +250,16 @@ func (w *world) who(route string, at time.Time) ([]string, error) {
 }
 
 // The replay model: the directory at T is snapshot.Build of the changes
-// that took effect by T, the policy the last version loaded by T, and the
-// engine decides for every user. It shares nothing with the temporal index.
+// that took effect by T, the policy the last version that took effect by
+// T (versions, like changes, take effect at the running maximum of their
+// times), and the engine decides for every user. It shares nothing with
+// the temporal index.
 
 type model struct {
 	changes  []store.Change
 	hats     []time.Time // running maximum of change times
 	versions []store.PolicyVersion
+	effs     []time.Time // running maximum of policy version times
 	tenants  map[int64]string
 
 	// The last snapshot built and how many changes it holds: asking about
@@ -275,7 +278,13 @@ func newModel(t testing.TB, w *world) *model {
 		}
 		m.hats = append(m.hats, hat)
 	}
-	slices.SortStableFunc(m.versions, func(a, b store.PolicyVersion) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq)) })
+	var eff time.Time
+	for i, v := range vs {
+		if i == 0 || v.At.After(eff) {
+			eff = v.At
+		}
+		m.effs = append(m.effs, eff)
+	}
 	return m
 }
 
@@ -293,7 +302,7 @@ func (m *model) prefix(t time.Time) int {
 func (m *model) policyAt(t testing.TB, at time.Time) (*store.PolicyVersion, *policy.Policy) {
 	var v *store.PolicyVersion
 	for i := range m.versions {
-		if !m.versions[i].At.After(at) {
+		if !m.effs[i].After(at) {
 			v = &m.versions[i]
 		}
 	}
@@ -434,16 +443,14 @@ func (m *model) history(t testing.TB, user, route string) ([]span, bool) {
 	if len(ids) == 0 {
 		return nil, false
 	}
-	since := m.versions[0].At
+	since := m.effs[0]
 	times := []time.Time{since}
 	for _, h := range m.hats {
 		if h.After(since) {
 			times = append(times, h)
 		}
 	}
-	for _, v := range m.versions {
-		times = append(times, v.At)
-	}
+	times = append(times, m.effs...)
 	slices.SortFunc(times, time.Time.Compare)
 	times = slices.CompactFunc(times, time.Time.Equal)
 	type key struct {
@@ -454,15 +461,17 @@ func (m *model) history(t testing.TB, user, route string) ([]span, bool) {
 	var out []span
 	for _, at := range times {
 		eng, s := m.engineAt(t, at)
+		// A policy version that took effect then, else the last change.
 		by := ""
-		for i, h := range m.hats {
-			if h.Equal(at) {
-				by = fmt.Sprintf("change %d", m.changes[i].Seq)
-			}
-		}
-		if by == "" {
+		if slices.ContainsFunc(m.effs, at.Equal) {
 			v, _ := m.policyAt(t, at)
 			by = fmt.Sprintf("policy %d", v.Seq)
+		} else {
+			for i, h := range m.hats {
+				if h.Equal(at) {
+					by = fmt.Sprintf("change %d", m.changes[i].Seq)
+				}
+			}
 		}
 		now := map[key]engine.Explanation{}
 		users := map[snapshot.Key]*snapshot.User{}

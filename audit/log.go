@@ -20,8 +20,9 @@ type Filter struct {
 	Until time.Time // exclusive; zero: to the end
 	// User keeps the entries about one user, by userName (any case):
 	// their decisions, the changes to their user, their memberships,
-	// access tokens and sessions. A user is recognised by the ids their
-	// userName has now, and had in the changes the log went through.
+	// access tokens and sessions. A user is recognised by every id that
+	// ever had that userName, whatever the time range, and by the name in
+	// decisions.
 	User string
 	// Route keeps the decisions on the route and the policy versions
 	// that define it. Directory changes name no route: they are left out
@@ -290,7 +291,10 @@ func names(doc []byte) docNames {
 type matcher struct {
 	user  string
 	route string
-	ids   map[userKey]bool // the user's ids: now, and met in changes
+	// ids are every user that ever had the userName: known before the
+	// first record is read, so that what is kept does not depend on the
+	// order the streams' pages are read in.
+	ids map[userKey]bool
 }
 
 type userKey struct {
@@ -303,6 +307,17 @@ func newMatcher(ctx context.Context, tx store.ReadTx, f Filter) (*matcher, error
 	if m.user == "" {
 		return m, nil
 	}
+	// The temporal index finds every user that ever had the name, by key,
+	// without reading the log.
+	spans, err := tx.UserSpans(ctx, store.SpanFilter{At: store.AllTime, NameKeys: []string{strings.ToLower(m.user)}})
+	if err != nil {
+		return nil, fmt.Errorf("look up user: %w", err)
+	}
+	for _, u := range spans {
+		m.ids[userKey{u.TenantID, u.ID}] = true
+	}
+	// The ids the name has now, for users that the state holds and the
+	// index does not (written without a change).
 	tenants, err := tx.Tenants(ctx)
 	if err != nil {
 		return nil, err
@@ -351,11 +366,8 @@ func (m *matcher) change(c store.Change, e *ChangeEntry) bool {
 	}
 	switch c.ResourceType {
 	case store.TypeUser:
-		if strings.EqualFold(e.Name, m.user) || strings.EqualFold(names(c.Before).UserName, m.user) {
-			m.ids[userKey{c.TenantID, c.ResourceID}] = true // learn renamed and deleted users
-			return true
-		}
-		return m.ids[userKey{c.TenantID, c.ResourceID}]
+		return m.ids[userKey{c.TenantID, c.ResourceID}] ||
+			strings.EqualFold(e.Name, m.user) || strings.EqualFold(names(c.Before).UserName, m.user)
 	case store.TypeAccessToken, store.TypeSession:
 		for _, doc := range [][]byte{c.After, c.Before} {
 			if id := names(doc).UserID; id != "" && m.ids[userKey{c.TenantID, id}] {

@@ -104,6 +104,15 @@ func TestLog(t *testing.T) {
 		{"user", audit.Filter{User: "ALICE"}, "c#1 c#2 d#1 c#4 c#5 d#3 c#6"},
 		{"user bob", audit.Filter{User: "bob"}, "c#3 d#2"},
 		{"user and time", audit.Filter{User: "alice", Since: at(4)}, "c#4 c#5 d#3 c#6"},
+		// Her later name, after she was deleted: every id the name ever
+		// had, known before any record is read, whatever the range.
+		{"later name", audit.Filter{User: "alice2"}, "c#1 c#2 d#1 c#4 c#5 d#3 c#6"},
+		{"later name and time", audit.Filter{User: "alice2", Until: at(4)}, "c#1 c#2 d#1"},
+		// Bounds beyond what int64 nanoseconds hold are the ends of time.
+		{"until far away", audit.Filter{Until: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}, "c#1 p#1 c#2 d#1 c#3 d#2 c#4 c#5 p#2 d#3 c#6"},
+		{"since long ago", audit.Filter{Since: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)},
+			"c#1 p#1 c#2 d#1 c#3 d#2 c#4 c#5 p#2 d#3 c#6"},
+		{"since far away", audit.Filter{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, ""},
 		{"route", audit.Filter{Route: "app"}, "p#1 d#1 d#2"},
 		{"route admin", audit.Filter{Route: "admin"}, "p#2 d#3"},
 		{"user and route", audit.Filter{User: "bob", Route: "app"}, "d#2"},
@@ -116,6 +125,52 @@ func TestLog(t *testing.T) {
 				t.Errorf("Log(%+v) = %q, want %q", tt.f, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLogUserPaging: which of a user's decisions --user keeps does not
+// depend on how the streams' pages interleave. Here the id the name
+// denoted is first met on the second page of changes, after the page of
+// decisions that holds the user's decision was read; and the decision
+// names the user by a later name.
+func TestLogUserPaging(t *testing.T) {
+	w := newWorld(t, "acme", "globex")
+	w.step = time.Millisecond
+	w.createUser("globex", "alice")
+	for i := range 1000 {
+		w.createUser("acme", fmt.Sprintf("filler%04d", i))
+	}
+	x := w.createUser("acme", "bob")
+	for _, name := range []string{"alice", "carol"} {
+		if err := w.renameUser("acme", x, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := w.tick()
+	ctx := context.Background()
+	err := w.st.Update(ctx, func(tx store.Tx) error {
+		return tx.AppendDecisions(ctx, []store.Decision{{At: at, TenantID: w.callers["acme"].TenantID, UserID: x, UserName: "carol",
+			Route: "app", Method: "GET", Host: "h", Path: "/app", Allow: true, Reason: "group-ok", Adapter: "proxy"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []audit.Filter{
+		{User: "alice"},
+		{User: "ALICE", Since: at.Add(-10 * time.Millisecond)},
+		{User: "alice", Since: at},
+		{User: "alice", Limit: 6},
+	} {
+		var got []string
+		err := audit.Log(ctx, w.st, f, func(e audit.Entry) error {
+			if e.Decision != nil {
+				got = append(got, e.Decision.UserName)
+			}
+			return nil
+		})
+		if err != nil || !cmp.Equal(got, []string{"carol"}) {
+			t.Errorf("Log(%+v) decisions = %v, %v; want carol's", f, got, err)
+		}
 	}
 }
 

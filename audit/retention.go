@@ -200,7 +200,10 @@ func (r *Retention) checkHeldBack(ctx context.Context, cutoff time.Time, through
 
 // startAfterAnchor starts c after its stream's retention anchor, if the
 // stream has one: the first record then has the anchor's seq + 1 and
-// chains to its hash.
+// chains to its hash. Only the decision stream is ever pruned: an anchor
+// of another stream is a finding, and the chain starts at 1 regardless,
+// so that the records it hides are reported deleted. A kept head at the
+// anchor is checked against it; one before it cannot be (chain.finish).
 func startAfterAnchor(ctx context.Context, tx store.ReadTx, c *chain) error {
 	a, err := tx.AuditAnchor(ctx, c.stream)
 	if errors.Is(err, store.ErrNotFound) {
@@ -209,9 +212,17 @@ func startAfterAnchor(ctx context.Context, tx store.ReadTx, c *chain) error {
 	if err != nil {
 		return fmt.Errorf("read retention anchor: %w", err)
 	}
+	if c.stream != store.StreamDecisions {
+		c.report(a.Seq, ProblemForeignAnchor, "the stream has a retention anchor at seq %d, but retention only prunes decisions: "+
+			"it was written to hide records deleted before it, and is ignored", a.Seq)
+		return nil
+	}
 	c.anchor, c.lastSeq, c.lastHash = a.Seq, a.Seq, a.Hash
-	if want, ok := c.kept[a.Seq]; ok && !bytes.Equal(want, a.Hash) {
-		c.report(a.Seq, ProblemHeadMismatch, "the retention anchor's hash %x differs from the kept head %x: the stream was rewritten", a.Hash, want)
+	if want, ok := c.kept[a.Seq]; ok {
+		c.checked[a.Seq] = true
+		if !bytes.Equal(want, a.Hash) {
+			c.report(a.Seq, ProblemHeadMismatch, "the retention anchor's hash %x differs from the kept head %x: the stream was rewritten", a.Hash, want)
+		}
 	}
 	return nil
 }

@@ -205,7 +205,8 @@ func exSQL(t testing.TB, st **sqlite.Store, path string, stmts ...string) {
 
 // TestRetentionTamper: after pruning, verify still catches what it
 // caught before — records deleted after the anchor, an altered anchor,
-// and an anchor that does not match a kept head.
+// and an anchor that does not match a kept head — and reports a kept
+// head that pruning put out of reach.
 func TestRetentionTamper(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -220,6 +221,10 @@ func TestRetentionTamper(t *testing.T) {
 		{"record after the anchor edited", []string{"UPDATE decisions SET path = '/other' WHERE seq = 6"}, nil, 6, audit.ProblemEdited},
 		{"head kept at the anchor", nil, []audit.Head{{Stream: store.StreamDecisions, Seq: 5, Hash: bytes.Repeat([]byte{1}, 32)}},
 			5, audit.ProblemHeadMismatch},
+		// Retention deleted it, or someone who forged the anchor did: the
+		// head cannot be checked, which is not a pass.
+		{"head kept before pruning", nil, []audit.Head{{Stream: store.StreamDecisions, Seq: 3, Hash: bytes.Repeat([]byte{1}, 32)}},
+			3, audit.ProblemPruned},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -273,6 +273,97 @@ func TestVerifyRewrittenChain(t *testing.T) {
 	}
 }
 
+// hashes returns the stored hash of each record of a stream, by seq - 1.
+func (tr *trail) hashes(t testing.TB, stream string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	var out [][]byte
+	err := tr.st.View(ctx, func(tx store.ReadTx) error {
+		switch stream {
+		case store.StreamChanges:
+			cs, err := tx.Changes(ctx, 0, 100)
+			for _, c := range cs {
+				out = append(out, c.Hash)
+			}
+			return err
+		case store.StreamPolicies:
+			vs, err := tx.PolicyVersions(ctx, 0, 100)
+			for _, v := range vs {
+				out = append(out, v.Hash)
+			}
+			return err
+		}
+		ds, err := tx.Decisions(ctx, 0, 100)
+		for _, d := range ds {
+			out = append(out, d.Hash)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestVerifyForgedAnchor: a retention anchor is trusted only where
+// retention writes one (decisions), and a kept head is never passed
+// without being checked: one inside the range an anchor cut off is a
+// finding, whoever deleted that range.
+func TestVerifyForgedAnchor(t *testing.T) {
+	type finding struct {
+		seq     int64
+		problem string
+	}
+	anchor := func(stream string, seq int64, hash []byte) string {
+		return fmt.Sprintf(`INSERT INTO audit_anchors (stream, seq, hash, at, pruned) VALUES ('%s', %d, x'%x', 0, 0)`, stream, seq, hash)
+	}
+	tests := []struct {
+		name   string
+		stream string
+		kept   int64 // the seq of a head kept before the tampering; 0: none
+		sql    func(h [][]byte) []string
+		want   []finding
+	}{
+		{"changes: records deleted behind a forged anchor", store.StreamChanges, 2, func(h [][]byte) []string {
+			return []string{`DELETE FROM changes WHERE seq <= 4`, anchor("changes", 4, h[3])}
+		}, []finding{{4, audit.ProblemForeignAnchor}, {1, audit.ProblemDeleted}, {2, audit.ProblemDeleted}}},
+		{"policies: a forged anchor alone", store.StreamPolicies, 0, func(h [][]byte) []string {
+			return []string{anchor("policies", 3, h[2])}
+		}, []finding{{3, audit.ProblemForeignAnchor}}},
+		{"decisions: kept head below the anchor", store.StreamDecisions, 3, func(h [][]byte) []string {
+			return []string{`DELETE FROM decisions WHERE seq <= 5`, anchor("decisions", 5, h[4])}
+		}, []finding{{3, audit.ProblemPruned}}},
+		{"decisions: kept head at the anchor", store.StreamDecisions, 5, func(h [][]byte) []string {
+			return []string{`DELETE FROM decisions WHERE seq <= 5`, anchor("decisions", 5, h[4])}
+		}, nil},
+		{"decisions: kept head after the anchor", store.StreamDecisions, 6, func(h [][]byte) []string {
+			return []string{`DELETE FROM decisions WHERE seq <= 2`, anchor("decisions", 2, h[1])}
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTrail(t)
+			h := tr.hashes(t, tt.stream)
+			var kept []audit.Head
+			if tt.kept > 0 {
+				kept = append(kept, audit.Head{Stream: tt.stream, Seq: tt.kept, Hash: h[tt.kept-1]})
+			}
+			tr.sql(t, tt.sql(h)...)
+			rep := tr.verify(t, kept...)
+			var got []finding
+			for _, f := range rep.Findings {
+				got = append(got, finding{f.Seq, f.Problem})
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(finding{})); diff != "" {
+				t.Errorf("Verify findings mismatch (-want +got):\n%s\n%v", diff, rep.Findings)
+			}
+			if rep.OK != (len(tt.want) == 0) {
+				t.Errorf("Report.OK = %v with findings %v", rep.OK, rep.Findings)
+			}
+		})
+	}
+}
+
 func TestParseHead(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	tests := []struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -70,8 +71,11 @@ type AuditReadTx interface {
 	// PolicyVersions returns up to limit policy versions with Seq > after,
 	// in order.
 	PolicyVersions(ctx context.Context, after int64, limit int) ([]PolicyVersion, error)
-	// PolicyVersionAt returns the latest policy version with At <= at;
-	// ErrNotFound when there is none.
+	// PolicyVersionAt returns the policy version in force at at: the
+	// last one appended that took effect by then, a version taking effect
+	// at the latest At of it and the versions appended before it (a
+	// version loaded after another is in force after it even when the
+	// clock stepped back in between). ErrNotFound when there is none.
 	PolicyVersionAt(ctx context.Context, at time.Time) (PolicyVersion, error)
 	// Decisions returns up to limit decisions with Seq > after, in order.
 	Decisions(ctx context.Context, after int64, limit int) ([]Decision, error)
@@ -135,7 +139,7 @@ func HashChangeRaw(prev []byte, c *Change, edges []byte) []byte {
 	h := newHasher(tagChange, prev)
 	h.int(c.Seq)
 	h.int(c.TenantID)
-	h.int(unixNanos(c.At))
+	h.int(UnixNanos(c.At))
 	h.str(c.Actor)
 	h.str(c.ResourceType)
 	h.str(c.ResourceID)
@@ -151,7 +155,7 @@ func HashChangeRaw(prev []byte, c *Change, edges []byte) []byte {
 func HashPolicyVersion(prev []byte, v *PolicyVersion) []byte {
 	h := newHasher(tagPolicy, prev)
 	h.int(v.Seq)
-	h.int(unixNanos(v.At))
+	h.int(UnixNanos(v.At))
 	h.str(v.Source)
 	h.str(v.Digest)
 	h.bytes(v.Doc)
@@ -163,10 +167,26 @@ func HashDecision(prev []byte, d *Decision) []byte {
 	return hashDecisionRecord(prev, AppendDecisionRecord(make([]byte, 0, 256), d))
 }
 
-// unixNanos is how every backend stores times: 0 for the zero time.
-func unixNanos(t time.Time) int64 {
-	if t.IsZero() {
+// Times as every backend stores and compares them (UnixNanos), and as
+// records are hashed: nanoseconds since the Unix epoch in an int64.
+var (
+	minNanosTime = time.Unix(0, math.MinInt64)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// UnixNanos is how every backend stores and compares times: nanoseconds
+// since the Unix epoch, 0 for the zero time. A time outside what an int64
+// holds (before 1677-09-21 or after 2262-04-11) is clamped to the nearest
+// end, where time.Time.UnixNano would overflow: a question about the
+// year 9999 is one about the end of time, not about some year in 1700.
+func UnixNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/hex"
+	"math"
 	"testing"
 	"time"
 
@@ -63,6 +64,36 @@ func TestHashCoversEveryField(t *testing.T) {
 	}
 	if hex.EncodeToString(store.HashDecision([]byte{1}, &base)) == h0 {
 		t.Errorf("another prev leaves the hash unchanged")
+	}
+}
+
+// TestUnixNanos: times beyond what int64 nanoseconds hold clamp to the
+// ends, where time.Time.UnixNano overflows (9999 came out before 1970).
+func TestUnixNanos(t *testing.T) {
+	tests := []struct {
+		in   time.Time
+		want int64
+	}{
+		{time.Time{}, 0},
+		{at, at.UnixNano()},
+		{time.Unix(0, math.MaxInt64), math.MaxInt64},
+		{time.Unix(0, math.MinInt64), math.MinInt64},
+		{time.Unix(0, math.MaxInt64).Add(1), math.MaxInt64},
+		{time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), math.MaxInt64},
+		{time.Date(1677, 1, 1, 0, 0, 0, 0, time.UTC), math.MinInt64},
+		{time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), math.MinInt64},
+	}
+	for _, tt := range tests {
+		if got := store.UnixNanos(tt.in); got != tt.want {
+			t.Errorf("UnixNanos(%v) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	// A hashed record's time is the stored one: clamped alike.
+	far := &store.PolicyVersion{Seq: 1, At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	end := &store.PolicyVersion{Seq: 1, At: time.Unix(0, math.MaxInt64)}
+	if a, b := store.HashPolicyVersion(nil, far), store.HashPolicyVersion(nil, end); hex.EncodeToString(a) != hex.EncodeToString(b) {
+		t.Errorf("HashPolicyVersion at 9999 = %x, want the hash at the end of int64 time %x", a, b)
 	}
 }
 

@@ -46,7 +46,7 @@ const decisionStrings = 11
 func AppendDecisionRecord(buf []byte, d *Decision) []byte {
 	h := hasher{buf: buf}
 	h.int(d.Seq)
-	h.int(unixNanos(d.At))
+	h.int(UnixNanos(d.At))
 	h.int(d.TenantID)
 	h.str(d.UserID)
 	h.str(d.UserName)
@@ -124,9 +124,9 @@ func appendBatch(buf []byte, ds []Decision) []byte {
 	for i := range ds {
 		d := &ds[i]
 		body = binary.AppendVarint(body, d.Seq-seq)
-		body = binary.AppendVarint(body, unixNanos(d.At)-at)
+		body = binary.AppendVarint(body, UnixNanos(d.At)-at)
 		body = binary.AppendVarint(body, d.TenantID)
-		seq, at = d.Seq, unixNanos(d.At)
+		seq, at = d.Seq, UnixNanos(d.At)
 		for f, p := range decisionFields(d) {
 			s := *p
 			// Most fields repeat the decision before: no map lookup.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/scimgate/scimgate/store"
@@ -73,7 +74,7 @@ func (t *txn) AppendChange(ctx context.Context, c *store.Change) error {
 	c.Hash = store.HashChangeRaw(prev, c, edges)
 	_, err = t.q.ExecContext(ctx, `INSERT INTO changes (seq, tenant_id, at, actor, resource_type, resource_id, op, before, after, edges, detail, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Seq, c.TenantID, nanos(c.At), c.Actor, c.ResourceType, c.ResourceID, c.Op, c.Before, c.After, edges, c.Detail, c.Prev, c.Hash)
+		c.Seq, c.TenantID, auditNanos(c.At), c.Actor, c.ResourceType, c.ResourceID, c.Op, c.Before, c.After, edges, c.Detail, c.Prev, c.Hash)
 	if err != nil {
 		c.Seq, c.Prev, c.Hash = 0, nil, nil
 		return mapErr(err)
@@ -112,16 +113,22 @@ func (t *txn) Changes(ctx context.Context, after int64, limit int) ([]store.Chan
 func (t *txn) ChangesByTime(ctx context.Context, after store.TimeCursor, until time.Time, limit int) ([]store.Change, error) {
 	return queryAll(ctx, t.q, scanChange, `SELECT `+changeCols+` FROM changes
 		WHERE (at > ? OR (at = ? AND seq > ?)) AND at < ? ORDER BY at, seq LIMIT ?`,
-		nanos(after.At), nanos(after.At), after.Seq, untilNanos(until), limit)
+		auditNanos(after.At), auditNanos(after.At), after.Seq, untilNanos(until), limit)
 }
+
+// auditNanos is how the audit streams and the temporal index store and
+// compare times: store.UnixNanos, the value the hashes cover, which
+// clamps a time beyond what int64 nanoseconds hold instead of letting it
+// overflow (a bound in the year 9999 is the end of time).
+func auditNanos(t time.Time) int64 { return store.UnixNanos(t) }
 
 // untilNanos is the exclusive upper bound of a time range; the zero time
 // means none.
 func untilNanos(t time.Time) int64 {
 	if t.IsZero() {
-		return 1<<63 - 1
+		return math.MaxInt64
 	}
-	return t.UnixNano()
+	return auditNanos(t)
 }
 
 // backfillChunk is how many rows one backfill transaction chains.
@@ -194,7 +201,7 @@ func (t *txn) AppendPolicyVersion(ctx context.Context, v *store.PolicyVersion) e
 	v.Seq, v.Prev = seq, prev
 	v.Hash = store.HashPolicyVersion(prev, v)
 	_, err = t.q.ExecContext(ctx, `INSERT INTO policy_versions (seq, at, source, digest, doc, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		v.Seq, nanos(v.At), v.Source, v.Digest, nonNil(v.Doc), nonNil(v.Prev), v.Hash)
+		v.Seq, auditNanos(v.At), v.Source, v.Digest, nonNil(v.Doc), nonNil(v.Prev), v.Hash)
 	if err != nil {
 		v.Seq, v.Prev, v.Hash = 0, nil, nil
 		return mapErr(err)
@@ -227,7 +234,11 @@ func (t *txn) PolicyVersions(ctx context.Context, after int64, limit int) ([]sto
 }
 
 func (t *txn) PolicyVersionAt(ctx context.Context, at time.Time) (store.PolicyVersion, error) {
-	// Equal times: the one appended last was loaded last.
-	return scanPolicyVersion(t.q.QueryRowContext(ctx, `SELECT `+policyCols+` FROM policy_versions
-		WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1`, nanos(at)))
+	// A version takes effect at the latest load time of it and the
+	// versions before it (a clock stepped back does not let an older
+	// version win); equal times: the one appended last was loaded last.
+	// Policy versions are few: the running maximum is computed on read.
+	return scanPolicyVersion(t.q.QueryRowContext(ctx, `SELECT `+policyCols+` FROM (
+			SELECT `+policyCols+`, MAX(at) OVER (ORDER BY seq) AS eff FROM policy_versions)
+		WHERE eff <= ? ORDER BY seq DESC LIMIT 1`, auditNanos(at)))
 }

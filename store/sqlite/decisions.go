@@ -75,9 +75,9 @@ func insertBatch(ctx context.Context, q querier, b []store.Decision, data []byte
 }
 
 func timeRange(b []store.Decision) (lo, hi int64) {
-	lo, hi = nanos(b[0].At), nanos(b[0].At)
+	lo, hi = auditNanos(b[0].At), auditNanos(b[0].At)
 	for i := range b[1:] {
-		at := nanos(b[i+1].At)
+		at := auditNanos(b[i+1].At)
 		lo, hi = min(lo, at), max(hi, at)
 	}
 	return lo, hi
@@ -137,7 +137,7 @@ func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until
 	if limit <= 0 {
 		return nil, nil
 	}
-	from, to := nanos(after.At), untilNanos(until)
+	from, to := auditNanos(after.At), untilNanos(until)
 	type cand struct{ lastSeq, minAt int64 }
 	cands, err := queryAll(ctx, t.q, func(r rowScanner) (cand, error) {
 		var c cand
@@ -156,7 +156,7 @@ func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until
 			return nil, fmt.Errorf("read decisions by time: %w", err)
 		}
 		for _, d := range decodeBatch(first, prev, data) {
-			at := nanos(d.At)
+			at := auditNanos(d.At)
 			if (at > from || (at == from && d.Seq > after.Seq)) && at < to {
 				out = append(out, d)
 			}
@@ -166,7 +166,7 @@ func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until
 		}
 		slices.SortFunc(out, byTimeSeq)
 		out = out[:limit]
-		if i+1 == len(cands) || nanos(out[limit-1].At) < cands[i+1].minAt {
+		if i+1 == len(cands) || auditNanos(out[limit-1].At) < cands[i+1].minAt {
 			break
 		}
 	}
@@ -175,7 +175,7 @@ func (t *txn) DecisionsByTime(ctx context.Context, after store.TimeCursor, until
 }
 
 func byTimeSeq(a, b store.Decision) int {
-	if c := cmp.Compare(nanos(a.At), nanos(b.At)); c != 0 {
+	if c := cmp.Compare(auditNanos(a.At), auditNanos(b.At)); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.Seq, b.Seq)
@@ -221,7 +221,7 @@ func (t *txn) PruneDecisions(ctx context.Context, before time.Time, through int6
 	}
 	_, err = t.q.ExecContext(ctx, `INSERT INTO audit_anchors (stream, seq, hash, at, pruned) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at, pruned = excluded.pruned`,
-		store.StreamDecisions, cut.Seq, cut.Hash, nanos(cut.At), nanos(now))
+		store.StreamDecisions, cut.Seq, cut.Hash, auditNanos(cut.At), auditNanos(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune decisions: write anchor: %w", err)
 	}

@@ -40,7 +40,7 @@ func (t *txn) indexChange(ctx context.Context, c *store.Change) error {
 	// The usual case, in one statement: the change before c is indexed,
 	// and c takes effect at the later of its time and that change's.
 	res, err := t.q.ExecContext(ctx, `INSERT INTO history_clock (seq, hat)
-		SELECT ?1, MAX(?2, hat) FROM history_clock WHERE seq = ?1 - 1`, c.Seq, nanos(c.At))
+		SELECT ?1, MAX(?2, hat) FROM history_clock WHERE seq = ?1 - 1`, c.Seq, auditNanos(c.At))
 	if err != nil {
 		return fmt.Errorf("index change %d: %w", c.Seq, err)
 	}
@@ -110,7 +110,7 @@ func (t *txn) indexChanges(ctx context.Context, after, upTo, hat int64) (int64, 
 // clock records when c takes effect, given the running maximum of the
 // times of the changes before it, and returns the maximum including c.
 func (t *txn) clock(ctx context.Context, c *store.Change, hat int64) (int64, error) {
-	hat = max(hat, nanos(c.At))
+	hat = max(hat, auditNanos(c.At))
 	_, err := t.q.ExecContext(ctx, `INSERT INTO history_clock (seq, hat) VALUES (?, ?)`, c.Seq, hat)
 	return hat, err
 }
@@ -226,12 +226,57 @@ func (t *txn) putSpan(ctx context.Context, c *store.Change, d spanDoc, known boo
 	var err error
 	if c.ResourceType == store.TypeGroup {
 		_, err = t.q.ExecContext(ctx, `INSERT INTO history_groups (tenant_id, id, from_seq, to_seq, born, display_name, name_key)
-			VALUES (?, ?, ?, ?, ?, ?, lower(?))`, c.TenantID, c.ResourceID, c.Seq, spanOpen, born, d.name, d.name)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.TenantID, c.ResourceID, c.Seq, spanOpen, born, d.name, nameKey(d.name))
 	} else {
 		_, err = t.q.ExecContext(ctx, `INSERT INTO history_users (tenant_id, id, from_seq, to_seq, born, user_name, name_key, active)
-			VALUES (?, ?, ?, ?, ?, ?, lower(?), ?)`, c.TenantID, c.ResourceID, c.Seq, spanOpen, born, d.name, d.name, d.active)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.TenantID, c.ResourceID, c.Seq, spanOpen, born, d.name, nameKey(d.name), d.active)
 	}
 	return err
+}
+
+// nameKey folds a user's or group's name for store.SpanFilter.NameKeys
+// as policy references, snapshots and resources.name_key fold it: with
+// Go's strings.ToLower. SQLite's lower() folds ASCII only, so the index
+// never computes a key in SQL ("ÉQUIPE" must find "équipe").
+func nameKey(name string) string { return strings.ToLower(name) }
+
+// rekeyHistoryNames sets the name_key of every span whose name holds a
+// character beyond ASCII to nameKey of its name: for spans written with
+// SQLite's lower() (by migration 0009, and after reconcileHistory). An
+// ASCII name's key is the same either way, and a UTF-8 string is ASCII
+// when its length in characters is its length in bytes: only the other
+// rows are read into Go.
+func rekeyHistoryNames(ctx context.Context, q querier) error {
+	for _, tbl := range []struct{ table, name string }{
+		{"history_users", "user_name"},
+		{"history_groups", "display_name"},
+	} {
+		type row struct {
+			tenant    int64
+			id        string
+			from      int64
+			name, key string
+		}
+		// The table and column names are constants.
+		rows, err := queryAll(ctx, q, func(r rowScanner) (row, error) {
+			var x row
+			err := r.Scan(&x.tenant, &x.id, &x.from, &x.name, &x.key)
+			return x, err
+		}, `SELECT tenant_id, id, from_seq, `+tbl.name+`, name_key FROM `+tbl.table+`
+			WHERE length(CAST(`+tbl.name+` AS BLOB)) <> length(`+tbl.name+`)`)
+		if err != nil {
+			return fmt.Errorf("re-key %s: %w", tbl.table, err)
+		}
+		for _, x := range rows {
+			if k := nameKey(x.name); k != x.key {
+				if _, err := q.ExecContext(ctx, `UPDATE `+tbl.table+` SET name_key = ? WHERE tenant_id = ? AND id = ? AND from_seq = ?`,
+					k, x.tenant, x.id, x.from); err != nil {
+					return fmt.Errorf("re-key %s: %w", tbl.table, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // closeResource ends a deleted user's or group's open span and every open
@@ -432,5 +477,7 @@ func reconcileHistory(ctx context.Context, tx *sql.Tx, seq int64) error {
 			return err
 		}
 	}
-	return nil
+	// The spans above got their keys from SQLite's lower(): fold the
+	// names beyond ASCII in Go.
+	return rekeyHistoryNames(ctx, tx)
 }

@@ -20,7 +20,7 @@ func (t *txn) SeqAt(ctx context.Context, at time.Time) (int64, error) {
 	// The first change that took effect after at; the one before it is
 	// the last in force.
 	var seq int64
-	err := t.q.QueryRowContext(ctx, `SELECT seq FROM history_clock WHERE hat > ? ORDER BY hat, seq LIMIT 1`, at.UnixNano()).Scan(&seq)
+	err := t.q.QueryRowContext(ctx, `SELECT seq FROM history_clock WHERE hat > ? ORDER BY hat, seq LIMIT 1`, auditNanos(at)).Scan(&seq)
 	if err == nil {
 		return seq - 1, nil
 	}

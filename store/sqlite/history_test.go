@@ -162,7 +162,8 @@ func TestHistoryCatchUp(t *testing.T) {
 // directory events (as the benchmark dataset is loaded: one create event
 // per resource, its document nested, no membership edges) get spans from
 // the last change on when the index is first built, so that questions
-// about now agree with the state.
+// about now agree with the state; their names are keyed as Go folds them,
+// beyond ASCII too.
 func TestHistoryReconcile(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "scimgate.db")
@@ -180,7 +181,9 @@ func TestHistoryReconcile(t *testing.T) {
 		for _, r := range []*store.Resource{
 			{TenantID: tn.ID, Type: store.TypeUser, ID: "u1", NameKey: "alice", Display: "Alice", Active: true, Doc: []byte(`{"userName":"Alice"}`)},
 			{TenantID: tn.ID, Type: store.TypeUser, ID: "u2", NameKey: "bob", Display: "bob", Active: false, Doc: []byte(`{"userName":"bob","active":false}`)},
+			{TenantID: tn.ID, Type: store.TypeUser, ID: "u3", NameKey: "ümit", Display: "ÜMIT", Active: true, Doc: []byte(`{"userName":"ÜMIT"}`)},
 			{TenantID: tn.ID, Type: store.TypeGroup, ID: "g1", NameKey: "all", Display: "all", Active: true, Doc: []byte(`{"displayName":"all"}`)},
+			{TenantID: tn.ID, Type: store.TypeGroup, ID: "g2", NameKey: "équipe", Display: "ÉQUIPE", Active: true, Doc: []byte(`{"displayName":"ÉQUIPE"}`)},
 		} {
 			if err := tx.InsertResource(ctx, r); err != nil {
 				return err
@@ -225,11 +228,18 @@ func TestHistoryReconcile(t *testing.T) {
 		}
 		f := func(format string) string { return fmt.Sprintf(format, last) }
 		want := []string{
-			f("user u1 Alice active=true from %d"), f("user u2 bob active=false from %d"),
-			f("group g1 all from %d"), f("edge g1 u1 from %d"), f("edge g1 u2 from %d"), f("tenant bench from %d"),
+			f("user u1 Alice active=true from %d"), f("user u2 bob active=false from %d"), f("user u3 ÜMIT active=true from %d"),
+			f("group g1 all from %d"), f("group g2 ÉQUIPE from %d"),
+			f("edge g1 u1 from %d"), f("edge g1 u2 from %d"), f("tenant bench from %d"),
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("reconciled spans mismatch (-want +got):\n%s", diff)
+		}
+		if us, err := tx.UserSpans(ctx, store.SpanFilter{At: store.AllTime, NameKeys: []string{"ümit"}}); err != nil || len(us) != 1 {
+			t.Errorf("UserSpans(name ümit) = %+v, %v; want u3", us, err)
+		}
+		if gs, err := tx.GroupSpans(ctx, store.SpanFilter{At: store.AllTime, NameKeys: []string{"équipe"}}); err != nil || len(gs) != 1 {
+			t.Errorf("GroupSpans(name équipe) = %+v, %v; want g2", gs, err)
 		}
 		return err
 	})

@@ -162,6 +162,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // same transaction.
 var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
 	8: convertDecisions,
+	9: func(ctx context.Context, tx *sql.Tx) error { return rekeyHistoryNames(ctx, tx) },
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, version int, body string) error {

@@ -145,6 +145,46 @@ func testPolicyVersions(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	testPolicyClockStep(t, s)
+}
+
+// testPolicyClockStep: a version loaded after another but stamped before
+// it (the clock stepped back) takes effect when the one before it did,
+// and is in force from then on; times beyond what int64 nanoseconds
+// hold clamp to the ends of time rather than overflow.
+func testPolicyClockStep(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	update(t, s, func(tx store.Tx) error { // seq 5, stamped before seq 4 (t0 + 1h)
+		return tx.AppendPolicyVersion(ctx, &store.PolicyVersion{At: t0.Add(30 * time.Minute), Source: "caddy", Digest: "ee"})
+	})
+	view(t, s, func(tx store.ReadTx) error {
+		tests := []struct {
+			at   time.Time
+			want int64 // seq, 0: ErrNotFound
+		}{
+			{t0.Add(30 * time.Minute), 3}, // seq 5's own time: seq 4 was not in force yet, nor is seq 5
+			{t0.Add(time.Hour - 1), 3},
+			{t0.Add(time.Hour), 5}, // seq 4 and 5 take effect together: the later one
+			{t0.Add(1000 * time.Hour), 5},
+			{time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC), 5},
+			{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), 5},
+			{time.Date(1677, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+			{time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), 0},
+		}
+		for _, tt := range tests {
+			got, err := tx.PolicyVersionAt(ctx, tt.at)
+			if tt.want == 0 {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("PolicyVersionAt(%v) = %+v, %v; want ErrNotFound", tt.at, got, err)
+				}
+				continue
+			}
+			if err != nil || got.Seq != tt.want {
+				t.Errorf("PolicyVersionAt(%v) = seq %d, %v; want seq %d", tt.at, got.Seq, err, tt.want)
+			}
+		}
+		return nil
+	})
 }
 
 func testDecisions(t *testing.T, s store.Store) {
@@ -225,6 +265,13 @@ func testChangesByTime(t *testing.T, s store.Store) {
 			{store.CursorAt(t0.Add(2 * time.Second)), t0.Add(5 * time.Second), 100, []string{"2", "3", "0"}},
 			{store.CursorAt(t0.Add(2 * time.Second)), time.Time{}, 2, []string{"2", "3"}},
 			{store.TimeCursor{At: t0.Add(2 * time.Second), Seq: 3}, time.Time{}, 100, []string{"3", "0", "4"}},
+			// Bounds beyond what int64 nanoseconds hold clamp to the ends
+			// of time rather than overflow.
+			{store.CursorAt(time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 100,
+				[]string{"1", "2", "3", "0", "4"}},
+			{store.CursorAt(t0.Add(2 * time.Second)), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), 100, []string{"2", "3", "0", "4"}},
+			{store.CursorAt(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)), time.Time{}, 100, nil},
+			{store.TimeCursor{}, time.Date(1650, 1, 1, 0, 0, 0, 0, time.UTC), 100, nil},
 		}
 		for _, tt := range tests {
 			got, err := tx.ChangesByTime(ctx, tt.after, tt.until, tt.limit)

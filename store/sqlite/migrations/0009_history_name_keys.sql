@@ -1,0 +1,7 @@
+-- The temporal index's name_key columns were computed with SQLite's
+-- lower(), which folds ASCII only, while every other side (policy
+-- references, snapshots, resources.name_key) folds with Go's
+-- strings.ToLower: a group named "ÉQUIPE" was not found under "équipe".
+-- SQLite cannot fold beyond ASCII, so this migration's Go step
+-- (rekeyHistoryNames in history.go) re-keys the spans whose names hold
+-- other characters; from this version on keys are computed in Go.
