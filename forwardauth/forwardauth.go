@@ -162,15 +162,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // upstreamCredentials sets, in the answer out, the Cookie and
 // Authorization of the asking request in without scimgate's credentials.
 func upstreamCredentials(out, in http.Header, cookieName string) {
-	if len(in["Cookie"]) == 0 && len(in["Authorization"]) == 0 {
-		return
+	if auth := in["Authorization"]; len(auth) == 1 && !gateway.IsAccessToken(auth[0]) {
+		out.Set(HeaderUpstreamAuthorization, auth[0])
 	}
-	h := http.Header{"Cookie": in["Cookie"], "Authorization": in["Authorization"]}
-	gateway.StripCredentials(h, cookieName)
-	if c := strings.Join(h["Cookie"], "; "); c != "" {
-		out.Set(HeaderUpstreamCookie, c)
+	var kept string
+	for _, line := range in["Cookie"] {
+		_, rest, _ := gateway.SplitCookie(line, cookieName)
+		if rest == "" {
+			continue
+		}
+		if kept != "" {
+			kept += "; "
+		}
+		kept += rest
 	}
-	if a := h["Authorization"]; len(a) == 1 {
-		out.Set(HeaderUpstreamAuthorization, a[0])
+	if kept != "" {
+		out.Set(HeaderUpstreamCookie, kept)
 	}
 }

@@ -307,14 +307,6 @@ func TestBearerJWT(t *testing.T) {
 	}
 }
 
-// providerToken runs the provider's authorization code flow directly and
-// returns the access token (a JWT with aud = client id).
-func providerToken(t *testing.T, idp *mockoidc.MockOIDC) string {
-	t.Helper()
-	access, _ := providerTokens(t, idp)
-	return access
-}
-
 // providerTokens runs the provider's authorization code flow directly and
 // returns the access token and the ID token (which carries the nonce).
 func providerTokens(t *testing.T, idp *mockoidc.MockOIDC) (string, string) {
