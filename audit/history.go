@@ -94,6 +94,7 @@ type HistoryResult struct {
 // route, with the change or policy version that opened and closed each.
 // Intervals come sorted by route, then start.
 func History(ctx context.Context, st Viewer, user, route string) (*HistoryResult, error) {
+	user, route = strings.TrimSpace(user), strings.TrimSpace(route)
 	var res *HistoryResult
 	err := st.View(ctx, func(tx store.ReadTx) error {
 		var err error

@@ -85,6 +85,7 @@ type WhoResult struct {
 // Who returns every user who could reach the route at time at, sorted by
 // userName and tenant, with what granted each access.
 func Who(ctx context.Context, st Viewer, route string, at time.Time) (*WhoResult, error) {
+	route = strings.TrimSpace(route)
 	var res *WhoResult
 	err := st.View(ctx, func(tx store.ReadTx) error {
 		v, pol, err := policyAt(ctx, tx, at)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -36,7 +37,7 @@ func AccessHandler(v Viewer, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /access/who", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		route := q.Get("route")
+		route := strings.TrimSpace(q.Get("route"))
 		at, err := ParseTime(q.Get("at"), time.Now())
 		switch {
 		case route == "":
@@ -54,7 +55,7 @@ func AccessHandler(v Viewer, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc("GET /access/history", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Get("user") == "" {
+		if strings.TrimSpace(q.Get("user")) == "" {
 			httpError(w, http.StatusBadRequest, "user: required")
 			return
 		}
