@@ -11,10 +11,10 @@ import (
 
 // authLimiter throttles clients that keep failing authentication. Each
 // failure takes a token from the client's bucket; while the bucket is
-// empty the client gets 429 with Retry-After and its credentials are not
-// even checked, so guessing costs the attacker time and the server nothing.
-// Successful requests never take tokens, so an identity provider with a
-// valid token is never throttled by its own traffic.
+// empty a failing client gets 429 with Retry-After, so guessing costs the
+// attacker time. A valid token is served whatever the bucket holds:
+// neither the identity provider's own mistakes nor someone sharing its
+// address can throttle it.
 type authLimiter struct {
 	burst    float64       // failures allowed in a row
 	interval time.Duration // one failure forgiven per interval

@@ -180,14 +180,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int64, error) {
 	if !ok || (rest != "" && rest[0] != '/') {
 		return 0, scim.Errorf(scim.CodeNotFound, "not a SCIM endpoint: %s", r.URL.Path)
 	}
-	addr := clientAddr(r)
-	if d := s.limiter.wait(addr); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
-		return 0, scim.Errorf(scim.CodeTooManyRequests, "too many failed authentication attempts from this address; retry in %d s", retryAfter(d))
-	}
 	tenantID, tokenID, err := s.authenticate(r)
 	if err != nil {
 		if scim.AsError(err).Code == scim.CodeUnauthorized {
+			// Only failures are throttled: whoever shares an address with
+			// the identity provider (its cloud's egress, a proxy in front)
+			// must not be able to lock its valid token out, and offboarding
+			// with it.
+			addr := clientAddr(r)
+			if d := s.limiter.wait(addr); d > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d)))
+				return 0, scim.Errorf(scim.CodeTooManyRequests, "too many failed authentication attempts from this address; retry in %d s", retryAfter(d))
+			}
 			s.limiter.fail(addr)
 			s.log.Warn("scim authentication failed", "remote_addr", addr.String(), "path", r.URL.Path)
 		}
