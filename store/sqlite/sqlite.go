@@ -59,6 +59,34 @@ type writeReq struct {
 	err  error
 }
 
+// private creates the database file readable by its owner only (SQLite
+// gives its -wal and -shm files the database's mode), and takes away what
+// other users may do with existing files: the database holds the signing
+// keys of the assertions. The directory may be shared (/var/lib, a
+// volume), so it is not enough.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create store: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store file: %w", err)
+		}
+		if m := fi.Mode().Perm(); m&0o007 != 0 {
+			if err := os.Chmod(p, m&^0o007); err != nil {
+				return fmt.Errorf("store file %s is readable by other users, and cannot be made private: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
 // Open opens (creating if needed) the database at path, applies pending
 // migrations and starts the writer.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -66,6 +94,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create store directory: %w", err)
 		}
+	}
+	if err := private(path); err != nil {
+		return nil, err
 	}
 	pragmas := []string{
 		"journal_mode(WAL)",

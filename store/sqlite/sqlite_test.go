@@ -65,3 +65,50 @@ func TestOpenOddPath(t *testing.T) {
 		t.Errorf("database not at %s: %v", path, err)
 	}
 }
+
+// TestFilesPrivate: the database and its -wal and -shm files are readable
+// by their owner only, in a directory that others may read (the database
+// holds the assertions' signing keys); an existing database readable by
+// anyone is made private.
+func TestFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "scimgate.db")
+	check := func(when string, want os.FileMode) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("%s: %s has mode %o, want %o", when, filepath.Base(p), got, want)
+			}
+		}
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { _, err := tx.CreateTenant(ctx, "acme", time.Now()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	check("new", 0o600)
+	st.Close()
+
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(ctx, func(tx store.Tx) error { _, err := tx.CreateTenant(ctx, "globex", time.Now()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened after chmod 644", 0o640)
+}
