@@ -341,3 +341,31 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestLogTextUntrusted: values anyone can choose (the path of a refused
+// request, a userName) cannot forge another line or field of the text
+// output, nor reach the terminal as control sequences.
+func TestLogTextUntrusted(t *testing.T) {
+	at := time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		e    audit.Entry
+		want string
+	}{
+		{"newline in the path", audit.Entry{At: at, Stream: "decisions", Seq: 1, Decision: &audit.DecisionEntry{
+			Reason: "unauthenticated", Method: "GET", Host: "app.test", Path: "/app/\n2026-11-23T06:00:00.000Z  decision #999 allow group-ok alice",
+			Adapter: "proxy"}}, `"app.test/app/\n2026-11-23T06:00:00.000Z  decision #999 allow group-ok alice"`},
+		{"escape sequence", audit.Entry{At: at, Stream: "decisions", Seq: 2, Decision: &audit.DecisionEntry{
+			Reason: "unauthenticated", Method: "GET", Host: "app.test", Path: "/\x1b[2J", Adapter: "proxy"}}, `"app.test/\x1b[2J"`},
+		{"space in a userName", audit.Entry{At: at, Stream: "changes", Seq: 3, Change: &audit.ChangeEntry{
+			Op: "create", ResourceType: "User", Name: "john doe allow", ResourceID: "u1", Actor: "okta", TenantID: 1}}, `create user "john doe allow" (u1)`},
+		{"plain values stay plain", audit.Entry{At: at, Stream: "changes", Seq: 4, Change: &audit.ChangeEntry{
+			Op: "create", ResourceType: "User", Name: "Ümit@example.com", ResourceID: "u2", Actor: "okta", TenantID: 1}}, `create user Ümit@example.com (u2)`},
+	}
+	for _, tt := range tests {
+		got := tt.e.Text()
+		if !strings.Contains(got, tt.want) || strings.ContainsAny(got, "\n\x1b") {
+			t.Errorf("%s: Text() = %q, want it to contain %q and no raw control character", tt.name, got, tt.want)
+		}
+	}
+}

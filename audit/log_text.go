@@ -2,8 +2,10 @@ package audit
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimgate/scimgate/store"
 )
@@ -21,9 +23,9 @@ func (e Entry) Text() string {
 		}
 		fmt.Fprintf(&b, "%s %s", c.Op, what)
 		if c.Name != "" {
-			fmt.Fprintf(&b, " %s", c.Name)
+			fmt.Fprintf(&b, " %s", safe(c.Name))
 		}
-		fmt.Fprintf(&b, " (%s) by %s, tenant %d", c.ResourceID, c.Actor, c.TenantID)
+		fmt.Fprintf(&b, " (%s) by %s, tenant %d", safe(c.ResourceID), safe(c.Actor), c.TenantID)
 		var edges []string
 		for _, ed := range c.Edges {
 			sign := "-"
@@ -31,9 +33,9 @@ func (e Entry) Text() string {
 				sign = "+"
 			}
 			if ed.Group == c.ResourceID {
-				edges = append(edges, sign+ed.Member)
+				edges = append(edges, sign+safe(ed.Member))
 			} else {
-				edges = append(edges, sign+"member of "+ed.Group)
+				edges = append(edges, sign+"member of "+safe(ed.Group))
 			}
 		}
 		if len(edges) > 0 {
@@ -41,37 +43,57 @@ func (e Entry) Text() string {
 		}
 	case e.Policy != nil:
 		p := e.Policy
-		routes := strings.Join(p.Routes, ", ")
+		routes := strings.Join(mapSafe(p.Routes), ", ")
 		if routes == "" {
 			routes = "none"
 		}
-		fmt.Fprintf(&b, "loaded from %s, digest %.12s, routes: %s", p.Source, p.Digest, routes)
+		fmt.Fprintf(&b, "loaded from %s, digest %.12s, routes: %s", safe(p.Source), safe(p.Digest), routes)
 	case e.Decision != nil:
 		d := e.Decision
 		verdict := "DENY "
 		if d.Allow {
 			verdict = "allow"
 		}
-		who := d.UserName
+		who := safe(d.UserName)
 		if who == "" {
 			who = "anonymous"
 		}
-		fmt.Fprintf(&b, "%s %s %s %s %s%s", verdict, d.Reason, who, d.Method, d.Host, d.Path)
+		fmt.Fprintf(&b, "%s %s %s %s %s", verdict, safe(d.Reason), who, safe(d.Method), safe(d.Host+d.Path))
 		if d.Route != "" {
-			fmt.Fprintf(&b, " route %s", d.Route)
+			fmt.Fprintf(&b, " route %s", safe(d.Route))
 		}
-		fmt.Fprintf(&b, " via %s", d.Adapter)
+		fmt.Fprintf(&b, " via %s", safe(d.Adapter))
 		if d.Remote != "" {
-			fmt.Fprintf(&b, " from %s", d.Remote)
+			fmt.Fprintf(&b, " from %s", safe(d.Remote))
 		}
 		switch d.CredKind {
 		case store.CredToken:
-			fmt.Fprintf(&b, " (access token %s)", d.CredID)
+			fmt.Fprintf(&b, " (access token %s)", safe(d.CredID))
 		case store.CredSession:
-			fmt.Fprintf(&b, " (session %s)", d.CredID)
+			fmt.Fprintf(&b, " (session %s)", safe(d.CredID))
 		}
 	}
 	return b.String()
+}
+
+// safe quotes a value that anyone may have chosen (a path, a userName)
+// when it holds a space or a character that is not printable, so that it
+// can neither pass for more fields or another line nor drive the terminal.
+func safe(s string) string {
+	for _, r := range s {
+		if r == ' ' || r == utf8.RuneError || !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func mapSafe(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = safe(s)
+	}
+	return out
 }
 
 // ParseTime reads a --since or --until value: an RFC 3339 time, a date
