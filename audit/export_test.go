@@ -540,6 +540,12 @@ func TestExportWebhookSecret(t *testing.T) {
 	if err := s.Send(context.Background(), rec); err != nil {
 		t.Errorf("Send without a secret: %v", err)
 	}
+	// A collector's token in the query never reaches the logs through an
+	// error.
+	s, _ = audit.NewWebhookSink(audit.WebhookOptions{URL: "http://127.0.0.1:1/ingest?token=HEC-SECRET"})
+	if err := s.Send(context.Background(), rec); err == nil || strings.Contains(err.Error(), "HEC-SECRET") || !strings.Contains(err.Error(), "/ingest?REDACTED") {
+		t.Errorf("Send to a closed port: %v; want an error without the query", err)
+	}
 }
 
 // exFailingUpdates is a store whose Updates fail while fail is set.

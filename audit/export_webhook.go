@@ -3,9 +3,11 @@ package audit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -97,6 +99,15 @@ func (s *WebhookSink) Send(ctx context.Context, recs []ExportRecord) error {
 	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
+		// The query may carry a collector's token (Splunk's, Datadog's):
+		// errors are logged, the query is not.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if u, perr := url.Parse(ue.URL); perr == nil && u.RawQuery != "" {
+				u.RawQuery = "REDACTED"
+				ue.URL = u.String()
+			}
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
