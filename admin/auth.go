@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -26,11 +28,21 @@ func NewToken() (secret, hash string, err error) {
 
 // RequireToken serves next only to requests whose bearer token hashes to
 // one of hashes (SHA-256, hex). Every other request gets 401. With no
-// hashes next is returned as it is: the configuration allows that only on
-// a loopback listener.
+// hashes, which the configuration allows only on a loopback listener,
+// next serves requests whose Host is a loopback address or localhost:
+// a web page the operator opens must not read the audit trail through a
+// name of its own that resolves to 127.0.0.1 (DNS rebinding).
 func RequireToken(hashes []string, next http.Handler) (http.Handler, error) {
 	if len(hashes) == 0 {
-		return next, nil
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !loopbackHost(r.Host) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusMisdirectedRequest)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "without admin_token_sha256 the audit trail answers only to a loopback Host (127.0.0.1, [::1], localhost)"})
+				return
+			}
+			next.ServeHTTP(w, r)
+		}), nil
 	}
 	sums := make([][]byte, len(hashes))
 	for i, h := range hashes {
@@ -50,6 +62,20 @@ func RequireToken(hashes []string, next http.Handler) (http.Handler, error) {
 		}
 		next.ServeHTTP(w, r)
 	}), nil
+}
+
+// loopbackHost reports whether a Host header names this machine by a
+// loopback address or localhost.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // tokenOK compares the token's hash with every allowed hash in constant

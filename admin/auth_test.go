@@ -60,10 +60,21 @@ func TestRequireTokenNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/audit/log", nil))
-	if w.Code != http.StatusTeapot {
-		t.Errorf("no hashes configured: status %d, want the handler's", w.Code)
+	// Without a token, only a loopback Host: a page the operator opens on
+	// evil.example, rebound to 127.0.0.1, must not read the trail.
+	for host, want := range map[string]int{
+		"127.0.0.1:9090": http.StatusTeapot, "localhost:9090": http.StatusTeapot, "[::1]:9090": http.StatusTeapot,
+		"127.0.0.2": http.StatusTeapot, "LOCALHOST.": http.StatusTeapot,
+		"evil.example:9090": http.StatusMisdirectedRequest, "example.com": http.StatusMisdirectedRequest,
+		"": http.StatusMisdirectedRequest, "127.0.0.1.evil.example": http.StatusMisdirectedRequest,
+	} {
+		r := httptest.NewRequest("GET", "/audit/log", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("no hashes, Host %q: status %d, want %d", host, w.Code, want)
+		}
 	}
 	if _, err := RequireToken([]string{"not-hex"}, next); err == nil {
 		t.Error("RequireToken accepted a hash that is not hex")
