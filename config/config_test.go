@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -589,5 +590,34 @@ func TestParseReportedFixes(t *testing.T) {
 	}
 	if _, err := Parse([]byte("scim:\n  <<: {max_resultz: 5}\n")); err == nil || !strings.Contains(err.Error(), "scim.max_resultz: unknown key") {
 		t.Errorf("Parse(merge key with a typo) = %v, want the unknown key reported", err)
+	}
+}
+
+// TestParseAliasBomb: aliases that expand a small file into millions of
+// values are refused quickly, with a reason, rather than walked.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &a0 [g, g, g, g, g, g, g, g, g, g]\n")
+	for i := 1; i <= 7; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	start := time.Now()
+	_, err := Parse([]byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("Parse(10^8 values in %d bytes) = %v; want an error about aliases", b.Len(), err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Parse took %v", d)
+	}
+	// An ordinary use of anchors is fine.
+	if _, err := Parse([]byte("routes:\n  - &r {name: a, path: /a, allow: {groups: [eng]}}\n  - {<<: *r, name: b, path: /b}\n")); err != nil {
+		t.Errorf("Parse with a merged anchor: %v", err)
 	}
 }

@@ -26,6 +26,9 @@ func decodeStrict(data []byte, out any) error {
 	if len(root.Content) == 0 {
 		return nil // empty file: defaults only
 	}
+	if !withinNodes(root.Content[0], maxNodes) {
+		return fmt.Errorf("invalid configuration: more than %d values once its aliases are expanded; write the values out, or use fewer aliases", maxNodes)
+	}
 	var errs []error
 	check(root.Content[0], reflect.TypeOf(out).Elem(), "", &errs)
 	if len(errs) > 0 {
@@ -40,6 +43,34 @@ func decodeStrict(data []byte, out any) error {
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
+
+// maxNodes bounds a configuration's size with its aliases expanded: a few
+// aliases of aliases make a small file expand to billions of values
+// ("billion laughs"), which checking and decoding would walk. A thousand
+// routes of twenty groups each come to some 100,000.
+const maxNodes = 1_000_000
+
+// withinNodes reports whether n, aliases expanded, has at most budget
+// nodes. It stops counting as soon as the budget is spent.
+func withinNodes(n *yaml.Node, budget int) bool {
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		budget--
+		if budget < 0 {
+			return false
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			return walk(n.Alias)
+		}
+		for _, c := range n.Content {
+			if !walk(c) {
+				return false
+			}
+		}
+		return true
+	}
+	return walk(n)
+}
 
 func join(path, key string) string {
 	if path == "" {
