@@ -24,10 +24,11 @@ type memberEditor struct {
 	group   string
 	edges   []store.EdgeChange
 	skipped []string
+	up      int // levels of groups above group; -1 until needed
 }
 
 func newMemberEditor(ctx context.Context, tx store.Tx, tenant int64, group string) *memberEditor {
-	return &memberEditor{ctx: ctx, tx: tx, tenant: tenant, group: group}
+	return &memberEditor{ctx: ctx, tx: tx, tenant: tenant, group: group, up: -1}
 }
 
 // Add implements scim.Members.
@@ -54,6 +55,11 @@ func (e *memberEditor) Add(elems []any) error {
 		if typ == "" || id == e.group {
 			e.skipped = append(e.skipped, id)
 			continue
+		}
+		if typ == store.TypeGroup {
+			if err := e.checkNesting(id); err != nil {
+				return err
+			}
 		}
 		ms = append(ms, store.Member{ID: id, Type: typ})
 	}
@@ -82,6 +88,67 @@ func (e *memberEditor) memberType(id string, hint any) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// MaxNestingDepth bounds how many groups deep groups may nest (a group in
+// a group in a group... counts each). Every group's ancestors are kept in
+// memory for the decisions, and a user's groups are computed level by
+// level: a chain of thousands would make both grow with its square. No
+// identity provider nests anywhere near this deep.
+const MaxNestingDepth = 32
+
+// checkNesting refuses to make child a member of the editor's group when
+// the chain of groups through them would be deeper than MaxNestingDepth.
+func (e *memberEditor) checkNesting(child string) error {
+	if e.up < 0 {
+		up, err := e.levels(e.group, func(id string) ([]string, error) {
+			ps, err := e.tx.ParentGroups(e.ctx, e.tenant, id)
+			ids := make([]string, len(ps))
+			for i, p := range ps {
+				ids[i] = p.ID
+			}
+			return ids, err
+		})
+		if err != nil {
+			return err
+		}
+		e.up = up
+	}
+	down, err := e.levels(child, func(id string) ([]string, error) { return e.tx.MemberGroups(e.ctx, e.tenant, id) })
+	if err != nil {
+		return err
+	}
+	if depth := e.up + 2 + down; depth > MaxNestingDepth {
+		return scim.Errorf(scim.CodeInvalidValue, "group %s as a member of group %s would nest groups %d deep; at most %d are allowed", child, e.group, depth, MaxNestingDepth)
+	}
+	return nil
+}
+
+// levels counts the levels of groups next reaches from id, breadth first,
+// giving up past MaxNestingDepth. Cycles end the walk.
+func (e *memberEditor) levels(id string, next func(string) ([]string, error)) (int, error) {
+	seen := map[string]bool{id: true}
+	layer, n := []string{id}, 0
+	for len(layer) > 0 && n <= MaxNestingDepth {
+		var more []string
+		for _, g := range layer {
+			ids, err := next(g)
+			if err != nil {
+				return 0, err
+			}
+			for _, x := range ids {
+				if !seen[x] {
+					seen[x] = true
+					more = append(more, x)
+				}
+			}
+		}
+		if len(more) > 0 {
+			n++
+		}
+		layer = more
+	}
+	return n, nil
 }
 
 // Remove implements scim.Members.

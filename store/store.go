@@ -223,6 +223,9 @@ type ReadTx interface {
 	// ParentGroups lists the groups memberID is a direct member of, with
 	// Display holding each group's display name.
 	ParentGroups(ctx context.Context, tenantID int64, memberID string) ([]Member, error)
+	// MemberGroups lists the ids of the groups that are direct members of
+	// groupID.
+	MemberGroups(ctx context.Context, tenantID int64, groupID string) ([]string, error)
 
 	// Memberships calls fn for every membership edge of a tenant, stopping
 	// at the first error, which it returns.

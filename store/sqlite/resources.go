@@ -208,6 +208,13 @@ func (t *txn) ParentGroups(ctx context.Context, tenantID int64, memberID string)
 		WHERE m.tenant_id = ? AND m.id = ? ORDER BY e.group_rid`, tenantID, memberID)
 }
 
+func (t *txn) MemberGroups(ctx context.Context, tenantID int64, groupID string) ([]string, error) {
+	return queryAll(ctx, t.q, scanString, `SELECT m.id FROM resources g
+		JOIN members e ON e.group_rid = g.rid JOIN resources m ON m.rid = e.member_rid
+		WHERE g.tenant_id = ? AND g.type = ? AND g.id = ? AND m.type = ? ORDER BY e.member_rid`,
+		tenantID, store.TypeGroup, groupID, store.TypeGroup)
+}
+
 func (t *txn) memberList(ctx context.Context, query string, args ...any) ([]store.Member, error) {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {

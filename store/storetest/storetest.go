@@ -428,6 +428,12 @@ func testMembers(t *testing.T, s store.Store) {
 		if err != nil || len(ps) != 1 || ps[0].ID != "g2" || ps[0].Display != "all" {
 			t.Errorf("ParentGroups(g1) = %+v, %v; want [g2 all]", ps, err)
 		}
+		if gs, err := tx.MemberGroups(ctx, tn.ID, "g2"); err != nil || !cmp.Equal(gs, []string{"g1"}) {
+			t.Errorf("MemberGroups(g2) = %v, %v; want [g1]", gs, err)
+		}
+		if gs, err := tx.MemberGroups(ctx, tn.ID, "g1"); err != nil || len(gs) != 0 {
+			t.Errorf("MemberGroups(g1) = %v, %v; want none (its members are users)", gs, err)
+		}
 		return nil
 	})
 	var removed, cleared []store.EdgeChange
