@@ -18,13 +18,14 @@ import (
 // thousand members must not throw the other 999 away. The skipped ids are
 // kept in the change event's detail and logged.
 type memberEditor struct {
-	ctx     context.Context
-	tx      store.Tx
-	tenant  int64
-	group   string
-	edges   []store.EdgeChange
-	skipped []string
-	up      int // levels of groups above group; -1 until needed
+	ctx      context.Context
+	tx       store.Tx
+	tenant   int64
+	group    string
+	edges    []store.EdgeChange
+	skipped  []string // the first maxSkippedKept
+	nSkipped int
+	up       int // levels of groups above group; -1 until needed
 }
 
 func newMemberEditor(ctx context.Context, tx store.Tx, tenant int64, group string) *memberEditor {
@@ -53,7 +54,9 @@ func (e *memberEditor) Add(elems []any) error {
 			return err
 		}
 		if typ == "" || id == e.group {
-			e.skipped = append(e.skipped, id)
+			if e.nSkipped++; len(e.skipped) < maxSkippedKept {
+				e.skipped = append(e.skipped, id)
+			}
 			continue
 		}
 		if typ == store.TypeGroup {
@@ -187,12 +190,22 @@ func (e *memberEditor) List() ([]map[string]any, error) {
 	return out, nil
 }
 
-// detail is the change event's detail: the member ids skipped.
+// maxSkippedKept bounds the skipped ids a change event keeps: the audit
+// trail keeps every event for good, and a request may name any number of
+// ids that do not exist.
+const maxSkippedKept = 100
+
+// detail is the change event's detail: the member ids skipped, the first
+// maxSkippedKept of them and, when there were more, how many.
 func (e *memberEditor) detail() []byte {
 	if len(e.skipped) == 0 {
 		return nil
 	}
-	b, _ := json.Marshal(map[string]any{"skipped_members": e.skipped})
+	d := map[string]any{"skipped_members": e.skipped}
+	if e.nSkipped > len(e.skipped) {
+		d["skipped_count"] = e.nSkipped
+	}
+	b, _ := json.Marshal(d)
 	return b
 }
 

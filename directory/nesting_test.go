@@ -1,6 +1,7 @@
 package directory_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -65,5 +66,33 @@ func TestNestingDepth(t *testing.T) {
 	x := chain("x", 3)
 	if err := add(x[0], x[2]); err != nil {
 		t.Errorf("closing a cycle of 3: %v", err)
+	}
+}
+
+// TestSkippedMembersBounded: a write naming thousands of ids that do not
+// exist keeps the first hundred and their count in its change event, not
+// all of them: the audit trail keeps every event for good.
+func TestSkippedMembersBounded(t *testing.T) {
+	f := newFixture(t)
+	gid, uid := f.group(t, "eng"), f.user(t, "alice")
+	vals := []string{`{"value":"` + uid + `"}`}
+	for i := range 5000 {
+		vals = append(vals, fmt.Sprintf(`{"value":"ghost-%d"}`, i))
+	}
+	if err := f.patch(t, schema.GroupType, gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"add","path":"members","value":[`+strings.Join(vals, ",")+`]}]}`); err != nil {
+		t.Fatal(err)
+	}
+	cs := f.changes(t)
+	var d struct {
+		Skipped []string `json:"skipped_members"`
+		Count   int      `json:"skipped_count"`
+	}
+	if err := json.Unmarshal(cs[len(cs)-1].Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Skipped) != 100 || d.Skipped[0] != "ghost-0" || d.Count != 5000 || len(cs[len(cs)-1].Edges) != 1 {
+		t.Errorf("detail keeps %d ids (first %q), count %d, %d edges; want 100, ghost-0, 5000, alice added",
+			len(d.Skipped), d.Skipped[0], d.Count, len(cs[len(cs)-1].Edges))
 	}
 }
