@@ -63,8 +63,10 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 		}
 	}
 	pending := make([]int, len(ops))
+	refsOf := make([][]string, len(ops)) // read once: a pass only looks them up
 	for i := range pending {
 		pending[i] = i
+		refsOf[i] = bulkRefs(ops[i])
 	}
 	errCount := 0
 	fail := func(i int, err error) {
@@ -90,10 +92,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 				break
 			}
 			op := ops[i]
-			refs := bulkRefs(op)
 			var blocked bool
 			var refErr error
-			for _, ref := range refs {
+			for _, ref := range refsOf[i] {
 				switch {
 				case !defined[ref]:
 					refErr = scim.Errorf(scim.CodeInvalidValue, "bulkId %q is not defined by any POST in this request", ref)
