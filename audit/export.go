@@ -241,9 +241,30 @@ func (x *Exporter) Step(ctx context.Context) (more bool, err error) {
 	for _, stream := range x.opts.Streams {
 		cursor := cursors[stream]
 		var es []Entry
-		err := x.st.View(ctx, func(tx store.ReadTx) (err error) {
-			es, err = readStream(ctx, tx, stream, cursor, x.opts.BatchSize)
-			return err
+		full := false // the batch stopped at its size, not at the stream's end
+		err := x.st.View(ctx, func(tx store.ReadTx) error {
+			// Page by page, so that a batch of large documents stops near
+			// exportBatchBytes rather than holding BatchSize of them.
+			after, size := cursor, 0
+			for {
+				want := min(exportPage, x.opts.BatchSize-len(es))
+				page, err := readStream(ctx, tx, stream, after, want)
+				if err != nil {
+					return err
+				}
+				for _, e := range page {
+					es = append(es, e)
+					size += e.approxSize()
+				}
+				if len(page) < want {
+					return nil
+				}
+				after = page[len(page)-1].Seq
+				if len(es) == x.opts.BatchSize || size >= exportBatchBytes {
+					full = true
+					return nil
+				}
+			}
 		})
 		if err != nil {
 			return false, fmt.Errorf("read %s: %w", stream, err)
@@ -269,7 +290,7 @@ func (x *Exporter) Step(ctx context.Context) (more bool, err error) {
 		x.metrics.Exported(x.opts.Name, len(es))
 		last := es[len(es)-1].Seq
 		x.setCursor(stream, last)
-		if len(es) == x.opts.BatchSize {
+		if full {
 			more = true
 		}
 		if err := x.saveCursor(ctx, stream, last); err != nil {
@@ -380,6 +401,27 @@ func (x *Exporter) loadCursor(ctx context.Context, stream string) (int64, error)
 }
 
 // readStream returns up to limit entries of stream after seq.
+// A batch is read exportPage records at a time, and ends once it holds
+// about exportBatchBytes of documents: each record is held three times
+// over (the entry, its line, the sink's body), and a change may carry two
+// documents of megabytes.
+const (
+	exportPage       = 8
+	exportBatchBytes = 8 << 20
+)
+
+// approxSize is about how many bytes e's documents take.
+func (e Entry) approxSize() int {
+	n := 256
+	if c := e.Change; c != nil {
+		n += len(c.Before) + len(c.After) + len(c.Detail)
+	}
+	if p := e.Policy; p != nil {
+		n += len(p.Doc)
+	}
+	return n
+}
+
 func readStream(ctx context.Context, tx store.ReadTx, stream string, after int64, limit int) ([]Entry, error) {
 	var out []Entry
 	switch stream {

@@ -592,3 +592,57 @@ func TestExportCursorWriteFails(t *testing.T) {
 		t.Errorf("%d records delivered, %d twice; want 4, none twice", len(r.entries()), dups)
 	}
 }
+
+// batchSizes is a sink that records the size of each batch it gets.
+type batchSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Send(_ context.Context, recs []audit.ExportRecord) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(recs))
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *batchSizes) Close() error { return nil }
+
+// TestExportLargeDocumentsBatched: changes carrying megabytes each are
+// sent in batches of about 8 MiB, not BatchSize of them at once, and the
+// exporter goes straight on to the next batch.
+func TestExportLargeDocumentsBatched(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	big := `{"nickName":"` + strings.Repeat("x", 1<<20) + `"}`
+	for i := range 40 {
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			return tx.AppendChange(context.Background(), &store.Change{TenantID: 1, At: exT0, Actor: "okta",
+				ResourceType: store.TypeUser, ResourceID: fmt.Sprint("u", i), Op: store.OpReplace, Before: []byte(big), After: []byte(big)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := &batchSizes{}
+	x := audit.NewExporter(st, audit.ExportOptions{Name: "siem", Sink: sink, Streams: []string{store.StreamChanges}, BatchSize: 500})
+	steps := 0
+	for more := true; more; steps++ {
+		if more, err = x.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, n := range sink.sizes {
+		total += n
+		if n > 8 {
+			t.Errorf("a batch of %d changes of 2 MiB each; want one read page (8) once past 8 MiB", n)
+		}
+	}
+	if total != 40 || steps > len(sink.sizes)+1 {
+		t.Errorf("sent %d changes in batches %v over %d steps; want 40, one batch a step", total, sink.sizes, steps)
+	}
+}
