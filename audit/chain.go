@@ -85,6 +85,9 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
+	if f.Seq == 0 { // not a record of a stream (the temporal index)
+		return fmt.Sprintf("%s: %s: %s", f.Stream, f.Problem, f.Detail)
+	}
 	return fmt.Sprintf("%s seq %d: %s: %s", f.Stream, f.Seq, f.Problem, f.Detail)
 }
 

@@ -122,3 +122,34 @@ func walkStream[R any](ctx context.Context, c *chain, page func(after int64) ([]
 		after = *seqp
 	}
 }
+
+// HistoryChecker rebuilds the temporal index that the point-in-time
+// answers read from the change log, and compares it with the stored one;
+// *sqlite.Store is one.
+type HistoryChecker interface {
+	CheckHistory(ctx context.Context, limit int) ([]store.HistoryMismatch, error)
+}
+
+// IndexStream names the temporal index in findings.
+const IndexStream = "history-index"
+
+// VerifyIndex adds to rep every row of the temporal index that the change
+// log does not explain ("unexplained") or that the log implies and the
+// index lacks ("missing"), up to maxFindings of each table and side. The
+// index is derived, not hash-chained: without this check an edited index
+// would change `access who` and `access history` unseen.
+func VerifyIndex(ctx context.Context, c HistoryChecker, rep *Report) error {
+	ms, err := c.CheckHistory(ctx, maxFindings)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		problem := "unexplained"
+		if m.Missing {
+			problem = "missing"
+		}
+		rep.Findings = append(rep.Findings, Finding{Stream: IndexStream, Problem: problem, Detail: m.Table + ": " + m.Row})
+		rep.OK = false
+	}
+	return nil
+}

@@ -219,3 +219,12 @@ func (h *hasher) sum() []byte {
 	sum := sha256.Sum256(h.buf)
 	return sum[:]
 }
+
+// HistoryMismatch is a row of the temporal index that differs from the
+// index rebuilt from the change log: a row the log does not explain, or
+// (Missing) one it explains that the index lacks.
+type HistoryMismatch struct {
+	Table   string `json:"table"`
+	Row     string `json:"row"`
+	Missing bool   `json:"missing,omitempty"`
+}

@@ -247,3 +247,57 @@ func TestHistoryReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckHistory: the index rebuilt from the change log matches the
+// stored one, and an edited, added or deleted index row shows as a
+// mismatch on the side it is on.
+func TestCheckHistory(t *testing.T) {
+	ctx := context.Background()
+	open := func(t *testing.T) (*sqlite.Store, *sql.DB) {
+		path := filepath.Join(t.TempDir(), "scimgate.db")
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		for round := range 5 {
+			directoryLog(t, s, round)
+		}
+		return s, rawDB(t, path)
+	}
+	s, _ := open(t)
+	if ms, err := s.CheckHistory(ctx, 100); err != nil || len(ms) != 0 {
+		t.Fatalf("CheckHistory of an untouched store = %v, %v; want nothing", ms, err)
+	}
+	tests := []struct {
+		name, tamper string
+		want         []store.HistoryMismatch
+	}{
+		{"a membership moved to another user", `UPDATE history_members SET member_id = 'mallory' WHERE group_id = 'g2'`, []store.HistoryMismatch{
+			{Table: "history_members", Row: "tenant_id=1 group_id=g2 member_id=mallory from_seq=10 to_seq=9223372036854775807 member_type=User"},
+			{Table: "history_members", Row: "tenant_id=1 group_id=g2 member_id=u2 from_seq=10 to_seq=9223372036854775807 member_type=User", Missing: true},
+		}},
+		{"a span ended early", `UPDATE history_users SET to_seq = 3 WHERE id = 'u0'`, []store.HistoryMismatch{
+			{Table: "history_users", Row: "tenant_id=1 id=u0 from_seq=2 to_seq=3 born=2 user_name=u0 name_key=u0 active=1"},
+			{Table: "history_users", Row: "tenant_id=1 id=u0 from_seq=2 to_seq=9223372036854775807 born=2 user_name=u0 name_key=u0 active=1", Missing: true},
+		}},
+		{"a group deleted from the index", `DELETE FROM history_groups WHERE id = 'g4'`, []store.HistoryMismatch{
+			{Table: "history_groups", Row: "tenant_id=1 id=g4 from_seq=15 to_seq=9223372036854775807 born=15 display_name=g4 name_key=g4", Missing: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, db := open(t)
+			if _, err := db.Exec(tt.tamper); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.CheckHistory(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("CheckHistory mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ const maxBatch = 256
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
+	path   string
 	wdb    *sql.DB // written only by the writer goroutine
 	rdb    *sql.DB // read-only pool for View
 	wstmts *stmtCache
@@ -143,6 +144,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	s := &Store{
+		path:    path,
 		wdb:     wdb,
 		rdb:     rdb,
 		wstmts:  newStmtCache(wdb),
