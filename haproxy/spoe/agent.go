@@ -436,7 +436,7 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	if a.cuts != nil && d.User != nil && remote != "" {
 		// Tracked before answering, then confirmed: a change that lands
 		// in between is seen here, one after it by the streams' recheck.
-		a.cuts.track(remote, g.Engine, c.Principal, c.Request)
+		a.cuts.track(remote, d.Route.Name, g.Engine, c.Principal, c.Request)
 		if c = g.Confirm(ctx, remote, c); !c.Decision.Allow {
 			out = spop.AppendSetVarBool(out, txn, VarAllow, false)
 			out = spop.AppendSetVarString(out, txn, VarReason, c.Decision.Reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,8 +22,14 @@ type Runtime interface {
 // cutter shuts down the HAProxy streams of users who lost access. Each
 // allowed request is tracked by its client connection (address and port,
 // which "show sess" lists) in the gateway's stream registry, which decides
-// it again after every change; a connection whose request is now refused
-// is queued, and its streams are shut down over the runtime API.
+// it again after every change; a connection with any request that is now
+// refused is queued, and its streams are shut down over the runtime API.
+//
+// A connection may carry several requests at once (HTTP/2) or in turn
+// (keep-alive), for one user or, behind another proxy, for several: each
+// distinct user, route and method on it is tracked, so that a later
+// request (a public page) does not take an earlier one's stream (a
+// WebSocket on a protected route) out of the recheck.
 type cutter struct {
 	rt      Runtime
 	streams *gateway.Streams
@@ -30,8 +37,14 @@ type cutter struct {
 	wake    chan struct{}
 
 	mu      sync.Mutex
-	conns   map[string]tracked // by client address
+	conns   map[string]map[trackKey]tracked // by client address
 	pending map[string]struct{}
+}
+
+// trackKey is what a tracked request is decided on again.
+type trackKey struct {
+	p             engine.Principal
+	route, method string
 }
 
 type tracked struct {
@@ -39,20 +52,53 @@ type tracked struct {
 	at      time.Time
 }
 
+// maxTrackedPerConn bounds the requests tracked on one connection; past
+// it the oldest is dropped.
+const maxTrackedPerConn = 256
+
 func newCutter(rt Runtime, streams *gateway.Streams, log *slog.Logger) *cutter {
 	return &cutter{rt: rt, streams: streams, log: log, wake: make(chan struct{}, 1),
-		conns: map[string]tracked{}, pending: map[string]struct{}{}}
+		conns: map[string]map[trackKey]tracked{}, pending: map[string]struct{}{}}
 }
 
-// track registers the latest allowed request of a client connection.
-func (c *cutter) track(remote string, d gateway.Decider, p engine.Principal, req engine.Request) {
+// connKey is a client address as "show sess" prints it, whichever way it
+// came: an IPv4 client of a dual-stack listener is ::ffff:a.b.c.d there.
+func connKey(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return addr
+}
+
+// track registers an allowed request of a client connection on route.
+func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Principal, req engine.Request) {
+	remote = connKey(remote)
+	k := trackKey{p: p, route: route, method: req.Method}
 	untrack := c.streams.Track(d, p, req, func(error) { c.cut(remote) })
+	var drop []func()
 	c.mu.Lock()
-	old, ok := c.conns[remote]
-	c.conns[remote] = tracked{untrack: untrack, at: time.Now()}
+	m := c.conns[remote]
+	if m == nil {
+		m = map[trackKey]tracked{}
+		c.conns[remote] = m
+	}
+	if old, ok := m[k]; ok {
+		drop = append(drop, old.untrack)
+	} else if len(m) >= maxTrackedPerConn {
+		var oldest trackKey
+		first := true
+		for k2, t := range m {
+			if first || t.at.Before(m[oldest].at) {
+				oldest, first = k2, false
+			}
+		}
+		drop = append(drop, m[oldest].untrack)
+		delete(m, oldest)
+	}
+	m[k] = tracked{untrack: untrack, at: time.Now()}
 	c.mu.Unlock()
-	if ok {
-		old.untrack()
+	for _, f := range drop {
+		f()
 	}
 }
 
@@ -60,11 +106,12 @@ func (c *cutter) track(remote string, d gateway.Decider, p engine.Principal, req
 func (c *cutter) cut(remote string) {
 	c.mu.Lock()
 	c.pending[remote] = struct{}{}
-	if t, ok := c.conns[remote]; ok {
-		delete(c.conns, remote)
-		defer t.untrack()
-	}
+	m := c.conns[remote]
+	delete(c.conns, remote)
 	c.mu.Unlock()
+	for _, t := range m {
+		t.untrack()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -117,7 +164,7 @@ func (c *cutter) flush(ctx context.Context) {
 	}
 	n := 0
 	for _, s := range sessions {
-		if _, ok := pending[s.Src]; !ok {
+		if _, ok := pending[connKey(s.Src)]; !ok {
 			continue
 		}
 		if err := c.rt.ShutdownSession(ctx, s); err != nil {
@@ -144,16 +191,24 @@ func (c *cutter) sweep(ctx context.Context) {
 	}
 	live := make(map[string]struct{}, len(sessions))
 	for _, s := range sessions {
-		live[s.Src] = struct{}{}
+		live[connKey(s.Src)] = struct{}{}
 	}
 	var gone []func()
 	c.mu.Lock()
-	for r, t := range c.conns {
-		// A connection tracked after the listing began may be missing
-		// from it: keep it for the next sweep.
-		if _, ok := live[r]; !ok && t.at.Before(start) {
+	for r, m := range c.conns {
+		if _, ok := live[r]; ok {
+			continue
+		}
+		// A request tracked after the listing began may be missing from
+		// it: keep it for the next sweep.
+		for k, t := range m {
+			if t.at.Before(start) {
+				delete(m, k)
+				gone = append(gone, t.untrack)
+			}
+		}
+		if len(m) == 0 {
 			delete(c.conns, r)
-			gone = append(gone, t.untrack)
 		}
 	}
 	c.mu.Unlock()
