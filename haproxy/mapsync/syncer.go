@@ -25,6 +25,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -338,8 +339,23 @@ func (s *Syncer) fail(ctx context.Context, err error) {
 // push brings HAProxy from s.pushed to want: deletions first (revoking
 // access never waits for a grant), then the routes, then additions; status
 // last, so that the deadline moves only once the rest is in.
+//
+// access.map names routes, which routes.map defines: while one is new and
+// the other old, a request could meet a grant that neither policy makes
+// (a route moved to another path, the old route's users on the new path).
+// So access.map only holds grants both states make while routes.map
+// changes: its deletions come first, and a replaced access.map is first
+// replaced by what old and new share. When what HAProxy holds is not
+// known (the first push, or after a failure) and its routes differ,
+// access.map is emptied first: everything is refused for the moment the
+// push takes.
 func (s *Syncer) push(ctx context.Context, want *state) (kind string, written int, err error) {
 	if s.pushed == nil {
+		if got, err := s.hx.MapEntries(ctx, s.Path(RoutesMap)); err != nil || !slices.Equal(got, want.routes) {
+			if err := s.hx.Replace(ctx, s.Path(AccessMap), nil); err != nil {
+				return "", 0, fmt.Errorf("empty %s before the routes change: %w", AccessMap, err)
+			}
+		}
 		for _, m := range append([]string{RoutesMap}, mapFiles...) {
 			es := want.entries(m)
 			err := s.hx.Replace(ctx, s.Path(m), es)
@@ -392,6 +408,13 @@ func (s *Syncer) push(ctx context.Context, want *state) (kind string, written in
 		}
 	}
 	if !slices.Equal(s.pushed.routes, want.routes) {
+		if replace[AccessMap] {
+			shared := sharedEntries(s.pushed.kv[AccessMap], want.kv[AccessMap])
+			if err := s.hx.Replace(ctx, s.Path(AccessMap), shared); err != nil {
+				return "", written, fmt.Errorf("replace %s with the grants both states make: %w", AccessMap, err)
+			}
+			written += len(shared)
+		}
 		if err := s.hx.Replace(ctx, s.Path(RoutesMap), want.routes); err != nil {
 			return "", written, fmt.Errorf("replace %s: %w", RoutesMap, err)
 		}
@@ -443,6 +466,18 @@ func (s *Syncer) optionalAbsent(m string, err error) bool {
 
 // sameEntries compares what HAProxy has in map m with what was pushed:
 // routes in order, the others as sets of distinct keys.
+// sharedEntries returns the entries a and b both hold, sorted by key.
+func sharedEntries(a, b map[string]string) []runtime.Entry {
+	var out []runtime.Entry
+	for k, v := range a {
+		if bv, ok := b[k]; ok && bv == v {
+			out = append(out, runtime.Entry{Key: k, Value: v})
+		}
+	}
+	slices.SortFunc(out, func(x, y runtime.Entry) int { return strings.Compare(x.Key, y.Key) })
+	return out
+}
+
 func sameEntries(m string, got []runtime.Entry, pushed *state) bool {
 	if m == RoutesMap {
 		return slices.Equal(got, pushed.routes)
