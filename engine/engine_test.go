@@ -40,6 +40,7 @@ routes:
   - {name: ops-any, host: app.test, path: /ops-any, allow: {groups: [ops]}}
   - {name: shared-user, host: app.test, path: /shared, allow: {users: [shared@x]}}
   - {name: shared-user-acme, host: app.test, path: /shared-acme, allow: {users: [acme/shared@x]}}
+  - {name: deny-case, host: app.test, path: /deny-case, allow: {groups: [Acme/admins]}, deny: {groups: [ACME/contractors], users: [Acme/bob@acme]}}
   - {name: deny-any, host: app.test, path: /deny-any, allow: {users: [acme/erin@acme, acme/shared@x, globex/gina@globex, acme/alice@acme]}, deny: {groups: [ops], users: [shared@x]}}
 `
 
@@ -195,6 +196,10 @@ func TestDecide(t *testing.T) {
 		{w.who(g, "gina@globex"), "/ops-any", false, engine.ReasonNotAllowed},
 		{w.who(a, "shared@x"), "/shared", false, engine.ReasonNotAllowed}, // two tenants have shared@x
 		{w.who(a, "shared@x"), "/shared-acme", true, engine.ReasonUserOK},
+		// A tenant named in another case is the same tenant.
+		{w.who(a, "dave@acme"), "/deny-case", false, engine.ReasonDeniedGroup},
+		{w.who(a, "bob@acme"), "/deny-case", false, engine.ReasonDeniedUser},
+		{w.who(a, "ivan@acme"), "/deny-case", false, engine.ReasonUserInactive},
 		// Deny rules with names several tenants use refuse in all of them:
 		// another IdP creating the name must not switch them off.
 		{w.who(a, "erin@acme"), "/deny-any", false, engine.ReasonDeniedGroup},

@@ -169,8 +169,20 @@ func (s *Snapshot) Session(id string) (*Session, bool) { return s.sessions.get(i
 
 // TenantID returns the id of the tenant with the given name.
 func (s *Snapshot) TenantID(name string) (int64, bool) {
-	id, ok := s.tenants[name]
-	return id, ok
+	if id, ok := s.tenants[name]; ok {
+		return id, true
+	}
+	// Policies write tenant names by hand ("Acme/contractors"): another
+	// case names the same tenant, unless two tenants differ only in case.
+	var found int64
+	n := 0
+	for tn, id := range s.tenants {
+		if strings.EqualFold(tn, name) {
+			found = id
+			n++
+		}
+	}
+	return found, n == 1
 }
 
 // TenantIDs calls fn for every tenant id.
