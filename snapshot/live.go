@@ -105,9 +105,12 @@ func (l *Live) Sync(ctx context.Context) error {
 // promises.
 func (l *Live) onCommit(changes []store.Change) {
 	if err := l.apply(context.Background(), changes); err != nil {
-		// The poller retries from the change log; until it succeeds the
-		// snapshot ages and decisions fail closed past the limit.
-		l.log.Error("apply committed changes to the snapshot", "err", err)
+		// The writes are acknowledged next, promising what the snapshot
+		// does not show (a deactivation): mark it stale, so that every
+		// decision is refused until the poller, which retries from the
+		// change log, has caught up.
+		l.fresh.Store(0)
+		l.log.Error("apply committed changes to the snapshot; refusing every request until it catches up", "err", err)
 	}
 }
 

@@ -2,11 +2,13 @@ package snapshot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/scim/schema"
 	"github.com/scimgate/scimgate/snapshot"
+	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
 
@@ -279,4 +282,56 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// failingViews is a store whose reads fail while fail is set.
+type failingViews struct {
+	*sqlite.Store
+	fail atomic.Bool
+}
+
+func (f *failingViews) View(ctx context.Context, fn func(store.ReadTx) error) error {
+	if f.fail.Load() {
+		return errors.New("disk I/O error")
+	}
+	return f.Store.View(ctx, fn)
+}
+
+// TestCommitNotAppliedRefusesAll: when a commit cannot be applied to the
+// snapshot (its access token cannot be read back), the snapshot is marked
+// stale at once, before the write is acknowledged, so that decisions fail
+// closed rather than go on from a snapshot without the change; it is
+// fresh again once the poller catches up.
+func TestCommitNotAppliedRefusesAll(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fv := &failingViews{Store: st}
+	dir := directory.New(st, directory.Options{})
+	_, info, _, err := dir.CreateToken(ctx, "acme", "", 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := directory.Caller{TenantID: info.TenantID, Actor: "t"}
+	if _, err := dir.Create(ctx, c, schema.UserType, map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live, err := snapshot.Start(lctx, fv, snapshot.Options{Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv.fail.Store(true)
+	if _, _, err := dir.CreateAccessToken(ctx, "acme", "alice", "", 0, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if age := live.Age(); age < time.Hour {
+		t.Errorf("snapshot age %v right after a commit it could not apply; want it stale", age)
+	}
+	fv.fail.Store(false)
+	waitFor(t, "the poller to catch up", func() bool { return live.Age() < time.Second })
 }
