@@ -135,6 +135,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return nil
 	}
+	// Cancelling the request's context ends what reverse_proxy is doing
+	// for it, WebSockets included: that is how access lost mid-stream is
+	// cut. Confirm the decision after tracking, so that a change landing
+	// in between is not missed, and identify the user from the confirmed
+	// decision (its groups may have changed meanwhile).
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
+	c = h.gate.Confirm(r.Context(), r.RemoteAddr, c)
+	vars.d = c.Decision
+	if !c.Decision.Allow {
+		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
+		return nil
+	}
 	vals, identified, err := h.gate.Identify(c)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -143,18 +157,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if identified {
 		vals.Set(r.Header)
 		vars.groups = vals.Groups
-	}
-	// Cancelling the request's context ends what reverse_proxy is doing
-	// for it, WebSockets included: that is how access lost mid-stream is
-	// cut. Confirm the decision after tracking, so that a change landing
-	// in between is not missed.
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
-	if c = h.gate.Confirm(r.Context(), r.RemoteAddr, c); !c.Decision.Allow {
-		vars.d = c.Decision
-		h.gate.Deny(w, r, c, gateway.ReturnURL(r))
-		return nil
 	}
 	return next.ServeHTTP(w, r.WithContext(ctx))
 }

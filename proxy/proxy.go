@@ -61,17 +61,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.gate.Deny(w, r, c, gateway.ReturnURL(r))
 		return
 	}
-	route := c.Decision.Route
-	if route.Upstream == nil {
-		http.Error(w, "route "+route.Name+" has no upstream: use it through forward-auth or a proxy module", http.StatusBadGateway)
-		return
-	}
-	vals, identified, err := p.gate.Identify(c)
-	if err != nil {
-		p.log.Error("sign assertion", "route", route.Name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	if p.gate.Streams != nil {
@@ -82,6 +71,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.gate.Deny(w, r, c, gateway.ReturnURL(r))
 			return
 		}
+	}
+	// The confirmed decision names the route and the user's groups now
+	// (a reload or a group change may have landed since the first).
+	route := c.Decision.Route
+	if route.Upstream == nil {
+		http.Error(w, "route "+route.Name+" has no upstream: use it through forward-auth or a proxy module", http.StatusBadGateway)
+		return
+	}
+	vals, identified, err := p.gate.Identify(c)
+	if err != nil {
+		p.log.Error("sign assertion", "route", route.Name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
 	if identified {
 		ctx = context.WithValue(ctx, identityKey{}, vals)
