@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +25,13 @@ type Live struct {
 	poll time.Duration
 
 	cur atomic.Pointer[Snapshot]
-	// fresh is when the snapshot was last known to be current (Unix nanos):
-	// after an apply, or a poll of the change log that found nothing newer.
+	// fresh is when the snapshot was last known to be current (after an
+	// apply, or a poll of the change log that found nothing newer), as
+	// nanoseconds since base, read on the monotonic clock: a wall clock
+	// stepped back must not make an old snapshot look fresh.
+	// math.MinInt64: stale, whatever the time.
 	fresh atomic.Int64
+	base  time.Time
 
 	mu   sync.Mutex // serialises applying changes
 	subs []chan<- struct{}
@@ -59,9 +64,9 @@ func Start(ctx context.Context, st store.Store, o Options) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Live{st: st, log: o.Logger, now: o.Now, poll: o.Poll}
+	l := &Live{st: st, log: o.Logger, now: o.Now, poll: o.Poll, base: o.Now()}
 	l.cur.Store(s)
-	l.fresh.Store(o.Now().UnixNano())
+	l.markFresh(l.base)
 	// Commits between Load and this registration are caught up from the
 	// change log by the first hook call or poll.
 	st.OnCommit(l.onCommit)
@@ -69,12 +74,19 @@ func Start(ctx context.Context, st store.Store, o Options) (*Live, error) {
 	return l, nil
 }
 
+// markFresh records that the snapshot was current at t.
+func (l *Live) markFresh(t time.Time) { l.fresh.Store(int64(t.Sub(l.base))) }
+
 // Current returns the current snapshot.
 func (l *Live) Current() *Snapshot { return l.cur.Load() }
 
 // Age is how long ago the snapshot was last known to be current.
 func (l *Live) Age() time.Duration {
-	return l.now().Sub(time.Unix(0, l.fresh.Load()))
+	f := l.fresh.Load()
+	if f == math.MinInt64 {
+		return time.Duration(math.MaxInt64)
+	}
+	return l.now().Sub(l.base) - time.Duration(f)
 }
 
 // Subscribe returns a channel that receives a value (without blocking the
@@ -109,7 +121,7 @@ func (l *Live) onCommit(changes []store.Change) {
 		// does not show (a deactivation): mark it stale, so that every
 		// decision is refused until the poller, which retries from the
 		// change log, has caught up.
-		l.fresh.Store(0)
+		l.fresh.Store(math.MinInt64)
 		l.log.Error("apply committed changes to the snapshot; refusing every request until it catches up", "err", err)
 	}
 }
@@ -154,7 +166,7 @@ func (l *Live) apply(ctx context.Context, changes []store.Change) error {
 		}
 	}
 	if len(gap) == 0 && len(changes) == 0 {
-		l.fresh.Store(checked.UnixNano())
+		l.markFresh(checked)
 		return nil
 	}
 	e := cur.edit()
@@ -169,7 +181,7 @@ func (l *Live) apply(ctx context.Context, changes []store.Change) error {
 		return err
 	}
 	l.cur.Store(e.done())
-	l.fresh.Store(checked.UnixNano())
+	l.markFresh(checked)
 	for _, ch := range l.subs {
 		select {
 		case ch <- struct{}{}:
