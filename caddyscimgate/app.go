@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"maps"
 	"reflect"
+	"sync/atomic"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,13 @@ type App struct {
 	// their own, part of the policy version recorded at Start. Caddy
 	// provisions the modules of a configuration one at a time.
 	rules []config.Route
+	// engines are the handlers' deciders by route name, published to the
+	// core when this configuration starts.
+	engines map[string]*engine.Engine
+	// published is what Start put in the core, replaced what was there:
+	// a configuration that fails to start after this one's Start gives
+	// the core back to the one that keeps running.
+	published, replaced *map[string]*engine.Engine
 }
 
 // CaddyModule implements caddy.Module.
@@ -86,6 +95,27 @@ type core struct {
 	live    *snapshot.Live
 	streams *gateway.Streams
 	cancel  context.CancelFunc
+	// engines are the deciders of the configuration started last, by
+	// route name: open streams are decided again by the rules in force,
+	// not those they were admitted by, across reloads.
+	engines atomic.Pointer[map[string]*engine.Engine]
+}
+
+// current decides an open stream admitted on route name by the rules of
+// the configuration started last; a route that configuration no longer
+// has refuses it.
+type current struct {
+	c    *core
+	name string
+}
+
+func (d current) Decide(p engine.Principal, r engine.Request) engine.Decision {
+	if m := d.c.engines.Load(); m != nil {
+		if e := (*m)[d.name]; e != nil {
+			return e.Decide(p, r)
+		}
+	}
+	return engine.Decision{Reason: engine.ReasonNoRoute}
 }
 
 // Destruct implements caddy.Destructor: the last configuration using the
@@ -101,6 +131,7 @@ var cores = caddy.NewUsagePool()
 // Provision implements caddy.Provisioner.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.log = ctx.Slogger()
+	a.engines = map[string]*engine.Engine{}
 	cfg := config.Default()
 	if a.Config != "" {
 		c, err := config.Load(a.Config)
@@ -269,6 +300,16 @@ func (a *App) Start() error {
 		return fmt.Errorf("scimgate: %w", err)
 	}
 	a.stopAudit = stop
+	// From now on open streams, those of the configuration before
+	// included, are decided by this one's rules: decide them again now.
+	m := map[string]*engine.Engine{}
+	for _, r := range a.engine.Policy().Routes {
+		m[r.Name] = a.engine
+	}
+	maps.Copy(m, a.engines)
+	a.published = &m
+	a.replaced = a.core.engines.Swap(a.published)
+	a.core.streams.Recheck()
 	return nil
 }
 
@@ -285,6 +326,9 @@ func (a *App) Stop() error {
 // Cleanup implements caddy.CleanerUpper: this configuration is unloaded.
 func (a *App) Cleanup() error {
 	_ = a.Stop() // if Caddy did not: the exporters go before the store
+	if a.core != nil && a.published != nil {
+		a.core.engines.CompareAndSwap(a.published, a.replaced)
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}

@@ -83,6 +83,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
+		h.app.engines[h.Name] = h.engine
 	}
 	id := h.app.identity
 	if !h.Policy {
@@ -142,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// decision (its groups may have changed meanwhile).
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	defer h.gate.Streams.Track(h.engine, c.Principal, req, cancel)()
+	defer h.gate.Streams.Track(current{c: h.app.core, name: c.Decision.Route.Name}, c.Principal, req, cancel)()
 	c = h.gate.Confirm(r.Context(), r.RemoteAddr, c)
 	vars.d = c.Decision
 	if !c.Decision.Allow {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/oauth2-proxy/mockoidc"
 )
 
@@ -177,4 +179,86 @@ func jsonConfig(admin, site, upstream string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// TestCaddyReloadTightensOpenStreams: with stream_close_delay, WebSockets
+// outlive `caddy reload`; from the reload on they are decided by the
+// reloaded rules: one whose user the new rules refuse is cut, one whose
+// user they admit stays open.
+func TestCaddyReloadTightensOpenStreams(t *testing.T) {
+	up := newUpstream(t)
+	caddyfile := func(c *caddyProc, groups string) string {
+		return fmt.Sprintf(`{
+	admin %s
+	scimgate {
+		store sqlite:%s
+	}
+}
+%s {
+	handle /scim/v2/* {
+		scimgate_scim
+	}
+	handle /ws/* {
+		scimgate {
+			name ws
+			allow groups %s
+		}
+		reverse_proxy %s {
+			stream_close_delay 1m
+		}
+	}
+}
+`, c.admin, c.db, c.site, groups, up.URL)
+	}
+	c := startCaddy(t, func(c *caddyProc) { c.write("Caddyfile", caddyfile(c, "eng")) })
+	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
+	alice := scim.createUser(t, "alice@example.com")
+	bob := scim.createUser(t, "bob@example.com")
+	scim.createGroup(t, "eng", alice, bob)
+	scim.createGroup(t, "ops", bob)
+	open := func(user string) (<-chan time.Time, func()) {
+		t.Helper()
+		tok := c.scimgate(t, "access-token", "create", "--user", user)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.site, "http")+"/ws/echo", &websocket.DialOptions{HTTPHeader: bearer(tok)})
+		if err != nil {
+			cancel()
+			t.Fatalf("dial as %s: %v", user, err)
+		}
+		if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+			t.Fatalf("echo as %s = %q, %v", user, msg, err)
+		}
+		closed := make(chan time.Time, 1)
+		go func() {
+			for {
+				if _, _, err := ws.Read(ctx); err != nil {
+					closed <- time.Now()
+					return
+				}
+			}
+		}()
+		return closed, func() { ws.CloseNow(); cancel() }
+	}
+	aliceClosed, closeAlice := open("alice@example.com")
+	defer closeAlice()
+	bobClosed, closeBob := open("bob@example.com")
+	defer closeBob()
+
+	c.write("Caddyfile", caddyfile(c, "ops"))
+	reloaded := time.Now()
+	c.reload("Caddyfile")
+	select {
+	case at := <-aliceClosed:
+		t.Logf("alice's WebSocket closed %v after the reload began", at.Sub(reloaded))
+	case <-time.After(3 * time.Second):
+		t.Fatal("alice's WebSocket is still open 3s after a reload whose rules refuse her")
+	}
+	select {
+	case <-bobClosed:
+		t.Error("bob's WebSocket was closed, though the reloaded rules admit him")
+	case <-time.After(1500 * time.Millisecond):
+	}
 }
