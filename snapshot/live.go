@@ -36,7 +36,9 @@ type Live struct {
 	mu   sync.Mutex // serialises applying changes
 	subs []chan<- struct{}
 
-	lastSync atomic.Int64 // Unix nanos of the last Sync that read the log
+	syncMu    sync.Mutex // serialises Sync; held while it waits and reads
+	syncStart time.Time  // when the last read by Sync began
+	syncErr   error      // and how it ended
 }
 
 // Options configures a Live.
@@ -99,18 +101,35 @@ func (l *Live) Subscribe() <-chan struct{} {
 	return ch
 }
 
-// Sync reads the change log now, so that what another process committed a
+// Sync reads the change log, so that what another process committed a
 // moment ago (a token created from the command line) is known before a
-// request carrying it is refused. Calls within 10ms of the last one return
-// at once: an unknown credential cannot make every request read the store.
+// request carrying it is refused. It returns once a read that began after
+// the call has ended. Reads are at least syncEvery apart, and callers in
+// between share the next one: an unknown credential cannot make every
+// request read the store, nor a burst of them hide a new token.
 func (l *Live) Sync(ctx context.Context) error {
-	now := l.now().UnixNano()
-	last := l.lastSync.Load()
-	if now-last < int64(10*time.Millisecond) || !l.lastSync.CompareAndSwap(last, now) {
-		return nil
+	asked := time.Now()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncStart.After(asked) {
+		return l.syncErr // a read that began after the call: it has ended
 	}
-	return l.apply(ctx, nil)
+	if wait := syncEvery - time.Since(l.syncStart); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	l.syncStart = time.Now()
+	l.syncErr = l.apply(ctx, nil)
+	return l.syncErr
 }
+
+// syncEvery is the least time between two reads of the change log by Sync.
+const syncEvery = 10 * time.Millisecond
 
 // onCommit runs in the store's writer after each commit and before the
 // writes are acknowledged: what it publishes is what the SCIM response

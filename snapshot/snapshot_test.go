@@ -335,3 +335,44 @@ func TestCommitNotAppliedRefusesAll(t *testing.T) {
 	fv.fail.Store(false)
 	waitFor(t, "the poller to catch up", func() bool { return live.Age() < time.Second })
 }
+
+// TestSyncSeesWhatCameBefore: Sync returns only once it has read what was
+// committed before the call, however soon after the last read it comes:
+// tokens made one after the other by another process are each known when
+// the request carrying them asks, though reads stay at least syncEvery
+// apart (this Live never polls on its own).
+func TestSyncSeesWhatCameBefore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.Create(ctx, e.c, schema.UserType, e.body(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite.Open(ctx, e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live, err := snapshot.Start(lctx, other, snapshot.Options{Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const n = 5
+	for i := range n {
+		_, info, err := e.dir.CreateAccessToken(ctx, "", "alice", "ci", 0, "cli")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := live.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := live.Current().Token(info.ID); !ok {
+			t.Fatalf("token %d, made before Sync, is not in the snapshot after it", i)
+		}
+	}
+	if d := time.Since(start); d < (n-1)*10*time.Millisecond {
+		t.Errorf("%d syncs in %v: reads closer than 10ms apart", n, d)
+	}
+}
