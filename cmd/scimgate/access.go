@@ -59,7 +59,7 @@ func accessWho(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // atTime reads --at, which is required.
 func atTime(s string) (time.Time, error) {
 	if strings.TrimSpace(s) == "" {
-		return time.Time{}, fmt.Errorf("%w: --at TIME is required (RFC 3339, such as 2026-01-02T15:04:05Z)", errUsage)
+		return time.Time{}, fmt.Errorf("%w: --at TIME is required: RFC 3339 (2026-01-02T15:04:05Z), a date (2026-01-02), or a duration before now (90m)", errUsage)
 	}
 	at, err := audit.ParseTime(s, time.Now())
 	if err != nil {

@@ -65,7 +65,7 @@ func TestHAProxyMapSync(t *testing.T) {
 	cfg := rewrite(t, mapsyncExampleGate,
 		`"127.0.0.1:8080"`, `"127.0.0.1:`+gatePort+`"`,
 		`"127.0.0.1:9090"`, `"127.0.0.1:`+adminPort+`"`,
-		`"sqlite:./data/scimgate.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
+		`"sqlite:./data/haproxy-mapsync.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
 		`"127.0.0.1:9999"`, `"127.0.0.1:`+runtimePort+`"`,
 		`"/etc/haproxy/scimgate"`, `"`+mapsDir+`"`,
 		"http://127.0.0.1:8088", gate,

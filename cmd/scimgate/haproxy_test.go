@@ -119,7 +119,7 @@ func testHAProxySPOE(t *testing.T, network string) {
 	cfg := rewrite(t, haproxyExampleGate,
 		`"127.0.0.1:8080"`, `"127.0.0.1:`+gatePort+`"`,
 		`"127.0.0.1:9090"`, `""`,
-		`"sqlite:./data/scimgate.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
+		`"sqlite:./data/haproxy.db"`, `"sqlite:`+filepath.Join(dir, "scimgate.db")+`"`,
 		`"127.0.0.1:12345"`, `"`+agentListen+`"`,
 		`"127.0.0.1:9999"`, `"127.0.0.1:`+runtimePort+`"`,
 		"level: info", "level: warn")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/signal"
 	"sync"
@@ -65,10 +66,16 @@ func whoami(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	})
-	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "whoami listening on http://%s/, verifying assertions with %s\n", *listen, *jwks)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("whoami: %w", err)
+	}
+	// Said once the port is ours: run in the background, a failure to
+	// bind must not look like a start.
+	fmt.Fprintf(stdout, "whoami listening on http://%s/, verifying assertions with %s\n", ln.Addr(), *jwks)
 	go func() { <-ctx.Done(); srv.Close() }()
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return fmt.Errorf("whoami: %w", err)
 	}
 	return nil
