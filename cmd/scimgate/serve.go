@@ -130,18 +130,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Error("policy reload failed; keeping the running policy", "trigger", why, "err", err)
 			return
 		}
-		eng.SetPolicy(p)
+		// Recorded first: the audit trail must be able to say what was in
+		// force, so a policy it cannot record is not put in force.
 		if _, _, err := audit.RecordPolicy(ctx, a.st, p, next.Routes); err != nil {
-			log.Error("policy version not recorded in the audit trail", "err", err)
+			metrics.PolicyReload(false)
+			log.Error("policy reload failed: the new version could not be recorded in the audit trail; keeping the running policy", "trigger", why, "err", err)
+			return
 		}
+		eng.SetPolicy(p)
 		if a.maps != nil {
 			a.maps.Resync()
 		}
 		metrics.PolicyReload(true)
 		log.Info("policy reloaded", "trigger", why, "routes", len(p.Routes), "hash", p.Hash)
-		for _, w := range eng.Warnings() {
-			log.Warn("policy name not bound", "problem", w)
-		}
+		eng.Warnings() // the engine logs names that bind nothing, once per change
 		streams.Recheck()
 	}
 	hup := make(chan os.Signal, 1)
@@ -158,9 +160,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	go config.Watch(ctx, *configPath, time.Second, func() { reload("file changed") })
-	for _, w := range eng.Warnings() {
-		log.Warn("policy name not bound", "problem", w)
-	}
+	eng.Warnings() // the engine logs names that bind nothing, once per change
 
 	base := cfg.SCIM.BaseURL
 	if base == "" {
