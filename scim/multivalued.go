@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 
@@ -57,23 +58,77 @@ func equalSub(sub *schema.Attribute, x, y any) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// indexOf returns the index in list of the value that is the same as v,
-// or -1.
-func indexOf(a *schema.Attribute, list []any, v any) int {
-	if !dedupable(a) {
-		for i, e := range list {
-			if reflect.DeepEqual(e, v) {
-				return i
-			}
-		}
-		return -1
-	}
-	for i, e := range list {
-		if sameValue(a, e, v) {
+// valueIndex finds, among the values of a list, the one that is the same
+// as another, in constant time on average: a request may carry a list of
+// a hundred thousand values, and comparing each with each would take
+// minutes. Values are bucketed by a key that values the same always
+// share (their value and type sub-attributes, folded unless caseExact, or
+// their JSON), then compared exactly.
+type valueIndex struct {
+	a       *schema.Attribute
+	buckets map[string][]int
+}
+
+func newValueIndex(a *schema.Attribute, n int) *valueIndex {
+	return &valueIndex{a: a, buckets: make(map[string][]int, n)}
+}
+
+// find returns the index of the value in list that is the same as v, or
+// -1; list must hold the values added so far, at their indexes.
+func (x *valueIndex) find(list []any, v any) int {
+	for _, i := range x.buckets[x.key(v)] {
+		if x.same(list[i], v) {
 			return i
 		}
 	}
 	return -1
+}
+
+// add records that list[i] is v.
+func (x *valueIndex) add(i int, v any) {
+	k := x.key(v)
+	x.buckets[k] = append(x.buckets[k], i)
+}
+
+func (x *valueIndex) same(a, b any) bool {
+	if !dedupable(x.a) {
+		return reflect.DeepEqual(a, b)
+	}
+	return sameValue(x.a, a, b)
+}
+
+// key is shared by every two values that are the same.
+func (x *valueIndex) key(v any) string {
+	if m, ok := v.(map[string]any); ok && dedupable(x.a) && x.a.Type == schema.Complex {
+		if vs := x.a.Sub("value"); vs != nil && m["value"] != nil {
+			k := "v" + subKey(vs, m["value"])
+			if ts := x.a.Sub("type"); ts != nil {
+				k += "\x00" + subKey(ts, m["type"])
+			}
+			return k
+		}
+	}
+	return "j" + jsonKey(v)
+}
+
+// subKey is a sub-attribute value's part of a key: strings folded unless
+// compared exactly (equalSub), anything else its JSON.
+func subKey(sub *schema.Attribute, v any) string {
+	if s, ok := v.(string); ok {
+		if sub.CaseExact || sub.Type == schema.Binary || sub.Type == schema.Reference {
+			return "s" + s
+		}
+		return "s" + strings.ToLower(s)
+	}
+	return "j" + jsonKey(v)
+}
+
+func jsonKey(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // mergeDuplicate folds dup into kept, the value already held that dup
@@ -96,12 +151,14 @@ func dedupe(a *schema.Attribute, list []any) []any {
 	if !dedupable(a) || len(list) < 2 {
 		return list
 	}
+	x := newValueIndex(a, len(list))
 	out := list[:0]
 	for _, v := range list {
-		if i := indexOf(a, out, v); i >= 0 {
+		if i := x.find(out, v); i >= 0 {
 			mergeDuplicate(out[i], v)
 			continue
 		}
+		x.add(len(out), v)
 		out = append(out, v)
 	}
 	clear(list[len(out):])

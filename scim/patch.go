@@ -391,10 +391,15 @@ func addValues(c map[string]any, a *schema.Attribute, nv any) error {
 		return nil
 	}
 	list, _ := c[a.Name].([]any)
+	x := newValueIndex(a, len(list)+len(add))
+	for i, v := range list {
+		x.add(i, v)
+	}
 	primary := -1
 	for _, v := range add {
-		i := indexOf(a, list, v)
+		i := x.find(list, v)
 		if i < 0 {
+			x.add(len(list), v)
 			list = append(list, v)
 			i = len(list) - 1
 		} else {
