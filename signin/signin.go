@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
+	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/snapshot"
 )
 
@@ -273,7 +273,7 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Sign-in refused", upperFirst(err.Error())+".")
 		return
 	}
-	if !strings.EqualFold(hostname(r.Host), s.callbackURL.Hostname()) {
+	if policy.NormalizeHost(r.Host) != policy.NormalizeHost(s.callbackURL.Host) {
 		// The cookie that binds the sign-in to this browser must reach the
 		// callback: start again on the callback's host.
 		u := url.URL{Scheme: s.callbackURL.Scheme, Host: s.callbackURL.Host, Path: StartPath, RawQuery: url.Values{"rd": {returnTo}}.Encode()}
@@ -303,14 +303,6 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: state, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.callbackURL.Scheme == "https"})
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
-}
-
-// hostname is host without its port.
-func hostname(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return strings.Trim(host, "[]")
 }
 
 // upperFirst upper-cases an ASCII first letter.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/scimgate/scimgate/assertion"
 )
@@ -209,31 +206,8 @@ func TestCaddyGate(t *testing.T) {
 	})
 
 	t.Run("WebSocket cut on group change", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.site, "http")+"/ws/echo",
-			&websocket.DialOptions{HTTPHeader: bearer(aliceTok)})
-		if err != nil {
-			t.Fatalf("dial through Caddy: %v", err)
-		}
-		defer ws.CloseNow()
-		for i := range 3 {
-			if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
-				t.Fatal(err)
-			}
-			if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
-				t.Fatalf("echo %d = %q, %v", i, msg, err)
-			}
-		}
-		closed := make(chan time.Time, 1)
-		go func() {
-			for {
-				if _, _, err := ws.Read(ctx); err != nil {
-					closed <- time.Now()
-					return
-				}
-			}
-		}()
+		closed, closeWS := c.echoSocket(t, "/ws/echo", aliceTok, 3)
+		defer closeWS()
 		sent := time.Now()
 		scim.patch(t, "/Groups/"+eng, `[{"op":"remove","path":"members[value eq \"`+alice+`\"]"}]`)
 		revoked := time.Now()

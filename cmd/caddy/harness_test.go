@@ -293,3 +293,34 @@ func decodeSeen(t *testing.T, body string) seen {
 	}
 	return s
 }
+
+// echoSocket opens a WebSocket to the upstream's echo through the site
+// with an access token, checks pings echoes, and returns a channel that
+// receives when the socket is closed, and a function that closes it.
+func (c *caddyProc) echoSocket(t *testing.T, path, token string, pings int) (<-chan time.Time, func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.site, "http")+path, &websocket.DialOptions{HTTPHeader: bearer(token)})
+	if err != nil {
+		cancel()
+		t.Fatalf("dial %s through Caddy: %v", path, err)
+	}
+	for i := range pings {
+		if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+			t.Fatalf("echo %d = %q, %v", i, msg, err)
+		}
+	}
+	closed := make(chan time.Time, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				closed <- time.Now()
+				return
+			}
+		}
+	}()
+	return closed, func() { ws.CloseNow(); cancel() }
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/oauth2-proxy/mockoidc"
 )
 
@@ -218,29 +216,7 @@ func TestCaddyReloadTightensOpenStreams(t *testing.T) {
 	scim.createGroup(t, "ops", bob)
 	open := func(user string) (<-chan time.Time, func()) {
 		t.Helper()
-		tok := c.scimgate(t, "access-token", "create", "--user", user)
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.site, "http")+"/ws/echo", &websocket.DialOptions{HTTPHeader: bearer(tok)})
-		if err != nil {
-			cancel()
-			t.Fatalf("dial as %s: %v", user, err)
-		}
-		if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
-			t.Fatalf("echo as %s = %q, %v", user, msg, err)
-		}
-		closed := make(chan time.Time, 1)
-		go func() {
-			for {
-				if _, _, err := ws.Read(ctx); err != nil {
-					closed <- time.Now()
-					return
-				}
-			}
-		}()
-		return closed, func() { ws.CloseNow(); cancel() }
+		return c.echoSocket(t, "/ws/echo", c.scimgate(t, "access-token", "create", "--user", user), 1)
 	}
 	aliceClosed, closeAlice := open("alice@example.com")
 	defer closeAlice()

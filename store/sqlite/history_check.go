@@ -84,8 +84,9 @@ func (s *Store) CheckHistory(ctx context.Context, limit int) ([]store.HistoryMis
 			if err != nil {
 				return nil, fmt.Errorf("check history: compare %s: %w", tb.name, err)
 			}
+			names := colNames(tb.cols)
 			for rows.Next() {
-				vals := make([]any, len(colNames(tb.cols)))
+				vals := make([]any, len(names))
 				ptrs := make([]any, len(vals))
 				for i := range vals {
 					ptrs[i] = &vals[i]
@@ -94,7 +95,7 @@ func (s *Store) CheckHistory(ctx context.Context, limit int) ([]store.HistoryMis
 					rows.Close()
 					return nil, fmt.Errorf("check history: %w", err)
 				}
-				out = append(out, store.HistoryMismatch{Table: tb.name, Row: rowText(tb.cols, vals), Missing: side.missing})
+				out = append(out, store.HistoryMismatch{Table: tb.name, Row: rowText(names, vals), Missing: side.missing})
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
@@ -115,8 +116,7 @@ func colNames(cols string) []string {
 }
 
 // rowText shows a row as name=value pairs.
-func rowText(cols string, vals []any) string {
-	names := colNames(cols)
+func rowText(names []string, vals []any) string {
 	parts := make([]string, len(vals))
 	for i, v := range vals {
 		if b, ok := v.([]byte); ok {

@@ -119,10 +119,7 @@ func testPolicyVersions(t *testing.T, s store.Store) {
 		if got, err := tx.PolicyVersions(ctx, 2, 1); err != nil || len(got) != 1 || got[0].Seq != 3 {
 			t.Errorf("PolicyVersions(after 2, limit 1) = %+v, %v; want seq 3", got, err)
 		}
-		tests := []struct {
-			at   time.Time
-			want int64 // seq, 0: ErrNotFound
-		}{
+		tests := []versionAt{
 			{t0.Add(-time.Nanosecond), 0},
 			{t0, 1},
 			{t0.Add(time.Second), 1},
@@ -131,18 +128,7 @@ func testPolicyVersions(t *testing.T, s store.Store) {
 			{t0.Add(time.Hour), 4},
 			{t0.Add(1000 * time.Hour), 4},
 		}
-		for _, tt := range tests {
-			got, err := tx.PolicyVersionAt(ctx, tt.at)
-			if tt.want == 0 {
-				if !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("PolicyVersionAt(%v) = %+v, %v; want ErrNotFound", tt.at, got, err)
-				}
-				continue
-			}
-			if err != nil || got.Seq != tt.want {
-				t.Errorf("PolicyVersionAt(%v) = seq %d, %v; want seq %d", tt.at, got.Seq, err, tt.want)
-			}
-		}
+		checkVersionsAt(t, tx, tests)
 		return nil
 	})
 	testPolicyClockStep(t, s)
@@ -158,10 +144,7 @@ func testPolicyClockStep(t *testing.T, s store.Store) {
 		return tx.AppendPolicyVersion(ctx, &store.PolicyVersion{At: t0.Add(30 * time.Minute), Source: "caddy", Digest: "ee"})
 	})
 	view(t, s, func(tx store.ReadTx) error {
-		tests := []struct {
-			at   time.Time
-			want int64 // seq, 0: ErrNotFound
-		}{
+		tests := []versionAt{
 			{t0.Add(30 * time.Minute), 3}, // seq 5's own time: seq 4 was not in force yet, nor is seq 5
 			{t0.Add(time.Hour - 1), 3},
 			{t0.Add(time.Hour), 5}, // seq 4 and 5 take effect together: the later one
@@ -171,20 +154,33 @@ func testPolicyClockStep(t *testing.T, s store.Store) {
 			{time.Date(1677, 1, 1, 0, 0, 0, 0, time.UTC), 0},
 			{time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC), 0},
 		}
-		for _, tt := range tests {
-			got, err := tx.PolicyVersionAt(ctx, tt.at)
-			if tt.want == 0 {
-				if !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("PolicyVersionAt(%v) = %+v, %v; want ErrNotFound", tt.at, got, err)
-				}
-				continue
-			}
-			if err != nil || got.Seq != tt.want {
-				t.Errorf("PolicyVersionAt(%v) = seq %d, %v; want seq %d", tt.at, got.Seq, err, tt.want)
-			}
-		}
+		checkVersionsAt(t, tx, tests)
 		return nil
 	})
+}
+
+// versionAt is a time and the seq of the policy version in force then;
+// 0: none (ErrNotFound).
+type versionAt struct {
+	at   time.Time
+	want int64
+}
+
+func checkVersionsAt(t *testing.T, tx store.ReadTx, tests []versionAt) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tt := range tests {
+		got, err := tx.PolicyVersionAt(ctx, tt.at)
+		if tt.want == 0 {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("PolicyVersionAt(%v) = %+v, %v; want ErrNotFound", tt.at, got, err)
+			}
+			continue
+		}
+		if err != nil || got.Seq != tt.want {
+			t.Errorf("PolicyVersionAt(%v) = seq %d, %v; want seq %d", tt.at, got.Seq, err, tt.want)
+		}
+	}
 }
 
 func testDecisions(t *testing.T, s store.Store) {
