@@ -27,8 +27,8 @@ type OIDC struct {
 	// UserAttribute is the directory attribute the claim is matched
 	// against: userName (default), externalId or email.
 	UserAttribute string `yaml:"user_attribute"`
-	// Tenant limits sign-in to the users of one tenant (IdP connection);
-	// empty means the one tenant that has a matching user.
+	// Tenant names the tenant (IdP connection) whose users sign in; it
+	// may be empty only while the store holds a single tenant.
 	Tenant string `yaml:"tenant"`
 	// Audiences are the accepted "aud" of bearer JWTs; default client_id.
 	Audiences []string `yaml:"jwt_audiences"`

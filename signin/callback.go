@@ -101,6 +101,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.Resolve(s.o.Snapshots.Current(), who)
+	if errors.Is(err, ErrTenantUnset) {
+		s.o.Log.Error("sign-in refused: set oidc.tenant", "err", err)
+		s.page(w, http.StatusServiceUnavailable, "Sign-in unavailable", "The gateway does not know which identity provider's users may sign in. Ask your administrator to set oidc.tenant.")
+		return
+	}
 	if err != nil {
 		s.o.Log.Info("sign-in by an identity that is not provisioned", "identity", who, "err", err)
 		s.page(w, http.StatusForbidden, "Not provisioned",

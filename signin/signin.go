@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/scimgate/scimgate/config"
@@ -162,15 +163,42 @@ func (s *Service) provider(ctx context.Context) error {
 		return s.discovery
 	}
 	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
+		EndSession string   `json:"end_session_endpoint"`
+		JWKS       string   `json:"jwks_uri"`
+		Algs       []string `json:"id_token_signing_alg_values_supported"`
 	}
-	_ = p.Claims(&meta)
+	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
+		s.discovery = fmt.Errorf("discover %s: no jwks_uri", o.Issuer)
+		s.o.Log.Error("OpenID Connect discovery names no key set; sign-in is unavailable until it does", "issuer", o.Issuer)
+		return s.discovery
+	}
 	skewed := func() time.Time { return s.o.Now().Add(-o.ClockSkew) }
+	keys := newKeySet(meta.JWKS, s.o.Client, s.o.Now)
+	algs := acceptedAlgs(meta.Algs)
 	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
-	s.ids = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{ClientID: o.ClientID, Now: skewed})
-	s.jwts = p.VerifierContext(context.WithoutCancel(pctx), &oidc.Config{SkipClientIDCheck: true, Now: skewed})
+	s.ids = oidc.NewVerifier(o.Issuer, keys, &oidc.Config{ClientID: o.ClientID, Now: skewed, SupportedSigningAlgs: algs})
+	s.jwts = oidc.NewVerifier(o.Issuer, keys, &oidc.Config{SkipClientIDCheck: true, Now: skewed, SupportedSigningAlgs: algs})
 	s.prov, s.endSess, s.ready, s.discovery = p, meta.EndSession, true, nil
 	return nil
+}
+
+// acceptedAlgs are the signature algorithms the provider says it signs ID
+// tokens with that are also in signingAlgs; RS256, which every provider
+// must support, when it says nothing usable.
+func acceptedAlgs(advertised []string) []string {
+	var out []string
+	for _, a := range advertised {
+		for _, ok := range signingAlgs {
+			if a == string(ok) {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{string(jose.RS256)}
+	}
+	return out
 }
 
 // SignInURL returns the URL that starts a sign-in coming back to returnTo.
@@ -409,33 +437,44 @@ func (s *Service) userInfoClaim(ctx context.Context, tok *oauth2.Token, subject 
 // matches it.
 var ErrNotProvisioned = errors.New("not provisioned")
 
+// ErrTenantUnset: oidc.tenant is not set and the store holds more than
+// one tenant, so a claim cannot say whose user it names.
+var ErrTenantUnset = errors.New("the store holds more than one tenant (identity provider connection) and oidc.tenant does not say whose users may sign in")
+
 // Resolve finds the directory user a claim value names, in the configured
-// tenant or in the one tenant that has such a user.
+// tenant, or in the only tenant when none is configured. Each tenant is
+// another identity provider, and this one vouches only for its own users:
+// with several tenants and no oidc.tenant, a claim such as an email address
+// would let an account of this provider sign in as another provider's user
+// who happens to carry the same value, so nobody signs in (ErrTenantUnset).
 func (s *Service) Resolve(snap *snapshot.Snapshot, value string) (*snapshot.User, error) {
-	attr := s.o.OIDC.UserAttribute
+	id, err := s.tenant(snap)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := snap.UserBy(id, s.o.OIDC.UserAttribute, value); ok {
+		return u, nil
+	}
+	return nil, ErrNotProvisioned
+}
+
+// tenant is the id of the tenant whose users sign in.
+func (s *Service) tenant(snap *snapshot.Snapshot) (int64, error) {
 	if t := s.o.OIDC.Tenant; t != "" {
 		id, ok := snap.TenantID(t)
 		if !ok {
-			return nil, fmt.Errorf("tenant %q does not exist: %w", t, ErrNotProvisioned)
+			return 0, fmt.Errorf("tenant %q does not exist: %w", t, ErrNotProvisioned)
 		}
-		if u, ok := snap.UserBy(id, attr, value); ok {
-			return u, nil
-		}
-		return nil, ErrNotProvisioned
+		return id, nil
 	}
-	var found *snapshot.User
+	var id int64
 	n := 0
-	snap.TenantIDs(func(id int64) {
-		if u, ok := snap.UserBy(id, attr, value); ok {
-			found = u
-			n++
-		}
-	})
+	snap.TenantIDs(func(t int64) { id, n = t, n+1 })
 	switch n {
 	case 0:
-		return nil, ErrNotProvisioned
+		return 0, ErrNotProvisioned
 	case 1:
-		return found, nil
+		return id, nil
 	}
-	return nil, fmt.Errorf("%d tenants have a user with %s %q; set oidc.tenant: %w", n, attr, value, ErrNotProvisioned)
+	return 0, ErrTenantUnset
 }

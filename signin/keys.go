@@ -1,0 +1,166 @@
+package signin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// keyRefreshEvery bounds how often a token can make the gateway fetch the
+// provider's keys again. Anyone can send a token that names a key nobody
+// knows, or a known key with a broken signature; were each one a fetch,
+// anyone could make the gateway hammer the provider's key endpoint until
+// the provider throttles it, just when it rotates its keys.
+const keyRefreshEvery = 30 * time.Second
+
+// maxJWKSBytes bounds the provider's key set document.
+const maxJWKSBytes = 1 << 20
+
+// signingAlgs are the signature algorithms accepted on tokens: asymmetric
+// ones only, so that neither "none" nor an HMAC keyed with a public key
+// ever verifies.
+var signingAlgs = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384, jose.ES512,
+	jose.PS256, jose.PS384, jose.PS512, jose.EdDSA,
+}
+
+// keySet verifies token signatures with the keys the provider publishes at
+// its jwks_uri. It fetches them on first use, and again when a token names
+// a key it does not hold (the provider rotated its keys), at most every
+// keyRefreshEvery. A known key that does not verify a signature fails it
+// without a fetch: rotation brings new key ids, not new keys under old ones.
+type keySet struct {
+	uri    string
+	client *http.Client
+	now    func() time.Time
+
+	keys atomic.Pointer[[]jose.JSONWebKey]
+
+	mu      sync.Mutex // held while fetching: one fetch at a time
+	fetched time.Time  // when the last fetch began (zero: never)
+	fetches atomic.Int64
+}
+
+func newKeySet(uri string, client *http.Client, now func() time.Time) *keySet {
+	return &keySet{uri: uri, client: client, now: now}
+}
+
+// VerifySignature implements oidc.KeySet.
+func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	jws, err := jose.ParseSigned(raw, signingAlgs)
+	if err != nil {
+		return nil, fmt.Errorf("parse token: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("a token must carry exactly one signature")
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	keys := k.keys.Load()
+	if keys != nil {
+		payload, known := verifyWith(jws, *keys, kid)
+		if payload != nil {
+			return payload, nil
+		}
+		if known {
+			return nil, errBadSignature
+		}
+	}
+	fresh, err := k.refresh(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if payload, _ := verifyWith(jws, fresh, kid); payload != nil {
+		return payload, nil
+	}
+	return nil, errBadSignature
+}
+
+var errBadSignature = errors.New("the token's signature does not verify with the provider's keys")
+
+// verifyWith verifies jws with the keys that match kid (every key when the
+// token names none) and reports whether any key matched kid.
+func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) (payload []byte, known bool) {
+	for i := range keys {
+		if kid != "" && keys[i].KeyID != kid {
+			continue
+		}
+		known = kid != ""
+		if p, err := jws.Verify(&keys[i]); err == nil {
+			return p, true
+		}
+	}
+	return nil, known
+}
+
+// refresh fetches the keys again unless another caller did since seen was
+// loaded, or the last fetch is more recent than keyRefreshEvery.
+func (k *keySet) refresh(ctx context.Context, seen *[]jose.JSONWebKey) ([]jose.JSONWebKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cur := k.keys.Load(); cur != nil && cur != seen {
+		return *cur, nil
+	}
+	now := k.now()
+	if !k.fetched.IsZero() && now.Sub(k.fetched) < keyRefreshEvery {
+		if seen == nil {
+			return nil, errors.New("the provider's keys could not be fetched; retrying shortly")
+		}
+		return nil, errors.New("the token names a key the provider does not publish")
+	}
+	k.fetched = now
+	k.fetches.Add(1)
+	keys, err := k.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k.keys.Store(&keys)
+	return keys, nil
+}
+
+// fetch reads the provider's key set. Keys of a type or algorithm this
+// gateway does not use are skipped, not fatal: providers publish them.
+func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.uri, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch keys: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch keys: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch keys: %s answered %s", k.uri, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch keys: %w", err)
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, fmt.Errorf("fetch keys: %s sent more than %d bytes", k.uri, maxJWKSBytes)
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("fetch keys: %s: %w", k.uri, err)
+	}
+	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
+	for _, raw := range set.Keys {
+		var key jose.JSONWebKey
+		if json.Unmarshal(raw, &key) != nil || !key.Valid() || !key.IsPublic() || (key.Use != "" && key.Use != "sig") {
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}

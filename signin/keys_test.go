@@ -1,0 +1,150 @@
+package signin
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// provider publishes a key set and signs tokens with its keys.
+type provider struct {
+	mu   sync.Mutex
+	keys map[string]*ecdsa.PrivateKey // kid -> key, the ones published
+}
+
+func (p *provider) add(t *testing.T, kid string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.keys[kid] = k
+	p.mu.Unlock()
+}
+
+func (p *provider) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	set := jose.JSONWebKeySet{}
+	for kid, k := range p.keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"})
+	}
+	_ = json.NewEncoder(w).Encode(set)
+}
+
+func (p *provider) sign(t *testing.T, kid string, k *ecdsa.PrivateKey) string {
+	t.Helper()
+	if k == nil {
+		p.mu.Lock()
+		k = p.keys[kid]
+		p.mu.Unlock()
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k, KeyID: kid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := sig.Sign([]byte(`{"sub":"alice"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestKeySetRefresh: keys are fetched on first use and when a token names
+// a new one (rotation), but no token, forged or not, makes the gateway
+// fetch them more than once per keyRefreshEvery.
+func TestKeySetRefresh(t *testing.T) {
+	p := &provider{keys: map[string]*ecdsa.PrivateKey{}}
+	p.add(t, "k1")
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	now := time.Unix(1_800_000_000, 0)
+	ks := newKeySet(srv.URL, srv.Client(), func() time.Time { return now })
+	ctx := context.Background()
+
+	verify := func(name, raw string, ok bool, fetches int64) {
+		t.Helper()
+		_, err := ks.VerifySignature(ctx, raw)
+		if (err == nil) != ok {
+			t.Errorf("%s: err = %v, want ok=%v", name, err, ok)
+		}
+		if got := ks.fetches.Load(); got != fetches {
+			t.Errorf("%s: %d fetches, want %d", name, got, fetches)
+		}
+	}
+	good := p.sign(t, "k1", nil)
+	verify("first token", good, true, 1)
+	verify("again", good, true, 1)
+
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for range 50 {
+		verify("known kid, another key's signature", p.sign(t, "k1", stranger), false, 1)
+	}
+	verify("unknown kid", p.sign(t, "nobody", stranger), false, 1) // fetched 0 s ago
+	now = now.Add(keyRefreshEvery)
+	verify("unknown kid, later", p.sign(t, "nobody", stranger), false, 2)
+	for range 50 {
+		verify("unknown kid, again", p.sign(t, "nobody", stranger), false, 2)
+	}
+
+	// The provider rotates: its new key is fetched once the window passed.
+	p.add(t, "k2")
+	rotated := p.sign(t, "k2", nil)
+	verify("new key inside the window", rotated, false, 2)
+	now = now.Add(keyRefreshEvery)
+	verify("new key", rotated, true, 3)
+	verify("old key still published", good, true, 3)
+}
+
+// TestKeySetAlgorithms: unsigned tokens and HMACs keyed with anything,
+// the public key included, never verify.
+func TestKeySetAlgorithms(t *testing.T) {
+	p := &provider{keys: map[string]*ecdsa.PrivateKey{}}
+	p.add(t, "k1")
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	ks := newKeySet(srv.URL, srv.Client(), time.Now)
+	pub, err := json.Marshal(jose.JSONWebKey{Key: &p.keys["k1"].PublicKey, KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	payload := enc([]byte(`{"sub":"alice"}`))
+	none := enc([]byte(`{"alg":"none","kid":"k1"}`)) + "." + payload + "."
+	hsHead := enc([]byte(`{"alg":"HS256","kid":"k1"}`)) + "." + payload
+	mac := hmac.New(sha256.New, pub)
+	mac.Write([]byte(hsHead))
+	hs := hsHead + "." + enc(mac.Sum(nil))
+	for name, raw := range map[string]string{"none": none, "HS256 with the public key": hs, "garbage": "a.b.c", "two parts": "a.b"} {
+		if _, err := ks.VerifySignature(context.Background(), raw); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+	for _, tt := range []struct{ advertised, want []string }{
+		{[]string{"none", "HS256", "ES256"}, []string{"ES256"}},
+		{[]string{"none", "HS256"}, []string{"RS256"}},
+		{nil, []string{"RS256"}},
+	} {
+		if got := acceptedAlgs(tt.advertised); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("acceptedAlgs(%v) = %v, want %v", tt.advertised, got, tt.want)
+		}
+	}
+}
