@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -101,23 +102,49 @@ func decodeBatch(firstSeq int64, prev, data []byte) []store.Decision {
 	return ds
 }
 
+// batchRow is what a batch's row says of its records besides their data:
+// the seqs and times that find the batch, its count and last hash. None of
+// it is under the chain's hashes, so Decisions compares it with the
+// records, and a row that disagrees (edited to hide its batch from reads
+// by time, say) has its last record's hash cleared, which verify reports
+// as an edit there.
+type batchRow struct {
+	first, last, minAt, maxAt, n int64
+	lastHash                     []byte
+}
+
+// matches reports whether the row agrees with the batch's records.
+func (b *batchRow) matches(ds []store.Decision) bool {
+	if len(ds) == 0 {
+		return false
+	}
+	lo, hi := timeRange(ds)
+	return b.first == ds[0].Seq && b.last == ds[len(ds)-1].Seq && b.n == int64(len(ds)) &&
+		b.minAt == lo && b.maxAt == hi && bytes.Equal(b.lastHash, nonNil(ds[len(ds)-1].Hash))
+}
+
 func (t *txn) Decisions(ctx context.Context, after int64, limit int) ([]store.Decision, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := t.q.QueryContext(ctx, `SELECT first_seq, prev, data FROM decision_batches WHERE last_seq > ? ORDER BY last_seq`, after)
+	rows, err := t.q.QueryContext(ctx, `SELECT first_seq, last_seq, min_at, max_at, n, last_hash, prev, data
+		FROM decision_batches WHERE last_seq > ? ORDER BY last_seq`, after)
 	if err != nil {
 		return nil, fmt.Errorf("read decisions: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Decision
 	for len(out) < limit && rows.Next() {
-		var first int64
+		var b batchRow
 		var prev, data []byte
-		if err := rows.Scan(&first, &prev, &data); err != nil {
+		if err := rows.Scan(&b.first, &b.last, &b.minAt, &b.maxAt, &b.n, &b.lastHash, &prev, &data); err != nil {
 			return nil, fmt.Errorf("read decisions: %w", err)
 		}
-		for _, d := range decodeBatch(first, prev, data) {
+		ds := decodeBatch(b.first, prev, data)
+		if !b.matches(ds) {
+			ds[len(ds)-1].Hash = nil
+		}
+		for _, d := range ds {
 			if d.Seq > after && len(out) < limit {
 				out = append(out, d)
 			}
