@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -29,6 +30,7 @@ type Signer struct {
 	ttl    time.Duration
 	now    func() time.Time
 	jwks   []byte
+	secret []byte // the key's PKCS #8 encoding, for DeriveKey
 }
 
 // Options configures a Signer.
@@ -74,12 +76,19 @@ func NewSigner(ctx context.Context, st store.Store, o Options) (*Signer, error) 
 	if !ok || ec.Curve != elliptic.P256() {
 		return nil, errors.New("signing key " + key.ID + " is not a P-256 key")
 	}
-	s := &Signer{key: ec, kid: key.ID, issuer: o.Issuer, ttl: o.TTL, now: o.Now}
+	s := &Signer{key: ec, kid: key.ID, issuer: o.Issuer, ttl: o.TTL, now: o.Now, secret: key.Private}
 	s.jwks, err = json.Marshal(map[string]any{"keys": []any{jwk(ec, key.ID)}})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// DeriveKey derives a 32-byte secret key for purpose from the signing key
+// (HKDF-SHA256): every gateway sharing the store derives the same, and
+// keys for different purposes are unrelated.
+func (s *Signer) DeriveKey(purpose string) ([]byte, error) {
+	return hkdf.Key(sha256.New, s.secret, nil, "scimgate "+purpose, 32)
 }
 
 func newKey(now time.Time) (store.SigningKey, error) {

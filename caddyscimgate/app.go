@@ -182,8 +182,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("scimgate sign-in needs public_url (the site's external URL), got %q", cfg.Gateway.PublicURL)
 		}
+		stateKey, err := signer.DeriveKey(signin.StateKeyPurpose)
+		if err != nil {
+			return err
+		}
 		a.signIn, err = signin.New(signin.Options{OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: u, Dir: a.core.dir,
-			Snapshots: a.core.live, Log: a.log})
+			Snapshots: a.core.live, Log: a.log, StateKey: stateKey})
 		if err != nil {
 			return err
 		}

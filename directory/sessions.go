@@ -188,39 +188,6 @@ func (s *Service) TouchSessions(ctx context.Context, seen map[string]time.Time) 
 	})
 }
 
-// BeginLogin records a sign-in in progress.
-func (s *Service) BeginLogin(ctx context.Context, l store.LoginState, maxAge time.Duration, limit int) error {
-	return s.update(ctx, func(tx store.Tx) error {
-		n, err := tx.CountLoginStates(ctx, s.now().Add(-maxAge))
-		if err != nil {
-			return err
-		}
-		if n >= limit {
-			return ErrTooManyLogins
-		}
-		return tx.PutLoginState(ctx, l)
-	})
-}
-
-// ErrTooManyLogins: so many sign-ins are in progress (started, not yet
-// back from the identity provider) that another is refused. Anyone can
-// start one; the bound keeps that from filling the store.
-var ErrTooManyLogins = errors.New("too many sign-ins in progress")
-
-// FinishLogin takes the sign-in in progress with that state, at most once
-// and only within maxAge of its start.
-func (s *Service) FinishLogin(ctx context.Context, state string, maxAge time.Duration) (store.LoginState, error) {
-	var l store.LoginState
-	err := s.update(ctx, func(tx store.Tx) (err error) {
-		l, err = tx.TakeLoginState(ctx, state, s.now().Add(-maxAge))
-		return err
-	})
-	if err == nil && s.now().Sub(l.Created) > maxAge {
-		return store.LoginState{}, store.ErrNotFound
-	}
-	return l, err
-}
-
 // FindUserBy finds the user whose attribute (userName, externalId or
 // email) has a value, in the named tenant or, when tenant is empty, in the
 // one tenant that has such a user. Emails and userNames match

@@ -2,7 +2,6 @@ package signin
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"html/template"
 	"net/http"
@@ -14,10 +13,6 @@ import (
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/store"
 )
-
-func loginState(state, nonce, verifier, returnTo string, now time.Time) store.LoginState {
-	return store.LoginState{State: state, Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, Created: now}
-}
 
 // callback completes a sign-in: the state is used once, the code is
 // exchanged with the PKCE verifier, the ID token verified (signature,
@@ -43,21 +38,16 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bound, err := r.Cookie(stateCookie(state))
-	if err != nil || subtle.ConstantTimeCompare([]byte(bound.Value), []byte(state)) != 1 {
+	if err != nil {
 		s.o.Log.Warn("sign-in callback without its browser binding", "remote_addr", r.RemoteAddr)
 		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used or has expired, or was started in another browser. Go back to the page you wanted and sign in again.")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: bound.Name, Value: "", Path: s.callbackPath, MaxAge: -1})
-	ls, err := s.o.Dir.FinishLogin(ctx, state, loginMaxAge)
-	if errors.Is(err, store.ErrNotFound) {
-		s.o.Log.Warn("sign-in callback with an unknown, used or expired state", "remote_addr", r.RemoteAddr)
-		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used or has expired. Go back to the page you wanted and sign in again.")
-		return
-	}
+	ls, err := s.sealer.open(state, bound.Value, s.o.Now())
 	if err != nil {
-		s.o.Log.Error("finish sign-in", "err", err)
-		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be completed.")
+		s.o.Log.Warn("sign-in callback with a cookie that does not open for its state", "remote_addr", r.RemoteAddr)
+		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or does not belong to this browser. Go back to the page you wanted and sign in again.")
 		return
 	}
 	if err := s.provider(ctx); err != nil {

@@ -41,13 +41,12 @@ const (
 // loginMaxAge bounds the time from the redirect to the callback.
 const loginMaxAge = 10 * time.Minute
 
-// Anyone can start a sign-in, and each is stored until its callback or
-// loginMaxAge: maxLoginsInProgress bounds them, and maxReturnLen the
-// address each keeps (longer ones are refused, as no page needs them).
-const (
-	maxLoginsInProgress = 10_000
-	maxReturnLen        = 2048
-)
+// StateKeyPurpose is what the key of Options.StateKey is derived for.
+const StateKeyPurpose = "sign-in state v1"
+
+// maxReturnLen bounds the address a sign-in returns to, which its cookie
+// carries (longer ones are refused, as no page needs them).
+const maxReturnLen = 2048
 
 // Snapshots provides the current directory snapshot.
 type Snapshots interface {
@@ -62,6 +61,12 @@ type Options struct {
 	Dir       *directory.Service
 	Snapshots Snapshots
 	Client    *http.Client // to talk to the provider; default 10s timeout
+	// StateKey (32 bytes) seals the cookie that carries a sign-in from
+	// its start to its callback. Every gateway sharing the store must
+	// derive the same (assertion.Signer.DeriveKey). Without one, a random
+	// key of this process: a sign-in in progress when it restarts fails,
+	// and the browser is asked to sign in again.
+	StateKey []byte
 	// SessionJWT, when set, mints a second cookie, named SessionJWTCookie,
 	// for every new session: HAProxy's map-sync mode verifies it with
 	// jwt_verify. A sign-in whose JWT cannot be minted fails, rather than
@@ -93,6 +98,7 @@ type Service struct {
 	callbackPath string
 	sessions     atomic.Pointer[SessionChecker] // never behind mu: discovery holds it
 	renewals     renewals
+	sealer       *sealer
 
 	mu        sync.Mutex
 	ready     bool
@@ -126,7 +132,18 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc.redirect_url: %w", err)
 	}
-	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path}, nil
+	key := o.StateKey
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+	}
+	sl, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path, sealer: sl}, nil
 }
 
 // CallbackPath is the path of the redirect URL.
@@ -313,22 +330,18 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
-	err = s.o.Dir.BeginLogin(r.Context(), loginState(state, nonce, verifier, returnTo, s.o.Now()), loginMaxAge, maxLoginsInProgress)
-	if errors.Is(err, directory.ErrTooManyLogins) {
-		s.o.Log.Warn("sign-in refused: too many in progress", "limit", maxLoginsInProgress)
-		w.Header().Set("Retry-After", "60")
-		s.page(w, http.StatusServiceUnavailable, "Sign-in unavailable", "Too many sign-ins are in progress right now. Try again in a minute.")
-		return
-	}
+	sealed, err := s.sealer.seal(state, login{Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, Created: s.o.Now().Unix()})
 	if err != nil {
-		s.o.Log.Error("record sign-in", "err", err)
+		s.o.Log.Error("seal sign-in", "err", err)
 		s.page(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started.")
 		return
 	}
-	// Bind the sign-in to this browser: the callback must come with this
-	// cookie, so that nobody can make a victim's browser complete a sign-in
-	// they started (login CSRF). One cookie per sign-in keeps tabs apart.
-	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: state, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
+	// The sign-in travels in this cookie, which also binds it to this
+	// browser: the callback must come with it, so that nobody can make a
+	// victim's browser complete a sign-in they started (login CSRF). One
+	// cookie per sign-in keeps tabs apart; the callback deletes it, so a
+	// state is used once.
+	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: sealed, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.callbackURL.Scheme == "https"})
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
 }

@@ -82,16 +82,6 @@ type Session struct {
 	Remote    string
 }
 
-// LoginState is a sign-in in progress, between the redirect to the
-// identity provider and its callback.
-type LoginState struct {
-	State    string
-	Nonce    string
-	Verifier string // PKCE code verifier
-	ReturnTo string
-	Created  time.Time
-}
-
 // SigningKey is a private key the gateway signs assertions with.
 type SigningKey struct {
 	ID      string
@@ -304,16 +294,6 @@ type Tx interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	// DeleteSessions deletes every session of a user and returns their ids.
 	DeleteSessions(ctx context.Context, tenantID int64, userID string) ([]string, error)
-
-	// PutLoginState records a sign-in in progress.
-	PutLoginState(ctx context.Context, l LoginState) error
-	// CountLoginStates returns how many sign-ins are in progress, after
-	// deleting those created before olderThan.
-	CountLoginStates(ctx context.Context, olderThan time.Time) (int, error)
-	// TakeLoginState returns and deletes a sign-in in progress, so that a
-	// state is used at most once; ErrNotFound when there is none. States
-	// created before olderThan are deleted as well.
-	TakeLoginState(ctx context.Context, state string, olderThan time.Time) (LoginState, error)
 
 	// AppendChange adds c to the change log and sets c.Seq, c.Prev and
 	// c.Hash.

@@ -269,9 +269,13 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		if err != nil {
 			return fail(fmt.Errorf("public URL: %w", err))
 		}
+		stateKey, err := signer.DeriveKey(signin.StateKeyPurpose)
+		if err != nil {
+			return fail(err)
+		}
 		signIn, err = signin.New(signin.Options{
 			OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: pub, Dir: a.dir, Snapshots: a.live, Log: log,
-			SessionJWT: jwtCookie, SessionJWTCookie: mapsync.DefaultCookieName,
+			SessionJWT: jwtCookie, SessionJWTCookie: mapsync.DefaultCookieName, StateKey: stateKey,
 		})
 		if err != nil {
 			return fail(err)

@@ -44,7 +44,6 @@ func Run(t *testing.T, open Opener) {
 		{"Memberships", testMemberships},
 		{"LastSeq", testLastSeq},
 		{"Sessions", testSessions},
-		{"LoginStates", testLoginStates},
 		{"ChangeChain", testChangeChain},
 		{"ChangesByTime", testChangesByTime},
 		{"PolicyVersions", testPolicyVersions},
