@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func Handler(v Viewer, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /audit/log", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		now := time.Now()
-		f := Filter{User: q.Get("user"), Route: q.Get("route"), Limit: DefaultHTTPLimit}
+		f := Filter{User: strings.TrimSpace(q.Get("user")), Route: strings.TrimSpace(q.Get("route")), Limit: DefaultHTTPLimit}
 		var err error
 		if f.Since, err = ParseTime(q.Get("since"), now); err != nil {
 			httpError(w, http.StatusBadRequest, "since: "+err.Error())

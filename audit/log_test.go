@@ -281,6 +281,10 @@ func TestHandler(t *testing.T) {
 	if lines := strings.Count(body, "\n"); code != 200 || lines != 1 || !strings.Contains(body, `"stream":"policies"`) {
 		t.Errorf("GET /audit/log?route=app1 = %d, %d lines:\n%s", code, lines, body)
 	}
+	// Names are trimmed, as on the command line.
+	if code2, body2 := get("/audit/log?route=%20app1%20&since=2026-03-04T05:00:00Z"); code2 != code || body2 != body {
+		t.Errorf("GET /audit/log?route=%%20app1%%20 = %d:\n%s\nwant the answer for route=app1", code2, body2)
+	}
 	if code, body := get("/audit/log?limit=5"); code != 200 || strings.Count(body, "\n") != 5 {
 		t.Errorf("GET /audit/log?limit=5 = %d:\n%s", code, body)
 	}

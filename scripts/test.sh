@@ -28,7 +28,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-command -v go >/dev/null || { echo "go is not on PATH (expected /usr/local/go/bin)" >&2; exit 1; }
+# Go is part of this kind of machine, under /usr/local/go when a login
+# shell has not put it on PATH.
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null || { echo "go is not on PATH nor in /usr/local/go/bin: install Go 1.26 (see go.mod)" >&2; exit 1; }
 go version
 
 step "gofmt"
