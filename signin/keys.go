@@ -1,11 +1,13 @@
 package signin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -163,4 +165,68 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+// verifyTimes verifies a token's signature with keys, then its expiry and
+// not-before against the service's clock, allowing clock_skew either way.
+type verifyTimes struct {
+	keys *keySet
+	s    *Service
+}
+
+// VerifySignature implements oidc.KeySet.
+func (v *verifyTimes) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	payload, err := v.keys.VerifySignature(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTimes(payload, v.s.o.Now(), v.s.o.OIDC.ClockSkew); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// checkTimes: a token is good from nbf (when it has one) to exp, each
+// widened by skew.
+func checkTimes(payload []byte, now time.Time, skew time.Duration) error {
+	var c struct {
+		Exp *json.Number `json:"exp"`
+		NBF *json.Number `json:"nbf"`
+	}
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if err := d.Decode(&c); err != nil {
+		return fmt.Errorf("token claims: %w", err)
+	}
+	exp, ok := unixTime(c.Exp)
+	if !ok {
+		return errors.New("the token has no valid exp claim")
+	}
+	if !now.Before(exp.Add(skew)) {
+		return fmt.Errorf("the token expired at %s", exp.UTC().Format(time.RFC3339))
+	}
+	if c.NBF != nil {
+		nbf, ok := unixTime(c.NBF)
+		if !ok {
+			return errors.New("the token's nbf claim is not a time")
+		}
+		if nbf.After(now.Add(skew)) {
+			return fmt.Errorf("the token is not valid before %s", nbf.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// unixTime reads a NumericDate (seconds since the epoch, perhaps with a
+// fraction).
+func unixTime(n *json.Number) (time.Time, bool) {
+	if n == nil {
+		return time.Time{}, false
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<40 {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
 }

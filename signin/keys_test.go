@@ -148,3 +148,34 @@ func TestKeySetAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTimes: a token is good from nbf to exp, each widened by the
+// skew, and only with an exp that is a time.
+func TestCheckTimes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	skew := time.Minute
+	tests := []struct {
+		name, claims string
+		ok           bool
+	}{
+		{"valid", `{"exp":1800000060}`, true},
+		{"expired within the skew", `{"exp":1799999970}`, true},
+		{"expired by the skew", `{"exp":1799999940}`, false},
+		{"fractional exp", `{"exp":1800000000.5}`, true},
+		{"no exp", `{"sub":"a"}`, false},
+		{"exp as a string", `{"exp":"soon"}`, false},
+		{"negative exp", `{"exp":-1}`, false},
+		{"nbf within the skew", `{"exp":1800003600,"nbf":1800000050}`, true},
+		{"nbf beyond the skew", `{"exp":1800003600,"nbf":1800000061}`, false},
+		{"nbf far ahead", `{"exp":1800003600,"nbf":1800001000}`, false},
+		{"nbf not a number", `{"exp":1800003600,"nbf":true}`, false},
+		{"not JSON", `{`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkTimes([]byte(tt.claims), now, skew); (err == nil) != tt.ok {
+				t.Errorf("checkTimes(%s) = %v, want ok=%v", tt.claims, err, tt.ok)
+			}
+		})
+	}
+}

@@ -189,12 +189,14 @@ func (s *Service) provider(ctx context.Context) error {
 		s.o.Log.Error("OpenID Connect discovery names no key set; sign-in is unavailable until it does", "issuer", o.Issuer)
 		return s.discovery
 	}
-	skewed := func() time.Time { return s.o.Now().Add(-o.ClockSkew) }
 	keys := newKeySet(meta.JWKS, s.o.Client, s.o.Now)
 	algs := acceptedAlgs(meta.Algs)
 	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
-	s.ids = oidc.NewVerifier(o.Issuer, keys, &oidc.Config{ClientID: o.ClientID, Now: skewed, SupportedSigningAlgs: algs})
-	s.jwts = oidc.NewVerifier(o.Issuer, keys, &oidc.Config{SkipClientIDCheck: true, Now: skewed, SupportedSigningAlgs: algs})
+	// Expiry and not-before are checked by timesOK, within clock_skew
+	// either way; go-oidc would shift both by the same clock and let nbf
+	// run 5 minutes ahead whatever the skew.
+	s.ids = oidc.NewVerifier(o.Issuer, &verifyTimes{keys, s}, &oidc.Config{ClientID: o.ClientID, SkipExpiryCheck: true, SupportedSigningAlgs: algs})
+	s.jwts = oidc.NewVerifier(o.Issuer, &verifyTimes{keys, s}, &oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true, SupportedSigningAlgs: algs})
 	s.prov, s.endSess, s.ready, s.discovery = p, meta.EndSession, true, nil
 	return nil
 }
