@@ -1,0 +1,298 @@
+package directory_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/store"
+)
+
+// creds is what a user was given: access token ids and session cookies.
+type creds struct {
+	tokens   []string // access token ids
+	sessions []string // session ids
+	cookies  []string // session cookie values, same order as sessions
+}
+
+// giveCreds creates access tokens and sessions for a user through the
+// directory API; revokeFirst revokes the first of each, so that revoked
+// credentials are part of what a delete must remove.
+func (f *fixture) giveCreds(t testing.TB, userName, userID string, tokens, sessions int, revokeFirst bool) creds {
+	t.Helper()
+	ctx := context.Background()
+	var c creds
+	for i := range tokens {
+		_, info, err := f.dir.CreateAccessToken(ctx, "acme", userName, "token", 0, "cli")
+		if err != nil {
+			t.Fatalf("CreateAccessToken(%s): %v", userName, err)
+		}
+		c.tokens = append(c.tokens, info.ID)
+		if i == 0 && revokeFirst {
+			if err := f.dir.RevokeAccessToken(ctx, info.ID, "cli"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range sessions {
+		cookie, sess, err := f.dir.CreateSession(ctx, directory.NewSession{
+			TenantID: f.c.TenantID, UserID: userID, Lifetime: time.Hour, UserAgent: "test", Remote: "192.0.2.1"})
+		if err != nil {
+			t.Fatalf("CreateSession(%s): %v", userName, err)
+		}
+		c.sessions = append(c.sessions, sess.ID)
+		c.cookies = append(c.cookies, cookie)
+		if i == 0 && revokeFirst {
+			if err := f.dir.RevokeSession(ctx, sess.ID, "cli"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return c
+}
+
+// storedCreds reads, straight from the store, which of the given access
+// token and session ids still exist, and the ids the store lists for the
+// user.
+func storedCreds(t testing.TB, st store.Store, tenant int64, userID string, c creds) (tokens, sessions, listed []string) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		for _, id := range c.tokens {
+			_, err := tx.AccessToken(ctx, id)
+			switch {
+			case err == nil:
+				tokens = append(tokens, id)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		for _, id := range c.sessions {
+			_, err := tx.Session(ctx, id)
+			switch {
+			case err == nil:
+				sessions = append(sessions, id)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		tks, err := tx.AccessTokens(ctx, tenant, userID)
+		if err != nil {
+			return err
+		}
+		for _, tk := range tks {
+			listed = append(listed, "token:"+tk.ID)
+		}
+		ss, err := tx.Sessions(ctx, tenant, userID)
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			listed = append(listed, "session:"+s.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens, sessions, listed
+}
+
+// deleteDetail is the Detail of a user's tombstone event.
+type deleteDetail struct {
+	AccessTokens []string `json:"access_tokens_deleted"`
+	Sessions     []string `json:"sessions_deleted"`
+}
+
+// TestDeleteUserRemovesCredentials: deleting a user deletes every access
+// token and session it owns, revoked or not, and nobody else's; the
+// tombstone event lists their ids under access_tokens_deleted and
+// sessions_deleted (the names snapshot/apply.go reads), and has no Detail
+// when there was nothing to delete.
+func TestDeleteUserRemovesCredentials(t *testing.T) {
+	tests := []struct {
+		name             string
+		tokens, sessions int
+		revokeFirst      bool
+	}{
+		{name: "tokens and sessions", tokens: 2, sessions: 2},
+		{name: "revoked ones too", tokens: 2, sessions: 2, revokeFirst: true},
+		{name: "tokens only", tokens: 1},
+		{name: "sessions only", sessions: 3},
+		{name: "no credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			alice := f.user(t, "alice")
+			bob := f.user(t, "bob")
+			mine := f.giveCreds(t, "alice", alice, tt.tokens, tt.sessions, tt.revokeFirst)
+			theirs := f.giveCreds(t, "bob", bob, 1, 1, false)
+			if tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, alice, mine); len(tks) != tt.tokens || len(ss) != tt.sessions {
+				t.Fatalf("before delete the store has %d tokens and %d sessions of alice, want %d and %d", len(tks), len(ss), tt.tokens, tt.sessions)
+			}
+			before := len(f.changes(t))
+
+			if err := f.dir.Delete(ctx, f.c, schema.UserType, alice, directory.Precondition{}); err != nil {
+				t.Fatalf("Delete(alice) = %v", err)
+			}
+
+			tks, ss, listed := storedCreds(t, f.st, f.c.TenantID, alice, mine)
+			if len(tks) != 0 || len(ss) != 0 || len(listed) != 0 {
+				t.Errorf("after deleting alice the store still has tokens %v, sessions %v (listed for her: %v)", tks, ss, listed)
+			}
+			for _, cookie := range mine.cookies {
+				if _, ok := f.dir.VerifySession(ctx, cookie); ok {
+					t.Errorf("a session cookie of deleted alice still verifies")
+				}
+			}
+			// Bob's credentials are untouched.
+			if tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, bob, theirs); !slices.Equal(tks, theirs.tokens) || !slices.Equal(ss, theirs.sessions) {
+				t.Errorf("bob's credentials after deleting alice: tokens %v sessions %v, want %v %v", tks, ss, theirs.tokens, theirs.sessions)
+			}
+			if _, ok := f.dir.VerifySession(ctx, theirs.cookies[0]); !ok {
+				t.Errorf("bob's session no longer verifies after deleting alice")
+			}
+
+			// One event, the tombstone, records the whole delete.
+			all := f.changes(t)
+			if n := len(all) - before; n != 1 {
+				t.Fatalf("Delete appended %d change events, want 1 (the tombstone)", n)
+			}
+			ev := all[len(all)-1]
+			if ev.ResourceType != store.TypeUser || ev.ResourceID != alice || ev.Op != store.OpDelete || ev.After != nil {
+				t.Fatalf("last event = %s %s %s (after %s), want the User delete tombstone of %s", ev.ResourceType, ev.ResourceID, ev.Op, ev.After, alice)
+			}
+			if tt.tokens+tt.sessions == 0 {
+				if ev.Detail != nil {
+					t.Errorf("tombstone Detail = %s, want none when the user had no credentials", ev.Detail)
+				}
+				return
+			}
+			var raw map[string]json.RawMessage
+			if err := json.Unmarshal(ev.Detail, &raw); err != nil {
+				t.Fatalf("tombstone Detail %q: %v", ev.Detail, err)
+			}
+			// A key is present only when something of its kind was deleted.
+			var wantKeys []string
+			if tt.tokens > 0 {
+				wantKeys = append(wantKeys, "access_tokens_deleted")
+			}
+			if tt.sessions > 0 {
+				wantKeys = append(wantKeys, "sessions_deleted")
+			}
+			var gotKeys []string
+			for k := range raw {
+				gotKeys = append(gotKeys, k)
+			}
+			slices.Sort(gotKeys)
+			if !slices.Equal(gotKeys, wantKeys) {
+				t.Errorf("tombstone Detail keys = %v, want %v (Detail %s)", gotKeys, wantKeys, ev.Detail)
+			}
+			var got deleteDetail
+			if err := json.Unmarshal(ev.Detail, &got); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got.AccessTokens)
+			slices.Sort(got.Sessions)
+			want := deleteDetail{AccessTokens: slices.Sorted(slices.Values(mine.tokens)), Sessions: slices.Sorted(slices.Values(mine.sessions))}
+			if diff := cmp.Diff(want, got, cmpEmptyNil); diff != "" {
+				t.Errorf("tombstone Detail ids mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// cmpEmptyNil treats nil and empty slices alike.
+var cmpEmptyNil = cmp.FilterValues(func(a, b []string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Ignore())
+
+// faultStore is the real store with one fault: while armed, appending a
+// User delete event fails, as a full disk or a closed store would.
+type faultStore struct {
+	store.Store
+	armed atomic.Bool
+}
+
+var errAppend = errors.New("injected: append change failed")
+
+func (s *faultStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(faultTx{Tx: tx, s: s}) })
+}
+
+type faultTx struct {
+	store.Tx
+	s *faultStore
+}
+
+func (t faultTx) AppendChange(ctx context.Context, c *store.Change) error {
+	if t.s.armed.Load() && c.ResourceType == store.TypeUser && c.Op == store.OpDelete {
+		return errAppend
+	}
+	return t.Tx.AppendChange(ctx, c)
+}
+
+// TestDeleteUserCredentialsSameTransaction: the credentials go in the same
+// transaction as the user and its tombstone. When the tombstone cannot be
+// recorded (the last step of Delete), the access tokens and sessions
+// already deleted in that transaction are back, with the user and its
+// memberships; once the fault is gone the same Delete removes them all.
+func TestDeleteUserCredentialsSameTransaction(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.user(t, "alice")
+	gid := f.group(t, "eng")
+	if err := f.patch(t, schema.GroupType, gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"add","path":"members","value":[{"value":"`+alice+`"}]}]}`); err != nil {
+		t.Fatal(err)
+	}
+	mine := f.giveCreds(t, "alice", alice, 2, 2, false)
+	fs := &faultStore{Store: f.st}
+	dir := directory.New(fs, directory.Options{Now: f.clock.Now})
+	before := len(f.changes(t))
+
+	fs.armed.Store(true)
+	if err := dir.Delete(ctx, f.c, schema.UserType, alice, directory.Precondition{}); !errors.Is(err, errAppend) {
+		t.Fatalf("Delete with a failing tombstone = %v, want %v", err, errAppend)
+	}
+	if tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, alice, mine); !slices.Equal(tks, mine.tokens) || !slices.Equal(ss, mine.sessions) {
+		t.Errorf("after a failed Delete the store has tokens %v sessions %v, want all of %v %v: the credential deletes were not rolled back with the tombstone",
+			tks, ss, mine.tokens, mine.sessions)
+	}
+	if _, err := f.dir.Get(ctx, f.c, schema.UserType, alice, nil); err != nil {
+		t.Errorf("after a failed Delete, Get(alice) = %v, want the user", err)
+	}
+	if g, err := f.dir.Get(ctx, f.c, schema.GroupType, gid, nil); err != nil || g.Doc["members"] == nil {
+		t.Errorf("after a failed Delete the group lost its member: %v, %v", g, err)
+	}
+	if _, ok := f.dir.VerifySession(ctx, mine.cookies[0]); !ok {
+		t.Errorf("after a failed Delete alice's session no longer verifies")
+	}
+	if n := len(f.changes(t)) - before; n != 0 {
+		t.Errorf("a failed Delete left %d change events", n)
+	}
+
+	fs.armed.Store(false)
+	if err := dir.Delete(ctx, f.c, schema.UserType, alice, directory.Precondition{}); err != nil {
+		t.Fatalf("Delete = %v", err)
+	}
+	if tks, ss, listed := storedCreds(t, f.st, f.c.TenantID, alice, mine); len(tks)+len(ss)+len(listed) != 0 {
+		t.Errorf("after Delete the store still has tokens %v sessions %v listed %v", tks, ss, listed)
+	}
+	all := f.changes(t)
+	var got deleteDetail
+	if err := json.Unmarshal(all[len(all)-1].Detail, &got); err != nil {
+		t.Fatalf("tombstone Detail %q: %v", all[len(all)-1].Detail, err)
+	}
+	if len(got.AccessTokens) != 2 || len(got.Sessions) != 2 {
+		t.Errorf("tombstone Detail = %s, want 2 access tokens and 2 sessions", all[len(all)-1].Detail)
+	}
+}
