@@ -37,13 +37,15 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer is incomplete.")
 		return
 	}
-	bound, err := r.Cookie(stateCookie(state))
+	want := s.stateCookie(state)
+	bound, err := r.Cookie(want.Name)
 	if err != nil {
 		s.o.Log.Warn("sign-in callback without its browser binding", "remote_addr", r.RemoteAddr)
 		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used or has expired, or was started in another browser. Go back to the page you wanted and sign in again.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: bound.Name, Value: "", Path: s.callbackPath, MaxAge: -1})
+	want.MaxAge = -1
+	http.SetCookie(w, want)
 	ls, err := s.sealer.open(state, bound.Value, s.o.Now())
 	if err != nil {
 		s.o.Log.Warn("sign-in callback with a cookie that does not open for its state", "remote_addr", r.RemoteAddr)

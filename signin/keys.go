@@ -3,6 +3,7 @@ package signin
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +24,12 @@ import (
 // the provider throttles it, just when it rotates its keys.
 const keyRefreshEvery = 30 * time.Second
 
-// maxJWKSBytes bounds the provider's key set document.
-const maxJWKSBytes = 1 << 20
+// maxJWKSBytes bounds the provider's key set document, and maxRSABits
+// the RSA keys taken from it.
+const (
+	maxJWKSBytes = 1 << 20
+	maxRSABits   = 8192
+)
 
 // signingAlgs are the signature algorithms accepted on tokens: asymmetric
 // ones only, so that neither "none" nor an HMAC keyed with a public key
@@ -34,20 +39,23 @@ var signingAlgs = []jose.SignatureAlgorithm{
 	jose.PS256, jose.PS384, jose.PS512, jose.EdDSA,
 }
 
+// keyMaxAge is how long fetched keys are used before they are fetched
+// again: a key the provider withdrew (it leaked) stops verifying within
+// it, even while the provider signs with another key already known.
+const keyMaxAge = time.Hour
+
 // keySet verifies token signatures with the keys the provider publishes at
-// its jwks_uri. It fetches them on first use, and again when a token names
-// a key it does not hold (the provider rotated its keys), at most every
-// keyRefreshEvery. A known key that does not verify a signature fails it
-// without a fetch: rotation brings new key ids, not new keys under old ones.
+// its jwks_uri. It fetches them on first use, after keyMaxAge, and when a
+// token does not verify with the keys it holds (the provider rotated its
+// keys, or re-keyed a key id), never more often than keyRefreshEvery.
 type keySet struct {
 	uri    string
 	client *http.Client
 	now    func() time.Time
 
-	keys atomic.Pointer[[]jose.JSONWebKey]
-
-	mu      sync.Mutex // held while fetching: one fetch at a time
-	fetched time.Time  // when the last fetch began (zero: never)
+	keys    atomic.Pointer[[]jose.JSONWebKey]
+	fetched atomic.Int64 // when the last fetch began, Unix nanoseconds (0: never)
+	mu      sync.Mutex   // held while fetching: one fetch at a time
 	fetches atomic.Int64
 }
 
@@ -66,26 +74,33 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	keys := k.keys.Load()
-	if keys != nil {
-		payload, known := verifyWith(jws, *keys, kid)
-		if payload != nil {
-			return payload, nil
-		}
-		if known {
-			return nil, errBadSignature
+	if keys == nil || k.now().Sub(time.Unix(0, k.fetched.Load())) > keyMaxAge {
+		// Too old to trust, or none yet; a failed fetch keeps the old ones.
+		keys, err = k.refresh(ctx, keys)
+		if keys == nil {
+			return nil, err
 		}
 	}
-	fresh, err := k.refresh(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	if payload, _ := verifyWith(jws, fresh, kid); payload != nil {
+	payload, known := verifyWith(jws, *keys, kid)
+	if payload != nil {
 		return payload, nil
 	}
-	return nil, errBadSignature
+	if fresh, _ := k.refresh(ctx, keys); fresh != keys {
+		if payload, known = verifyWith(jws, *fresh, kid); payload != nil {
+			return payload, nil
+		}
+	}
+	if known {
+		return nil, errBadSignature
+	}
+	return nil, errUnknownKey
 }
 
-var errBadSignature = errors.New("the token's signature does not verify with the provider's keys")
+var (
+	errBadSignature = errors.New("the token's signature does not verify with the provider's keys")
+	errUnknownKey   = errors.New("the token names a key the provider does not publish")
+	errNoKeys       = errors.New("the provider's keys could not be fetched; retrying shortly")
+)
 
 // verifyWith verifies jws with the keys that match kid (every key when the
 // token names none) and reports whether any key matched kid.
@@ -102,29 +117,31 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return nil, known
 }
 
-// refresh fetches the keys again unless another caller did since seen was
-// loaded, or the last fetch is more recent than keyRefreshEvery.
-func (k *keySet) refresh(ctx context.Context, seen *[]jose.JSONWebKey) ([]jose.JSONWebKey, error) {
+// refresh returns the keys to verify with once seen did not do: the ones
+// another caller fetched since, else freshly fetched ones unless the last
+// fetch began less than keyRefreshEvery ago, else seen (nil when there
+// are none, with errNoKeys or the fetch's error).
+func (k *keySet) refresh(ctx context.Context, seen *[]jose.JSONWebKey) (*[]jose.JSONWebKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if cur := k.keys.Load(); cur != nil && cur != seen {
-		return *cur, nil
+	if cur := k.keys.Load(); cur != seen {
+		return cur, nil
 	}
 	now := k.now()
-	if !k.fetched.IsZero() && now.Sub(k.fetched) < keyRefreshEvery {
-		if seen == nil {
-			return nil, errors.New("the provider's keys could not be fetched; retrying shortly")
-		}
-		return nil, errors.New("the token names a key the provider does not publish")
+	if last := k.fetched.Load(); last != 0 && now.Sub(time.Unix(0, last)) < keyRefreshEvery {
+		return seen, errNoKeys
 	}
-	k.fetched = now
+	k.fetched.Store(now.UnixNano())
 	k.fetches.Add(1)
-	keys, err := k.fetch(ctx)
+	// Not cut short when the asking request goes away: a client that
+	// hangs up at once would otherwise spend the next fetch for nothing.
+	// The HTTP client's timeout bounds it.
+	keys, err := k.fetch(context.WithoutCancel(ctx))
 	if err != nil {
-		return nil, err
+		return seen, err
 	}
 	k.keys.Store(&keys)
-	return keys, nil
+	return &keys, nil
 }
 
 // fetch reads the provider's key set. Keys of a type or algorithm this
@@ -161,6 +178,9 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		var key jose.JSONWebKey
 		if json.Unmarshal(raw, &key) != nil || !key.Valid() || !key.IsPublic() || (key.Use != "" && key.Use != "sig") {
 			continue
+		}
+		if r, ok := key.Key.(*rsa.PublicKey); ok && r.N.BitLen() > maxRSABits {
+			continue // every verification with it would cost dearly
 		}
 		keys = append(keys, key)
 	}

@@ -112,6 +112,29 @@ func TestKeySetRefresh(t *testing.T) {
 	now = now.Add(keyRefreshEvery)
 	verify("new key", rotated, true, 3)
 	verify("old key still published", good, true, 3)
+
+	// The provider re-keys k2 under the same id: fetched once the window
+	// passed.
+	p.add(t, "k2")
+	rekeyed := p.sign(t, "k2", nil)
+	verify("re-keyed id inside the window", rekeyed, false, 3)
+	now = now.Add(keyRefreshEvery)
+	verify("re-keyed id", rekeyed, true, 4)
+
+	// The provider withdraws k1: it stops verifying once the keys held are
+	// keyMaxAge old, though no token named an unknown key.
+	p.mu.Lock()
+	delete(p.keys, "k1")
+	p.mu.Unlock()
+	verify("withdrawn key, keys still fresh", good, true, 4)
+	now = now.Add(keyMaxAge + time.Second)
+	verify("withdrawn key, keys too old", good, false, 5)
+	verify("current key", rekeyed, true, 5)
+
+	// A provider that cannot be reached leaves the keys held in use.
+	srv.Close()
+	now = now.Add(keyMaxAge + time.Second)
+	verify("provider down, keys too old", rekeyed, true, 6)
 }
 
 // TestKeySetAlgorithms: unsigned tokens and HMACs keyed with anything,

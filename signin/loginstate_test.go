@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -68,10 +70,31 @@ func TestSealer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(stateCookie("state-1")) + len(long); n > 4000 {
+	if n := len(httpsService().stateCookie("state-1").Name) + len(long); n > 4000 {
 		t.Errorf("a cookie for a %d-byte address is %d bytes; browsers keep at most 4096", maxReturnLen, n)
 	}
 	if _, err := newSealer(key[:16]); err == nil {
 		t.Error("newSealer took a 16-byte key")
+	}
+}
+
+func httpsService() *Service {
+	return &Service{callbackURL: &url.URL{Scheme: "https", Host: "gate.test", Path: "/oauth2/callback"}, callbackPath: "/oauth2/callback"}
+}
+
+// TestStateCookie: over https the sign-in cookie is a __Host- cookie (no
+// other host can plant one), which browsers accept only Secure, with
+// Path=/ and no Domain; over plain http, for local trials, it is bound to
+// the callback's path.
+func TestStateCookie(t *testing.T) {
+	state := "0123456789abcdefXYZ"
+	c := httpsService().stateCookie(state)
+	if c.Name != "__Host-scimgate_login_0123456789abcdef" || !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+		t.Errorf("https: %+v", c)
+	}
+	plain := &Service{callbackURL: &url.URL{Scheme: "http", Host: "localhost:8080", Path: "/oauth2/callback"}, callbackPath: "/oauth2/callback"}
+	c = plain.stateCookie(state)
+	if c.Name != "scimgate_login_0123456789abcdef" || c.Secure || c.Path != "/oauth2/callback" || c.Domain != "" || !c.HttpOnly {
+		t.Errorf("http: %+v", c)
 	}
 }

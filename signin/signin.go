@@ -172,7 +172,9 @@ func (s *Service) provider(ctx context.Context) error {
 	}
 	s.lastTry = s.o.Now()
 	o := s.o.OIDC
-	pctx := oidc.ClientContext(ctx, s.o.Client)
+	// Not cut short when the asking request goes away: a client that hangs
+	// up at once would make discovery fail, and sign-in wait 10 s.
+	pctx := oidc.ClientContext(context.WithoutCancel(ctx), s.o.Client)
 	p, err := oidc.NewProvider(pctx, o.Issuer)
 	if err != nil {
 		s.discovery = fmt.Errorf("discover %s: %w", o.Issuer, err)
@@ -343,8 +345,9 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	// victim's browser complete a sign-in they started (login CSRF). One
 	// cookie per sign-in keeps tabs apart; the callback deletes it, so a
 	// state is used once.
-	http.SetCookie(w, &http.Cookie{Name: stateCookie(state), Value: sealed, Path: s.callbackPath, MaxAge: int(loginMaxAge.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.callbackURL.Scheme == "https"})
+	c := s.stateCookie(state)
+	c.Value, c.MaxAge = sealed, int(loginMaxAge.Seconds())
+	http.SetCookie(w, c)
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
 }
 
@@ -356,12 +359,22 @@ func upperFirst(s string) string {
 	return s
 }
 
-// stateCookie names the cookie that binds a sign-in to its browser.
-func stateCookie(state string) string {
+// stateCookie is the cookie that carries a sign-in and binds it to its
+// browser, without its value. Over https it is a __Host- cookie: browsers
+// let no other host set one, so a sibling host under the same parent
+// domain (a less trusted app, a page with an XSS, plain http on another
+// subdomain) cannot plant its own sign-in's cookie in a victim's browser
+// and have the victim complete the attacker's sign-in. Such a cookie must
+// have Path=/; the callback deletes it, within seconds of its start.
+func (s *Service) stateCookie(state string) *http.Cookie {
 	if len(state) > 16 {
 		state = state[:16]
 	}
-	return "scimgate_login_" + state
+	c := &http.Cookie{Name: "scimgate_login_" + state, Path: s.callbackPath, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if s.callbackURL.Scheme == "https" {
+		c.Name, c.Path, c.Secure = "__Host-"+c.Name, "/", true
+	}
+	return c
 }
 
 // VerifyJWT verifies a bearer JWT the provider issued (signature against
