@@ -159,6 +159,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		vals.Set(r.Header)
 		vars.groups = vals.Groups
 	}
+	// What follows (reverse_proxy) gets the path that was decided on, not
+	// a spelling of it ("/public/../admin") the upstream might route
+	// elsewhere.
+	r.URL.Path, r.URL.RawPath = req.Path, ""
 	return next.ServeHTTP(w, r.WithContext(ctx))
 }
 

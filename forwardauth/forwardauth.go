@@ -113,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		path = path[:i]
 	}
 	host := policy.NormalizeHost(o.host)
-	clean, err := policy.NormalizePath(path)
+	clean, err := policy.CanonicalPath(path)
 	var c gateway.Check
 	if err != nil {
 		c = h.gate.BadRequest("forwardauth", r, host, o.method)

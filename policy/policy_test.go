@@ -149,6 +149,45 @@ func TestNormalizePath(t *testing.T) {
 	}
 }
 
+// TestCanonicalPath: for enforcement points that pass the request's own
+// path upstream, only paths that normalizing leaves alone are decided.
+func TestCanonicalPath(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"", "/", false},
+		{"/", "/", false},
+		{"/app/items/42", "/app/items/42", false},
+		{"/app/", "/app/", false},
+		{"/caf%C3%A9", "/café", false},
+		{"/%61pp", "/app", false}, // an escaped letter reads the same everywhere
+		{"/a/./b", "", true},
+		{"/public/../admin", "", true},
+		{"/public/%2e%2e/admin", "", true},
+		{"/public/%2E./admin", "", true},
+		{"/app/.", "", true},
+		{"/app/..", "", true},
+		{"//admin", "", true},
+		{"/a//b/", "", true},
+		{"/public/..%2fadmin", "", true},
+		{"/public/..;/admin", "", true},
+		{"relative", "", true},
+	}
+	for _, tt := range tests {
+		got, err := CanonicalPath(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("CanonicalPath(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+		if err != nil && !errors.Is(err, ErrAmbiguousPath) {
+			t.Errorf("CanonicalPath(%q) error %v is not ErrAmbiguousPath", tt.in, err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CanonicalPath("/app/items/42") }); n != 0 {
+		t.Errorf("CanonicalPath of a clean path allocates %v times, want 0", n)
+	}
+}
+
 func TestNormalizeHost(t *testing.T) {
 	for in, want := range map[string]string{
 		"App.Example.COM:8443": "app.example.com",

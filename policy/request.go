@@ -21,32 +21,56 @@ var ErrAmbiguousPath = errors.New("ambiguous request path")
 // dot segments resolved, repeated slashes merged, a trailing slash kept.
 // It allocates only when the path needs changing.
 func NormalizePath(escaped string) (string, error) {
+	_, clean, err := normalize(escaped)
+	return clean, err
+}
+
+// CanonicalPath is NormalizePath for enforcement points that cannot
+// forward the path they decided on (forward-auth, HAProxy's SPOE): the
+// upstream acts on the request's own path, so a path that normalizing
+// would change (dot segments, an encoded dot, repeated slashes) is
+// refused rather than decided under another reading than the upstream's:
+// "/public/../admin" would be decided as /admin, and reach an application
+// that routes it, raw, under /public.
+func CanonicalPath(escaped string) (string, error) {
+	p, clean, err := normalize(escaped)
+	if err != nil {
+		return "", err
+	}
+	if p != clean && !(p == "" && clean == "/") {
+		return "", ErrAmbiguousPath
+	}
+	return clean, nil
+}
+
+// normalize returns the unescaped path and its normal form.
+func normalize(escaped string) (unescaped, clean string, err error) {
 	if escaped == "" {
-		return "/", nil
+		return "", "/", nil
 	}
 	if escaped[0] != '/' {
-		return "", ErrAmbiguousPath
+		return "", "", ErrAmbiguousPath
 	}
 	for i := 0; i < len(escaped); i++ {
 		switch c := escaped[i]; {
 		case c == '\\' || c == 0 || c == ';':
-			return "", ErrAmbiguousPath
+			return "", "", ErrAmbiguousPath
 		case c == '%' && i+2 < len(escaped):
 			switch strings.ToLower(escaped[i+1 : i+3]) {
 			case "2f", "5c", "00", "3b":
-				return "", ErrAmbiguousPath
+				return "", "", ErrAmbiguousPath
 			}
 		}
 	}
 	p, err := url.PathUnescape(escaped)
 	if err != nil {
-		return "", ErrAmbiguousPath
+		return "", "", ErrAmbiguousPath
 	}
-	clean := path.Clean(p)
+	clean = path.Clean(p)
 	if strings.HasSuffix(p, "/") && clean != "/" {
 		clean += "/"
 	}
-	return clean, nil
+	return p, clean, nil
 }
 
 // NormalizeHost lower-cases a Host header value and strips the port and a

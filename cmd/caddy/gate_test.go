@@ -140,6 +140,18 @@ func TestCaddyGate(t *testing.T) {
 		}
 	})
 
+	t.Run("the upstream gets the path decided on", func(t *testing.T) {
+		// Decided as /app/x; an upstream given the raw spelling might
+		// route it under /ops.
+		code, _, body := c.do(t, "GET", "/ops/../app/x", bearer(aliceTok), "")
+		if code != http.StatusOK {
+			t.Fatalf("alice GET /ops/../app/x = %d: %s", code, body)
+		}
+		if p := decodeSeen(t, body).Path; p != "/app/x" {
+			t.Errorf("the upstream got path %q, want /app/x", p)
+		}
+	})
+
 	t.Run("deny", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, path, token string

@@ -411,7 +411,7 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	host := policy.NormalizeHost(q.host)
 	session, otherCookies, hasSession := gateway.SplitCookie(q.cookie, g.Auth.CookieName())
 	var c gateway.Check
-	if p, err := policy.NormalizePath(q.path); err != nil || q.method == "" {
+	if p, err := policy.CanonicalPath(q.path); err != nil || q.method == "" {
 		c = g.BadPath(ctx, Adapter, remote, host, q.method)
 	} else {
 		c = g.DecideCredentials(ctx, Adapter, q.authorization, session, remote,

@@ -238,6 +238,9 @@ func TestNotify(t *testing.T) {
 			map[string]string{"allow": "false", "status": "403", "reason": "no-route"}},
 		{"ambiguous path", map[string]string{"method": "GET", "host": "app.test", "path": "/app%2f..%2fx", "authorization": "Bearer " + alice},
 			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
+		// HAProxy forwards the path as the client wrote it.
+		{"dot segments", map[string]string{"method": "GET", "host": "app.test", "path": "/public/../app/x", "authorization": "Bearer " + alice},
+			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
 		{"bad token", map[string]string{"method": "GET", "host": "app.test", "path": "/app/x", "authorization": "Bearer sga_nope"},
 			map[string]string{"allow": "false", "status": "401", "reason": "token-invalid", "route": "app"}},
 		{"session", map[string]string{"method": "GET", "host": "app.test", "path": "/app/x", "cookie": "a=1; sg=" + session + "; b=2"},
