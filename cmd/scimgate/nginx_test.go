@@ -227,6 +227,26 @@ routes:
 		if res, _ := get("/_scimgate_auth", bearer(aliceToken)); res.StatusCode != 404 {
 			t.Errorf("GET /_scimgate_auth from a client = %d, want 404 (internal)", res.StatusCode)
 		}
+		// Nor the path: nginx sends the path as written upstream.
+		if res, _ := get("/public/../app/x", nil); res.StatusCode != 403 && res.StatusCode != 400 {
+			t.Errorf("GET /public/../app/x = %d, want a refusal", res.StatusCode)
+		}
+		// Nor the host: elsewhere.test has a public route, and nginx
+		// would serve any Host with the application's server block if the
+		// example had no default server of its own.
+		before := app.count()
+		req, err := http.NewRequest("GET", "http://"+ngx.addr+"/app/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "elsewhere.test"
+		if res, err := ngx.client.Do(req); err == nil {
+			res.Body.Close()
+			t.Errorf("GET /app/x with Host elsewhere.test = %d, want the connection closed (444)", res.StatusCode)
+		}
+		if n := app.count() - before; n != 0 {
+			t.Errorf("the application got %d requests for another host", n)
+		}
 	})
 
 	t.Run("other user is refused", func(t *testing.T) {
@@ -383,6 +403,7 @@ func startNginx(t *testing.T, nginxBin, prefix, gateAddr, appAddr string) *nginx
 		{"server 127.0.0.1:8080;", "server " + gateAddr + ";"},
 		{"server 127.0.0.1:9001;", "server " + appAddr + ";"},
 		{"listen 80;", "listen 127.0.0.1:" + port + ";"},
+		{"listen 80 default_server;", "listen 127.0.0.1:" + port + " default_server;"},
 		{"server_name app.example.com;", "server_name localhost;"},
 		{"/var/log/nginx/", filepath.Join(prefix, "logs") + "/"},
 		{"http {\n", fmt.Sprintf("http {\n    client_body_temp_path %[1]s/body;\n    proxy_temp_path %[1]s/proxy;\n"+
