@@ -121,10 +121,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	assertion.Strip(r.Header) // before anything could copy them upstream
-	req, ok := gateway.RequestFrom(r)
+	req, refused := gateway.RequestFrom(r)
 	var c gateway.Check
-	if !ok {
-		c = h.gate.BadRequest("caddy", r, policy.NormalizeHost(r.Host), r.Method)
+	if refused != "" {
+		c = h.gate.BadRequest("caddy", r, req.Host, r.Method, refused)
 	} else {
 		c = h.gate.Decide("caddy", r, req)
 	}

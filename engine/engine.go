@@ -40,6 +40,7 @@ const (
 	ReasonNotAllowed      = "not-allowed"
 	ReasonStale           = "snapshot-stale"
 	ReasonBadPath         = "bad-path"
+	ReasonBadHost         = "bad-host"
 )
 
 // Principal is who a request comes from, as authentication established it.

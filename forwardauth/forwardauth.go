@@ -115,9 +115,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := policy.NormalizeHost(o.host)
 	clean, err := policy.CanonicalPath(path)
 	var c gateway.Check
-	if err != nil {
-		c = h.gate.BadRequest("forwardauth", r, host, o.method)
-	} else {
+	switch {
+	case !policy.ValidHost(host):
+		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadHost)
+	case err != nil:
+		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadPath)
+	default:
 		c = h.gate.Decide("forwardauth", r, engine.Request{Host: host, Path: clean, Method: o.method})
 	}
 	assertion.Strip(w.Header())

@@ -323,6 +323,13 @@ func TestTraefik(t *testing.T) {
 	if res := serve(e.handler(nil), r); res.StatusCode != 200 {
 		t.Errorf("public.test/console = %d, want 200 (host public.test is public)", res.StatusCode)
 	}
+	// A Host that is not a host name is not decided: proxies and
+	// applications may read "app.test,public.test" as either host.
+	r = traefik("GET", "/console", nil)
+	r.Header.Set("X-Forwarded-Host", "app.test,public.test")
+	if res := serve(e.handler(nil), r); res.StatusCode != 400 || !strings.Contains(body(res), engine.ReasonBadHost) {
+		t.Errorf("X-Forwarded-Host app.test,public.test = %d, want 400 bad-host", res.StatusCode)
+	}
 }
 
 // TestOriginalRequest covers what the endpoint reads from the auth

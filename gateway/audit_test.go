@@ -48,14 +48,14 @@ func TestDecideAudits(t *testing.T) {
 	req, _ := gateway.RequestFrom(r)
 	f.Gate.Decide("proxy", r, req)
 	f.Gate.DecideCredentials(context.Background(), "spoe", "", "", "192.0.2.2:2000", req)
-	f.Gate.BadRequest("forwardauth", r, "app.test", "GET")
-	f.Gate.BadPath(context.Background(), "spoe", "192.0.2.3:3000", "app.test", "POST")
+	f.Gate.BadRequest("forwardauth", r, "app.test", "GET", engine.ReasonBadPath)
+	f.Gate.Refuse(context.Background(), "spoe", "192.0.2.3:3000", "app,test", "POST", engine.ReasonBadHost)
 
 	want := []string{
 		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x group-ok",
 		"spoe 192.0.2.2:2000  GET app.test/app/x unauthenticated",
 		"forwardauth 192.0.2.1:1000  GET app.test bad-path",
-		"spoe 192.0.2.3:3000  POST app.test bad-path",
+		"spoe 192.0.2.3:3000  POST app,test bad-host",
 	}
 	if len(a.got) != len(want) {
 		t.Fatalf("audited %q, want %q", a.got, want)

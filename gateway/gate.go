@@ -90,14 +90,14 @@ func (g *Gate) Confirm(ctx context.Context, remote string, c Check) Check {
 
 // BadRequest records and returns a decision for a request whose path
 // cannot be decided safely (see policy.NormalizePath).
-func (g *Gate) BadRequest(adapter string, r *http.Request, host, method string) Check {
-	return g.BadPath(r.Context(), adapter, r.RemoteAddr, host, method)
+func (g *Gate) BadRequest(adapter string, r *http.Request, host, method, reason string) Check {
+	return g.Refuse(r.Context(), adapter, r.RemoteAddr, host, method, reason)
 }
 
-// BadPath is BadRequest for an adapter without the http.Request.
-func (g *Gate) BadPath(ctx context.Context, adapter, remote, host, method string) Check {
+// Refuse is BadRequest for an adapter without the http.Request.
+func (g *Gate) Refuse(ctx context.Context, adapter, remote, host, method, reason string) Check {
 	c := Check{Adapter: adapter, Request: engine.Request{Host: host, Method: method},
-		Decision: engine.Decision{Reason: engine.ReasonBadPath}}
+		Decision: engine.Decision{Reason: reason}}
 	g.record(ctx, remote, c, 0)
 	return c
 }
@@ -147,11 +147,16 @@ func (g *Gate) Identify(c Check) (assertion.Values, bool, error) {
 }
 
 // RequestFrom builds the engine request of r as the built-in proxy sees
-// it. ok is false when the path is ambiguous and must be refused.
-func RequestFrom(r *http.Request) (engine.Request, bool) {
+// it. refused is the reason to refuse it with when its path or host is
+// ambiguous (engine.ReasonBadPath, engine.ReasonBadHost), else empty.
+func RequestFrom(r *http.Request) (req engine.Request, refused string) {
+	host := policy.NormalizeHost(r.Host)
+	if !policy.ValidHost(host) {
+		return engine.Request{Host: host, Method: r.Method}, engine.ReasonBadHost
+	}
 	p, err := policy.NormalizePath(r.URL.EscapedPath())
 	if err != nil {
-		return engine.Request{}, false
+		return engine.Request{Host: host, Method: r.Method}, engine.ReasonBadPath
 	}
-	return engine.Request{Host: policy.NormalizeHost(r.Host), Path: p, Method: r.Method}, true
+	return engine.Request{Host: host, Path: p, Method: r.Method}, ""
 }

@@ -18,24 +18,28 @@ import (
 func TestRequestFrom(t *testing.T) {
 	tests := []struct {
 		target, host string
-		ok           bool
+		refused      string
 		want         engine.Request
 	}{
-		{"/app/x", "App.Test:8443", true, engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"}},
-		{"/app/./x//y/", "app.test.", true, engine.Request{Host: "app.test", Path: "/app/x/y/", Method: "GET"}},
-		{"/app/x/../y?q=/admin", "app.test", true, engine.Request{Host: "app.test", Path: "/app/y", Method: "GET"}},
-		{"/app/%7Eme", "app.test", true, engine.Request{Host: "app.test", Path: "/app/~me", Method: "GET"}},
-		{"/public/..%2fadmin", "app.test", false, engine.Request{}},
-		{"/public/..%2Fadmin", "app.test", false, engine.Request{}},
-		{"/public/..%5cadmin", "app.test", false, engine.Request{}},
-		{"/public/%00", "app.test", false, engine.Request{}},
+		{"/app/x", "App.Test:8443", "", engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"}},
+		{"/app/./x//y/", "app.test.", "", engine.Request{Host: "app.test", Path: "/app/x/y/", Method: "GET"}},
+		{"/app/x/../y?q=/admin", "app.test", "", engine.Request{Host: "app.test", Path: "/app/y", Method: "GET"}},
+		{"/app/%7Eme", "app.test", "", engine.Request{Host: "app.test", Path: "/app/~me", Method: "GET"}},
+		{"/app/x", "[::1]:8080", "", engine.Request{Host: "::1", Path: "/app/x", Method: "GET"}},
+		{"/app/x", "my_service:8080", "", engine.Request{Host: "my_service", Path: "/app/x", Method: "GET"}},
+		{"/public/..%2fadmin", "app.test", engine.ReasonBadPath, engine.Request{Host: "app.test", Method: "GET"}},
+		{"/public/..%2Fadmin", "app.test", engine.ReasonBadPath, engine.Request{Host: "app.test", Method: "GET"}},
+		{"/public/..%5cadmin", "app.test", engine.ReasonBadPath, engine.Request{Host: "app.test", Method: "GET"}},
+		{"/public/%00", "app.test", engine.ReasonBadPath, engine.Request{Host: "app.test", Method: "GET"}},
+		{"/app/x", "admin.test,public.test", engine.ReasonBadHost, engine.Request{Host: "admin.test,public.test", Method: "GET"}},
+		{"/app/x", "app.test/x", engine.ReasonBadHost, engine.Request{Host: "app.test/x", Method: "GET"}},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "http://x"+tt.target, nil)
 		r.Host = tt.host
-		got, ok := gateway.RequestFrom(r)
-		if ok != tt.ok || got != tt.want {
-			t.Errorf("RequestFrom(%s %s) = %+v, %v; want %+v, %v", tt.host, tt.target, got, ok, tt.want, tt.ok)
+		got, refused := gateway.RequestFrom(r)
+		if refused != tt.refused || got != tt.want {
+			t.Errorf("RequestFrom(%s %s) = %+v, %q; want %+v, %q", tt.host, tt.target, got, refused, tt.want, tt.refused)
 		}
 	}
 }
@@ -75,7 +79,7 @@ func TestDecideRecords(t *testing.T) {
 	if !c.Decision.Allow || c.Principal.TokenID != tokenID || c.Adapter != "proxy" || c.Request != req {
 		t.Fatalf("Decide = %+v, want allowed with token %s", c, tokenID)
 	}
-	f.Gate.BadRequest("forwardauth", r, "app.test", "GET")
+	f.Gate.BadRequest("forwardauth", r, "app.test", "GET", engine.ReasonBadPath)
 
 	if want := []string{"proxy app group-ok", "forwardauth  bad-path"}; strings.Join(rec.got, "|") != strings.Join(want, "|") {
 		t.Errorf("recorded %q, want %q", rec.got, want)

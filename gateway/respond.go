@@ -23,7 +23,8 @@ var messages = map[string]string{
 	engine.ReasonDeniedGroup:     "A group you belong to is refused on this route.",
 	engine.ReasonNotAllowed:      "You are not in a group, or on a list, that this route admits.",
 	engine.ReasonStale:           "Access cannot be checked right now because the directory is out of date; try again shortly.",
-	engine.ReasonBadPath:         "The request path is ambiguous (encoded slashes or backslashes) and is refused.",
+	engine.ReasonBadPath:         "The request path is ambiguous (encoded slashes or backslashes, dot segments) and is refused.",
+	engine.ReasonBadHost:         "The Host header is not a host name and is refused.",
 }
 
 // Message returns the explanation of a reason.
@@ -35,13 +36,13 @@ func Message(reason string) string {
 }
 
 // Status is the HTTP status for a refused check: 401 when credentials are
-// missing or no good, 400 for ambiguous paths, 503 when the directory is
+// missing or no good, 400 for ambiguous paths and hosts, 503 when the directory is
 // stale, 403 otherwise.
 func Status(d engine.Decision) int {
 	switch {
 	case d.Unauthenticated():
 		return http.StatusUnauthorized
-	case d.Reason == engine.ReasonBadPath:
+	case d.Reason == engine.ReasonBadPath || d.Reason == engine.ReasonBadHost:
 		return http.StatusBadRequest
 	case d.Reason == engine.ReasonStale:
 		return http.StatusServiceUnavailable

@@ -188,6 +188,18 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
+func TestValidHost(t *testing.T) {
+	for h, want := range map[string]bool{
+		"app.example.com": true, "::1": true, "10.0.0.1": true, "my_service": true, "": true, "xn--caf-dma.test": true,
+		"admin.test,app.test": false, "app test": false, "app.test/x": false, "app.test\\x": false, "app.test;x": false,
+		"App.Test": false, // not normalized
+	} {
+		if got := ValidHost(h); got != want {
+			t.Errorf("ValidHost(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
 func TestNormalizeHost(t *testing.T) {
 	for in, want := range map[string]string{
 		"App.Example.COM:8443": "app.example.com",

@@ -90,6 +90,23 @@ func NormalizeHost(h string) string {
 	return h
 }
 
+// ValidHost reports whether a normalized host (NormalizeHost) is one a
+// route could name: letters, digits, dots, hyphens, underscores (some
+// internal names have them), or an IP address's colons; or empty, as from
+// an HTTP/1.0 request. Anything else (a comma, which HAProxy splits a
+// header on; a space; a slash) is refused, so that no proxy and
+// application read one Host header as two hosts.
+func ValidHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '-', c == '_', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // splitPort is net.SplitHostPort, minus the error that it would build, on
 // every request, for the usual Host without a port.
 func splitPort(h string) (string, bool) {

@@ -51,9 +51,9 @@ type identityKey struct{}
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, ok := gateway.RequestFrom(r)
-	if !ok {
-		p.gate.Deny(w, r, p.gate.BadRequest("proxy", r, r.Host, r.Method), "")
+	req, refused := gateway.RequestFrom(r)
+	if refused != "" {
+		p.gate.Deny(w, r, p.gate.BadRequest("proxy", r, req.Host, r.Method, refused), "")
 		return
 	}
 	c := p.gate.Decide("proxy", r, req)

@@ -84,7 +84,7 @@ func TestHAProxy(t *testing.T) {
 		}
 		// The route key joins host and path: a Host that is not a host
 		// name must not move the path into another route.
-		for _, host := range []string{"app.test/public", "app.test/public/x?", "app.test@evil", "app.test\\public", "app.test%2fpublic"} {
+		for _, host := range []string{"app.test/public", "app.test/public/x?", "app.test@evil", "app.test\\public", "app.test%2fpublic", "evil.test,app.test"} {
 			if r := do(t, addr, "GET", host, "/app/x"); r.status != 400 || !strings.Contains(r.body, "bad-host") {
 				t.Errorf("Host %q: status %d %s, want 400 bad-host", host, r.status, r.body)
 			}

@@ -411,8 +411,10 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	host := policy.NormalizeHost(q.host)
 	session, otherCookies, hasSession := gateway.SplitCookie(q.cookie, g.Auth.CookieName())
 	var c gateway.Check
-	if p, err := policy.CanonicalPath(q.path); err != nil || q.method == "" {
-		c = g.BadPath(ctx, Adapter, remote, host, q.method)
+	if !policy.ValidHost(host) {
+		c = g.Refuse(ctx, Adapter, remote, host, q.method, engine.ReasonBadHost)
+	} else if p, err := policy.CanonicalPath(q.path); err != nil || q.method == "" {
+		c = g.Refuse(ctx, Adapter, remote, host, q.method, engine.ReasonBadPath)
 	} else {
 		c = g.DecideCredentials(ctx, Adapter, q.authorization, session, remote,
 			engine.Request{Host: host, Path: p, Method: q.method})

@@ -238,6 +238,8 @@ func TestNotify(t *testing.T) {
 			map[string]string{"allow": "false", "status": "403", "reason": "no-route"}},
 		{"ambiguous path", map[string]string{"method": "GET", "host": "app.test", "path": "/app%2f..%2fx", "authorization": "Bearer " + alice},
 			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
+		{"a comma in Host", map[string]string{"method": "GET", "host": "admin.test,app.test", "path": "/app/x", "authorization": "Bearer " + alice},
+			map[string]string{"allow": "false", "status": "400", "reason": "bad-host"}},
 		// HAProxy forwards the path as the client wrote it.
 		{"dot segments", map[string]string{"method": "GET", "host": "app.test", "path": "/public/../app/x", "authorization": "Bearer " + alice},
 			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
