@@ -140,24 +140,26 @@ func normPrefix(p string) string {
 
 // Match returns the route for a request, or nil when none applies. host is
 // lower-case without port, path normalised (see NormalizePath). The most
-// specific host wins (exact, then wildcard, then any); within it the
-// longest path prefix whose methods admit the request; ties go to the
-// route listed first. It does not allocate.
+// specific host that has a route on the path wins (exact, then wildcard,
+// then any); within it the longest path prefix that has routes, and the
+// first of those that admits the method; when none does, no route
+// applies. It does not allocate.
 func (p *Policy) Match(host, path, method string) *Route {
 	if t := p.exact[host]; t != nil {
-		if r := t.match(path, methodBit(method)); r != nil {
+		if r, claimed := t.match(path, methodBit(method)); claimed {
 			return r
 		}
 	}
 	if i := strings.IndexByte(host, '.'); i > 0 {
 		if t := p.wildcard[host[i+1:]]; t != nil {
-			if r := t.match(path, methodBit(method)); r != nil {
+			if r, claimed := t.match(path, methodBit(method)); claimed {
 				return r
 			}
 		}
 	}
 	if p.any != nil {
-		return p.any.match(path, methodBit(method))
+		r, _ := p.any.match(path, methodBit(method))
+		return r
 	}
 	return nil
 }
@@ -228,21 +230,28 @@ func segments(prefix string) []string {
 	return strings.Split(strings.TrimPrefix(prefix, "/"), "/")
 }
 
-// match walks path segment by segment and keeps the deepest route that
-// admits the method.
-func (t *trie) match(path string, bit uint16) *Route {
-	var best *Route
+// match walks path segment by segment and returns the first route that
+// admits the method among the deepest routes on the way. When none of
+// those admits it, nothing matches: a route that lists methods owns its
+// path, and the methods it leaves out are refused there, not handed to a
+// route of a shorter prefix (a public "/" must not take the DELETEs of an
+// "/admin" route that lists GET alone), nor to another host's routes.
+// claimed reports whether any route was on the way.
+func (t *trie) match(path string, bit uint16) (best *Route, claimed bool) {
 	n := t
 	rest := strings.TrimPrefix(path, "/")
 	for {
-		for _, r := range n.routes {
-			if r.admits(bit) {
-				best = r
-				break
+		if len(n.routes) > 0 {
+			best, claimed = nil, true
+			for _, r := range n.routes {
+				if r.admits(bit) {
+					best = r
+					break
+				}
 			}
 		}
 		if rest == "" || n.kids == nil {
-			return best
+			return best, claimed
 		}
 		seg := rest
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
@@ -251,7 +260,7 @@ func (t *trie) match(path string, bit uint16) *Route {
 			rest = ""
 		}
 		if n = n.kids[seg]; n == nil {
-			return best
+			return best, claimed
 		}
 	}
 }

@@ -56,8 +56,13 @@ func TestMatch(t *testing.T) {
 		{"example.com", "/", "GET", "root"},
 		{"dup.example.com", "/x", "GET", "first"},
 		{"other.test", "/metrics", "GET", "any-metrics"},
-		{"other.test", "/metrics", "POST", "root"},
-		{"other.test", "/metrics/x", "BREW", "root"},
+		// /metrics lists GET: its other methods are refused, not handed to
+		// the public root (which would open a POST the route meant to keep
+		// to ops).
+		{"other.test", "/metrics", "POST", "<nil>"},
+		{"other.test", "/metrics/x", "BREW", "<nil>"},
+		{"other.test", "/metricsx", "POST", "root"},
+		{"other.test", "/", "POST", "root"},
 	}
 	for _, tt := range tests {
 		r := p.Match(tt.host, tt.path, tt.method)

@@ -1,6 +1,7 @@
 package mapsync
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -294,25 +295,58 @@ func freeHost(suffix string, ok func(string) bool) string {
 // them the longest prefix (in segments), then the order of the
 // configuration.
 func RouteEntries(p *policy.Policy) ([]runtime.Entry, error) {
-	rs := slices.Clone(p.Routes)
-	slices.SortStableFunc(rs, func(a, b *policy.Route) int {
-		if c := hostClass(a.Host) - hostClass(b.Host); c != 0 {
+	type item struct {
+		r     *policy.Route
+		value string
+		last  bool // a NoRoute entry: after the routes of its depth
+	}
+	// A path whose routes all list methods refuses the others
+	// (policy.Match): an entry for every method follows them, naming no
+	// route, so that no shorter prefix or other host takes those.
+	type at struct{ host, path string }
+	everyMethod := map[at]bool{}
+	items := make([]item, 0, len(p.Routes))
+	for _, r := range p.Routes {
+		k := at{r.Host, r.Path}
+		everyMethod[k] = everyMethod[k] || len(r.Methods) == 0
+		items = append(items, item{r: r, value: r.Name})
+	}
+	for k, every := range everyMethod {
+		if !every {
+			items = append(items, item{r: &policy.Route{Host: k.host, Path: k.path}, value: NoRoute, last: true})
+		}
+	}
+	slices.SortStableFunc(items, func(a, b item) int {
+		if c := hostClass(a.r.Host) - hostClass(b.r.Host); c != 0 {
 			return c
 		}
-		if c := depth(b.Path) - depth(a.Path); c != 0 {
+		if c := depth(b.r.Path) - depth(a.r.Path); c != 0 {
 			return c
 		}
-		return a.Index - b.Index
+		switch {
+		case a.last && b.last:
+			return cmp.Or(strings.Compare(a.r.Host, b.r.Host), strings.Compare(a.r.Path, b.r.Path))
+		case a.last:
+			return 1
+		case b.last:
+			return -1
+		}
+		return a.r.Index - b.r.Index
 	})
-	out := make([]runtime.Entry, 0, len(rs))
-	for _, r := range rs {
-		if !valueSafe(r.Name) {
-			return nil, fmt.Errorf("route %q: name has a control character or a leading space", r.Name)
+	out := make([]runtime.Entry, 0, len(items))
+	for _, it := range items {
+		if !valueSafe(it.value) {
+			return nil, fmt.Errorf("route %q: name has a control character or a leading space", it.value)
 		}
-		out = append(out, runtime.Entry{Key: routeRegex(r), Value: r.Name})
+		out = append(out, runtime.Entry{Key: routeRegex(it.r), Value: it.value})
 	}
 	return out, nil
 }
+
+// NoRoute is the value routes.map gives a request that a path's routes
+// refuse for its method: not a route name (those have no spaces), so no
+// grant in access.map names it, and the request is refused.
+const NoRoute = "no route"
 
 func hostClass(h string) int {
 	switch {
