@@ -91,6 +91,10 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 		if a.Public && (len(a.Groups) > 0 || len(a.Users) > 0) {
 			add(at("allow"), "public: true admits everyone; groups and users would be ignored", "remove them, or public: true")
 		}
+		if a.Public && (len(r.Deny.Groups) > 0 || len(r.Deny.Users) > 0) {
+			add(at("deny"), "a public route admits everyone, signed in or not: deny would refuse nobody",
+				"admit groups or users instead of public: true, or give the people to refuse a route of their own")
+		}
 		checkNames(a.Groups, at("allow.groups"), add)
 		checkNames(a.Users, at("allow.users"), add)
 		checkNames(r.Deny.Groups, at("deny.groups"), add)

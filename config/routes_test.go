@@ -18,6 +18,8 @@ func TestValidateRoutes(t *testing.T) {
 			"routes[0].name: is required", "routes[0].allow: admits nobody"}},
 		{"duplicate name", "routes:\n  - {name: a, allow: {public: true}}\n  - {name: a, allow: {public: true}}\n", []string{
 			`routes[1].name: "a" is also the name of routes[0]`}},
+		{"deny on a public route", "routes:\n  - {name: a, allow: {public: true}, deny: {users: [mallory]}}\n", []string{
+			`routes[0].deny: a public route admits everyone, signed in or not: deny would refuse nobody`}},
 		{"bad hosts", `routes:
   - {name: a, host: "https://a.test", allow: {public: true}}
   - {name: b, host: "a.*.test", allow: {public: true}}

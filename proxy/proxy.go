@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,18 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
 			pr.SetXForwarded()
+			// WebSockets are the one upgrade passed on. Any other (h2c)
+			// would turn the connection into a tunnel whose requests are
+			// never decided; without the headers the upstream answers an
+			// HTTP/1.1 request.
+			if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
+				pr.Out.Header.Del("Upgrade")
+				pr.Out.Header.Del("Connection")
+				pr.Out.Header.Del("Http2-Settings")
+			}
+			for _, h := range methodOverrides {
+				pr.Out.Header.Del(h)
+			}
 			assertion.Strip(pr.Out.Header)
 			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
 			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
@@ -132,6 +145,13 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 	p.upstreams[target] = rp
 	return rp
 }
+
+// methodOverrides are headers with which frameworks (Express's
+// method-override, Symfony, Laravel, ASP.NET Core) let a POST act as
+// another method. The route was chosen by the request's own method, so
+// they are deleted: a POST the policy admits must not run as a DELETE it
+// does not.
+var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // upstreamError answers a request the upstream could not serve, or that
 // was cut because access was revoked before the upstream answered.
