@@ -155,6 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	gateway.StripCredentials(r.Header, h.gate.Auth.CookieName())
+	gateway.StripMethodOverrides(r.Header)
 	if identified {
 		vals.Set(r.Header)
 		vars.groups = vals.Groups

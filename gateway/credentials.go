@@ -7,6 +7,16 @@ import (
 	"github.com/scimgate/scimgate/directory"
 )
 
+// StripMethodOverrides deletes the headers with which frameworks (Express's
+// method-override, Symfony, Laravel, ASP.NET Core) let a POST act as
+// another method. The route was chosen by the request's own method: a POST
+// the policy admits must not run as a DELETE it does not.
+func StripMethodOverrides(h http.Header) {
+	h.Del("X-Http-Method-Override")
+	h.Del("X-Http-Method")
+	h.Del("X-Method-Override")
+}
+
 // StripCredentials removes scimgate's own credentials from a request going
 // upstream: an Authorization bearer access token and the session cookie
 // (cookieName; "" when sessions are off). An upstream, or anyone who can

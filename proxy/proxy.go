@@ -128,9 +128,7 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Del("Connection")
 				pr.Out.Header.Del("Http2-Settings")
 			}
-			for _, h := range methodOverrides {
-				pr.Out.Header.Del(h)
-			}
+			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
 			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
@@ -145,13 +143,6 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 	p.upstreams[target] = rp
 	return rp
 }
-
-// methodOverrides are headers with which frameworks (Express's
-// method-override, Symfony, Laravel, ASP.NET Core) let a POST act as
-// another method. The route was chosen by the request's own method, so
-// they are deleted: a POST the policy admits must not run as a DELETE it
-// does not.
-var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // upstreamError answers a request the upstream could not serve, or that
 // was cut because access was revoked before the upstream answered.

@@ -111,6 +111,9 @@ routes:
 		// Hop-by-hop by the client's say: must not take the gate's
 		// headers away either.
 		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups"}
+		// Nor may the client change the method that was decided.
+		h.Set("X-HTTP-Method-Override", "DELETE")
+		h.Set("X-Method-Override", "DELETE")
 		return h
 	}
 	// forged reports identity headers the application got from the client.
@@ -118,6 +121,9 @@ routes:
 		t.Helper()
 		for k, vs := range h {
 			norm := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+			if strings.Contains(norm, "method") {
+				t.Errorf("%s: the application received the client's %s: %q", step, k, vs)
+			}
 			if !strings.HasPrefix(norm, "x-scimgate-") {
 				continue
 			}

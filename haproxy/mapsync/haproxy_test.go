@@ -128,6 +128,7 @@ func TestHAProxy(t *testing.T) {
 			{"look-alike names are kept", []string{"Cookie", "xscimgate_jwt=1; scimgate_jwt=" + jwt["bob"] + "; c=scimgate_session"}, "bob", "xscimgate_jwt=1; c=scimgate_session"},
 			{"a second Cookie header", []string{"Cookie", "scimgate_session=s3cret", "Cookie", "scimgate_jwt=" + jwt["bob"] + "; b=2"}, "bob", "b=2"},
 			{"Connection names the identity headers", []string{"Cookie", "scimgate_jwt=" + jwt["bob"], "Connection", "X-Scimgate-User, X-Scimgate-Route"}, "bob", ""},
+			{"method overrides", []string{"X-HTTP-Method-Override", "DELETE", "X-Http-Method", "DELETE", "x_method_override", "DELETE"}, "", ""},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {

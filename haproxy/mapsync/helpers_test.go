@@ -50,13 +50,14 @@ func exampleConfig(t testing.TB, dir, upstream string) string {
 }
 
 // echo is the application behind HAProxy: it answers with the identity
-// headers, cookies and Authorization it received.
+// headers, cookies and Authorization it received, and any method-override
+// header.
 func echo(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := map[string]string{}
 		for k, v := range r.Header {
-			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate") || strings.HasPrefix(l, "x_scimgate") || k == "Cookie" || k == "Authorization" {
+			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate") || strings.HasPrefix(l, "x_scimgate") || strings.Contains(l, "method") || k == "Cookie" || k == "Authorization" {
 				got[k] = strings.Join(v, "\n")
 			}
 		}
