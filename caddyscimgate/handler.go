@@ -172,7 +172,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // {scimgate.route}, {scimgate.reason}, {scimgate.allow}; and the user as
 // {http.auth.user.id}, as Caddy's own authentication does (its access log
 // records it as user_id). It answers when a directive asks, so a request
-// whose placeholders nobody reads pays one allocation for them.
+// whose placeholders nobody reads pays one allocation for them. Without a
+// user (a public route, anonymous) the scimgate.* values are empty rather
+// than unknown: Caddy leaves an unknown placeholder's text in place, and
+// "header_up X-User {scimgate.user}" would send it upstream literally.
 type placeholders struct {
 	d      engine.Decision
 	groups string // set once the user is identified
@@ -189,22 +192,29 @@ func (p *placeholders) get(key string) (any, bool) {
 		if p.d.Route != nil {
 			return p.d.Route.Name, true
 		}
+		return "", true
 	case "scimgate.groups":
-		if p.groups != "" {
-			return p.groups, true
-		}
-	case "scimgate.user", "http.auth.user.id":
+		return p.groups, true
+	case "http.auth.user.id":
+		// Unknown without a user, as with Caddy's own authentication.
 		if u != nil {
 			return u.UserName, true
 		}
+	case "scimgate.user":
+		if u != nil {
+			return u.UserName, true
+		}
+		return "", true
 	case "scimgate.email":
 		if u != nil {
 			return u.Email, true
 		}
+		return "", true
 	case "scimgate.user_id":
 		if u != nil {
 			return u.ID, true
 		}
+		return "", true
 	}
 	return nil, false
 }

@@ -67,6 +67,13 @@ func gateCaddyfile(upstream string) func(c *caddyProc) {
 		}
 		respond "{scimgate.user}|{scimgate.groups}|{scimgate.route}|{scimgate.allow}|{scimgate.reason}|{scimgate.email}|{scimgate.unknown}|{scimgate.user_id}"
 	}
+	handle /open {
+		scimgate {
+			name open
+			allow public
+		}
+		respond "[{scimgate.user}|{scimgate.email}|{scimgate.groups}|{scimgate.user_id}]"
+	}
 	respond "not here" 404
 }
 `, c.admin, c.db, c.site, c.site, upstream, upstream, upstream))
@@ -185,6 +192,11 @@ func TestCaddyGate(t *testing.T) {
 		want := "carol@example.com|contractors|caddy|true|group-ok|carol@example.com|{scimgate.unknown}|" // Caddy leaves unknown placeholders
 		if code != http.StatusOK || !strings.HasPrefix(body, want) || len(body) == len(want) {
 			t.Errorf("GET /me = %d %q, want %q and carol's id", code, body, want)
+		}
+		// Anonymous on a public route: empty, not the placeholder's text,
+		// which header_up would send upstream as is.
+		if code, _, body := c.do(t, "GET", "/open", nil, ""); code != http.StatusOK || body != "[|||]" {
+			t.Errorf("anonymous GET /open = %d %q, want 200 \"[|||]\"", code, body)
 		}
 		// Caddy's access log names the user, as with its own authentication.
 		raw, err := os.ReadFile(filepath.Join(c.dir, "access.log"))
