@@ -12,9 +12,11 @@ import (
 // another method. The route was chosen by the request's own method: a POST
 // the policy admits must not run as a DELETE it does not.
 func StripMethodOverrides(h http.Header) {
-	h.Del("X-Http-Method-Override")
-	h.Del("X-Http-Method")
-	h.Del("X-Method-Override")
+	// Parsed headers have canonical keys: delete them as such, without
+	// Header.Del canonicalizing each name on every request.
+	delete(h, "X-Http-Method-Override")
+	delete(h, "X-Http-Method")
+	delete(h, "X-Method-Override")
 }
 
 // StripCredentials removes scimgate's own credentials from a request going

@@ -25,6 +25,7 @@ import (
 	"github.com/scimgate/scimgate/forwardauth"
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/haproxy/mapsync"
+	"github.com/scimgate/scimgate/internal/logbuf"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scimapi"
@@ -47,7 +48,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	// Written in batches, at most 100 ms late: a line per decision would
+	// otherwise cost a system call per request.
+	logOut := logbuf.New(stderr, 100*time.Millisecond, 64<<10)
+	defer logOut.Close()
+	log := newLogger(cfg.Log, logOut)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
