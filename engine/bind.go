@@ -157,9 +157,11 @@ func bind(p *policy.Policy, s *snapshot.Snapshot) *bindings {
 		}
 		for _, ref := range r.AllowUsers {
 			rb.allowUsers = append(rb.allowUsers, userRuleOf(s, ref))
+			b.checkUser(s, ref, at("allow user", ref), false)
 		}
 		for _, ref := range r.DenyUsers {
 			rb.denyUsers = append(rb.denyUsers, userRuleOf(s, ref))
+			b.checkUser(s, ref, at("deny user", ref), true)
 		}
 	}
 	return b
@@ -207,6 +209,33 @@ func (b *bindings) bindGroup(s *snapshot.Snapshot, set *bitset, ref policy.Ref, 
 		for _, i := range idx {
 			set.set(i)
 		}
+	}
+}
+
+// checkUser warns about a user name that names nobody, or, unqualified,
+// users of several tenants (see userRules).
+func (b *bindings) checkUser(s *snapshot.Snapshot, ref policy.Ref, where string, deny bool) {
+	if ref.Tenant != "" {
+		if tid, ok := s.TenantID(ref.Tenant); ok {
+			if _, ok := s.UserByName(tid, ref.Short); !ok {
+				b.warnings = append(b.warnings, where+": no such user in tenant "+ref.Tenant)
+			}
+			return
+		}
+	}
+	n := 0
+	s.TenantIDs(func(tid int64) {
+		if _, ok := s.UserByName(tid, ref.Name); ok {
+			n++
+		}
+	})
+	switch {
+	case n == 0:
+		b.warnings = append(b.warnings, where+": no such user (yet)")
+	case n > 1 && !deny:
+		b.warnings = append(b.warnings, where+": several tenants have a user of that name, so it admits nobody; qualify it as tenant/"+strings.TrimSpace(ref.Raw))
+	case n > 1:
+		b.warnings = append(b.warnings, where+": several tenants have a user of that name, so it refuses all of them; qualify it as tenant/"+strings.TrimSpace(ref.Raw))
 	}
 }
 

@@ -36,7 +36,7 @@ func accessWho(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	_, st, err := src.open(ctx)
+	_, st, err := src.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func accessHistory(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if strings.TrimSpace(*user) == "" {
 		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
 	}
-	_, st, err := src.open(ctx)
+	_, st, err := src.openExisting(ctx)
 	if err != nil {
 		return err
 	}

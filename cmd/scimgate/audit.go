@@ -53,7 +53,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, st, err := src.open(ctx)
+	_, st, err := src.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func auditLog(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.Limit < 0 {
 		return fmt.Errorf("%w: --limit must not be negative", errUsage)
 	}
-	_, st, err := src.open(ctx)
+	_, st, err := src.openExisting(ctx)
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,10 @@ func TestCLIArguments(t *testing.T) {
 		{[]string{"scim-token", "list", "--store", "postgres://x"}, false, "--store: store"},
 		{[]string{"access-token", "create", "--store", "sqlite:" + filepath.Join(dir, "db"), "--user", "nobody"}, false, `no user "nobody"`},
 		{[]string{"frobnicate"}, true, `unknown command "frobnicate"`},
+		// Commands that only read refuse a store that is not there rather
+		// than create an empty one and answer from it.
+		{[]string{"audit", "verify", "--store", "sqlite:" + filepath.Join(dir, "typo.db")}, false, "typo.db does not exist"},
+		{[]string{"access", "who", "--store", "sqlite:" + filepath.Join(dir, "typo.db"), "--route", "app", "--at", "1h"}, false, "does not exist"},
 	}
 	for _, tt := range tests {
 		out, err := cli(tt.args...)
@@ -60,6 +64,9 @@ func TestCLIArguments(t *testing.T) {
 		if msg := out + err.Error(); !strings.Contains(msg, tt.want) {
 			t.Errorf("%s: %q does not mention %q", strings.Join(tt.args, " "), msg, tt.want)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {
+		t.Error("a read-only command created the store it was given")
 	}
 	if out, err := cli("scim-token", "list", "--config", cfg, "--tenant", " acme "); err != nil || !strings.Contains(out, "acme") {
 		t.Errorf("list --tenant with spaces = %q, %v", out, err)

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -195,6 +196,33 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
 	}
 	return st, nil
+}
+
+// openExisting is open for the commands that only read: a store that
+// does not exist yet is an error (a mistyped path), not a new empty one
+// that would answer that nobody exists.
+func (s *source) openExisting(ctx context.Context) (*config.Config, store.Store, error) {
+	cfg, err := s.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := storeExists(cfg); err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	return cfg, st, err
+}
+
+// storeExists reports a store whose database file is missing.
+func storeExists(cfg *config.Config) error {
+	path, err := cfg.SQLitePath()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store %s does not exist: check store: in the configuration (or --store), or start scimgate serve with it first", cfg.Store)
+	}
+	return nil
 }
 
 // open loads the configuration and opens its store.

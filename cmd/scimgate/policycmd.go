@@ -30,6 +30,9 @@ func loadEngine(ctx context.Context, configPath string) (*engine.Engine, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := storeExists(cfg); err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
