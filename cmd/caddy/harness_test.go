@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/scimgate/scimgate/internal/freeport"
 )
 
 // binaries builds this Caddy and the scimgate command line once per test
@@ -41,12 +43,7 @@ var binaries = sync.OnceValues(func() ([2]string, error) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(t)
 }
 
 // caddyProc is a running Caddy with scimgate in a directory of its own.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/audit"
+	"github.com/scimgate/scimgate/internal/freeport"
 	"github.com/scimgate/scimgate/store/sqlite/sqlitetest"
 
 	_ "modernc.org/sqlite" // the driver the tamper step writes with
@@ -277,13 +277,9 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on now.
+// freeAddr returns a loopback address nothing listens on now (see
+// freeport).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(t)
 }

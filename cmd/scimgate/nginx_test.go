@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/forwardauth"
 	"github.com/scimgate/scimgate/gateway"
+	"github.com/scimgate/scimgate/internal/freeport"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/snapshot"
 	"github.com/scimgate/scimgate/store/sqlite"
@@ -508,16 +510,11 @@ func (p *nginxProc) dumpLog(t *testing.T) {
 	}
 }
 
-// freePort returns a port nothing listens on now.
+// freePort returns a port nothing listens on now, outside the range
+// outgoing connections take theirs from (see freeport).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return strconv.Itoa(freeport.Get(t))
 }
 
 // nginxApp is the application behind nginx: it records what it receives.

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/scimgate/scimgate/internal/freeport"
 )
 
 // startTimeout bounds how long Start waits for the stats socket and the
@@ -129,15 +131,12 @@ func Start(t testing.TB, cfg string) *HAProxy {
 	return h
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on right now.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on right
+// now, outside the range outgoing connections take theirs from (see
+// freeport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("haproxytest: free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return freeport.Get(t)
 }
 
 // Addr returns the address of the first listener of the configuration
