@@ -17,6 +17,23 @@ func StripMethodOverrides(h http.Header) {
 	delete(h, "X-Http-Method-Override")
 	delete(h, "X-Http-Method")
 	delete(h, "X-Method-Override")
+	// Names with underscores are kept as sent, and CGI-style servers (PHP)
+	// read X_HTTP_METHOD_OVERRIDE as the dashed header.
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 && IsMethodOverride(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// IsMethodOverride reports whether a header name, in any case and with
+// dashes or underscores, is one of the method-override headers.
+func IsMethodOverride(name string) bool {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
 }
 
 // StripCredentials removes scimgate's own credentials from a request going
