@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimgate/scimgate/audit"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
@@ -96,25 +95,10 @@ func BenchmarkAuditVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	var rep audit.Report
-	b.ResetTimer()
-	for b.Loop() {
-		if rep, err = audit.Verify(ctx, st, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
+	rep, perOp := timeVerify(b, db)
 	if !rep.OK || rep.Streams[0].Records != auditEvents {
 		b.Fatalf("verify: %+v", rep)
 	}
-	perOp := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(perOp.Seconds(), "s/verify")
 	b.ReportMetric(float64(auditEvents)/perOp.Seconds(), "events/s")
 
 	bin, err := buildBinary()

@@ -525,19 +525,7 @@ func mintJWT(t *testing.T, idp *mockoidc.MockOIDC, claims map[string]any) string
 // status and the refusal reason.
 func bearer(t *testing.T, u, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &body)
-	return resp.StatusCode, body.Reason
+	return gateGet(t, u, token)
 }
 
 // jwtClaims are the claims of a valid bearer JWT of the provider for email,
