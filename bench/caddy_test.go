@@ -32,7 +32,7 @@ import (
 // The knobs of bench/gate_test.go apply (GATE_ROUNDS, GATE_DURATION...).
 
 var buildCaddy = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "scimgate-bench-caddy")
+	dir, err := runTempDir("scimgate-bench-caddy")
 	if err != nil {
 		return "", err
 	}

@@ -133,7 +133,7 @@ func insert(ctx context.Context, tx store.Tx, tenant int64, typ, id, name string
 
 // buildBinary builds scimgate once.
 var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "scimgate-bench-bin")
+	dir, err := runTempDir("scimgate-bench-bin")
 	if err != nil {
 		return "", err
 	}
