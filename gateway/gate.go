@@ -70,7 +70,8 @@ func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, co
 
 func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Principal, req engine.Request, start time.Time) Check {
 	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: g.Engine.Decide(p, req)}
-	g.record(ctx, remote, c, time.Since(start))
+	now := time.Now()
+	g.record(ctx, remote, c, now, now.Sub(start))
 	return c
 }
 
@@ -84,7 +85,7 @@ func (g *Gate) Confirm(ctx context.Context, remote string, c Check) Check {
 		return c
 	}
 	c.Decision = d
-	g.record(ctx, remote, c, 0)
+	g.record(ctx, remote, c, time.Now(), 0)
 	return c
 }
 
@@ -98,11 +99,12 @@ func (g *Gate) BadRequest(adapter string, r *http.Request, host, method, reason 
 func (g *Gate) Refuse(ctx context.Context, adapter, remote, host, method, reason string) Check {
 	c := Check{Adapter: adapter, Request: engine.Request{Host: host, Method: method},
 		Decision: engine.Decision{Reason: reason}}
-	g.record(ctx, remote, c, 0)
+	g.record(ctx, remote, c, time.Now(), 0)
 	return c
 }
 
-func (g *Gate) record(ctx context.Context, remote string, c Check, took time.Duration) {
+// record counts, audits and logs c, decided at now in took.
+func (g *Gate) record(ctx context.Context, remote string, c Check, now time.Time, took time.Duration) {
 	d := c.Decision
 	if g.Metrics != nil {
 		g.Metrics.Decision(c.Adapter, d, took)
@@ -114,12 +116,19 @@ func (g *Gate) record(ctx context.Context, remote string, c Check, took time.Dur
 	if d.Allow {
 		level = g.AllowLevel
 	}
-	// Skip building a line that would not be written.
-	if g.Log == nil || !g.Log.Enabled(ctx, level) {
+	// Skip building a line that would not be written. The record goes
+	// to the handler directly: slog.Logger would also look up the
+	// caller's program counter, which this line does not log, for a
+	// sixth of its cost.
+	if g.Log == nil {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
-	attrs = append(attrs,
+	h := g.Log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	var buf [12]slog.Attr // the record copies them: one allocation, not one per append
+	attrs := append(buf[:0],
 		slog.String("adapter", c.Adapter),
 		slog.Bool("allow", d.Allow),
 		slog.String("reason", d.Reason),
@@ -137,7 +146,9 @@ func (g *Gate) record(ctx context.Context, remote string, c Check, took time.Dur
 		attrs = append(attrs, slog.String("token_id", c.Principal.TokenID))
 	}
 	attrs = append(attrs, slog.String("remote_addr", remote), slog.Int64("decide_us", took.Microseconds()))
-	g.Log.LogAttrs(ctx, level, "decision", attrs...)
+	r := slog.NewRecord(now, level, "decision", 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
 
 // Identify returns the identity values of an allowed check, or ok false

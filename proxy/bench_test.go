@@ -16,6 +16,8 @@ import (
 	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/internal/logbuf"
+	"github.com/scimgate/scimgate/internal/logfmt"
 )
 
 // cannedTransport answers every request with a 200-byte body without
@@ -90,6 +92,12 @@ routes:
 	}
 	gate := New(f.Gate, nil)
 	gate.transport = cannedTransport{}
+	// The same gate at serve's default level (info): a text line per
+	// decision, into a logbuf as serve writes it.
+	infoGate := *f.Gate
+	infoGate.Log = slog.New(logfmt.NewText(logbuf.New(io.Discard, 100*time.Millisecond, 64<<10), nil))
+	gateInfo := New(&infoGate, nil)
+	gateInfo.transport = cannedTransport{}
 
 	for _, tt := range []struct {
 		name string
@@ -97,6 +105,7 @@ routes:
 	}{
 		{"bare", bare},
 		{"gate", gate},
+		{"gate-info", gateInfo},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			r := httptest.NewRequest("GET", "http://app.test/app/x", nil)

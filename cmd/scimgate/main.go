@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/internal/logfmt"
 	"github.com/scimgate/scimgate/snapshot"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
@@ -253,10 +254,12 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// logfmt writes what slog's handlers would, faster for the access
+	// log's lines.
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(logfmt.NewJSON(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logfmt.NewText(w, opts))
 }
 
 func defaultLog() config.LogConfig { return config.Default().Log }
