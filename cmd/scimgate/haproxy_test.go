@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/internal/haproxytest"
 )
 
@@ -218,6 +219,9 @@ func testHAProxySPOE(t *testing.T, network string) {
 		h["X-Scimgate-Groups"] = []string{"admins"}
 		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups"} // must not drop the gate's
 		h["Cookie"] = []string{"theme=dark; scimgate_session=0123456789abcdef.forged; lang=en"}
+		h["X-Http-Method-Override"] = []string{"DELETE"} // no header may change the decided method
+		h["X_Method_Override"] = []string{"DELETE"}
+		h["X-Http-Method"] = []string{"DELETE"}
 		res, body := do(t, "/whoami/", h)
 		if res.StatusCode != 200 {
 			t.Fatalf("alice = %d %s", res.StatusCode, body)
@@ -233,7 +237,7 @@ func testHAProxySPOE(t *testing.T, network string) {
 			t.Errorf("email %q, assertion %q", seen.Get("X-Scimgate-Email"), seen.Get("X-Scimgate-Assertion"))
 		}
 		for k := range seen {
-			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate_") || strings.HasPrefix(l, "x_scimgate") {
+			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate_") || strings.HasPrefix(l, "x_scimgate") || gateway.IsMethodOverride(k) {
 				t.Errorf("the spoofed %s reached the application", k)
 			}
 		}
