@@ -20,13 +20,7 @@ import (
 // CLI and the admin API who could reach a route at past times and when a
 // user could reach it.
 func TestAccessEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "scimgate.yaml")
 	adminAddr := "127.0.0.1:" + freePort(t)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/scimgate/scimgate/directory"
 )
 
 func accessToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,19 +75,5 @@ func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func accessTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, src := stateFlags("access-token revoke", stderr)
-	if err := parseArgs(fs, args, 1); err != nil {
-		return fmt.Errorf("%w (usage: access-token revoke --config FILE ID (see access-token list))", err)
-	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if err := dir.RevokeAccessToken(ctx, fs.Arg(0), "cli"); err != nil {
-		return err
-	}
-	settle()
-	fmt.Fprintf(stdout, "revoked access token %s\n", fs.Arg(0))
-	return nil
+	return revokeCredential(ctx, args, stdout, stderr, "access-token", "access token", (*directory.Service).RevokeAccessToken)
 }

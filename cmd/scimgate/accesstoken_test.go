@@ -84,13 +84,7 @@ func accessTokenParts(t *testing.T, token string) (id, secret string) {
 // token-revoked), refusal for an inactive user, judgement on the owner's
 // current state, and --ttl expiry.
 func TestAccessTokenCLI(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello "+r.Header.Get("X-Scimgate-User"))
 	}))

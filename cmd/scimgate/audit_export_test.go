@@ -155,13 +155,7 @@ audit:
 // sink, makes SCIM changes and gateway requests, and finds every record
 // of `audit log --json` at both, with the webhook's bearer secret.
 func TestAuditExportEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	var mu sync.Mutex
 	got := map[string]audit.Entry{}
 	var auth []string

@@ -29,13 +29,7 @@ import (
 // the heads, the admin listener answers the same, and after the database
 // is altered behind the store's back verify fails, naming the record.
 func TestAuditEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "upstream "+r.URL.Path)
 	}))

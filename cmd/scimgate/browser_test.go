@@ -383,10 +383,7 @@ type browserGate struct {
 
 func startBrowserGate(t *testing.T) *browserGate {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	op, err := buildProvider()
 	if err != nil {
 		t.Fatal(err)

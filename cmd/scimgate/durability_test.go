@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,12 +23,14 @@ import (
 	"github.com/scimgate/scimgate/store/sqlite"
 )
 
-// buildBinary builds scimgate once per test binary run.
+// buildBinary builds scimgate once per test binary run, into binDir,
+// which TestMain removes.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "scimgate-bin")
 	if err != nil {
 		return "", err
 	}
+	binDir.Store(&dir)
 	bin := filepath.Join(dir, "scimgate")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -35,6 +38,30 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+var binDir atomic.Pointer[string]
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if d := binDir.Load(); d != nil {
+		os.RemoveAll(*d)
+	}
+	os.Exit(code)
+}
+
+// realBinary returns the scimgate binary for a test that runs it, and
+// skips the test in -short mode.
+func realBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
 
 // server is a scimgate process started from the built binary.
 type server struct {
@@ -149,13 +176,7 @@ type acked struct {
 // the store holds no half-written change: every resource and membership
 // edge has its change event and every change event its state.
 func TestKill9Durability(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "data", "scimgate.db")
 	config := filepath.Join(dir, "scimgate.yaml")

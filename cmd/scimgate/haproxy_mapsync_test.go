@@ -37,13 +37,7 @@ const (
 // operators run it: sign-in starts on the application's host, goes by the
 // gateway's and comes back.
 func TestHAProxyMapSync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts HAProxy and the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)

@@ -34,10 +34,7 @@ type spoeStack struct {
 
 func startSPOEStack(t *testing.T, appURL string, idp *mockoidc.MockOIDC) *spoeStack {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	gatePort, spoePort, runtimePort, edgePort := freePort(t), freePort(t), freePort(t), freePort(t)
 	s := &spoeStack{bin: bin, configPath: filepath.Join(dir, "scimgate.yaml"), edge: "http://127.0.0.1:" + edgePort}

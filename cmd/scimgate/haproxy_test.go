@@ -104,10 +104,7 @@ func TestHAProxySPOE(t *testing.T) {
 }
 
 func testHAProxySPOE(t *testing.T, network string) {
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	app := newHAProxyApp(t)
 	gatePort, spoePort, runtimePort, edgePort := freePort(t), freePort(t), freePort(t), freePort(t)

@@ -18,13 +18,7 @@ import (
 // as does the admin listener's readiness check; only GET is the health
 // check, other methods go to the gateway like any other path.
 func TestHealthzMainListener(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "scimgate.yaml")
 	adminAddr := "127.0.0.1:" + freePort(t)
@@ -90,13 +84,7 @@ func TestHealthzMainListener(t *testing.T) {
 // filter.maxResults and lists return at most that many a page, with
 // totalResults counting all.
 func TestServeMaxResultsFromConfig(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "scimgate.yaml")
 	cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: acme\n  max_results: 2\nlog:\n  level: warn\n",

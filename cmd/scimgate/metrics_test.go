@@ -66,13 +66,7 @@ func adminHealth(t *testing.T, adminAddr string) (int, string) {
 // read for longer than gateway.max_snapshot_age (the change log's table
 // renamed away behind the server's back), and 200 again once it can.
 func TestAdminMetrics(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "upstream\n") }))
 	defer up.Close()
 	dir := t.TempDir()

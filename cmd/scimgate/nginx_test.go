@@ -51,10 +51,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Skip("starts nginx and the real binary")
 	}
 	nginxBin := findNginx(t)
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	app := newNginxApp(t)
 	dbPath := filepath.Join(dir, "data", "scimgate.db")

@@ -24,10 +24,7 @@ type policyFixture struct {
 // empty admins group. Tenant other has a group ops too.
 func newPolicyFixture(t *testing.T) *policyFixture {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	head := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: acme\nlog:\n  level: warn\n",
 		filepath.Join(dir, "scimgate.db"))

@@ -128,13 +128,7 @@ const (
 // policy deciding exactly as before, and the log says why; the reload
 // counter on /metrics agrees with the log.
 func TestPolicyReload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "upstream\n") }))
 	defer up.Close()
 	dir := t.TempDir()

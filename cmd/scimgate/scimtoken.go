@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/scimgate/scimgate/directory"
 )
 
 func scimToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,19 +82,26 @@ func stamp(t time.Time) string {
 }
 
 func scimTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, src := stateFlags("scim-token revoke", stderr)
+	return revokeCredential(ctx, args, stdout, stderr, "scim-token", "SCIM token", (*directory.Service).RevokeToken)
+}
+
+// revokeCredential is "<command> revoke ID" for a credential named what,
+// revoked by revoke with the actor "cli".
+func revokeCredential(ctx context.Context, args []string, stdout, stderr io.Writer, command, what string,
+	revoke func(d *directory.Service, ctx context.Context, id, actor string) error) error {
+	fs, src := stateFlags(command+" revoke", stderr)
 	if err := parseArgs(fs, args, 1); err != nil {
-		return fmt.Errorf("%w (usage: scim-token revoke --config FILE ID (see scim-token list))", err)
+		return fmt.Errorf("%w (usage: %s revoke --config FILE ID (see %s list))", err, command, command)
 	}
 	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if err := dir.RevokeToken(ctx, fs.Arg(0), "cli"); err != nil {
+	if err := revoke(dir, ctx, fs.Arg(0), "cli"); err != nil {
 		return err
 	}
 	settle()
-	fmt.Fprintf(stdout, "revoked SCIM token %s\n", fs.Arg(0))
+	fmt.Fprintf(stdout, "revoked %s %s\n", what, fs.Arg(0))
 	return nil
 }

@@ -171,13 +171,7 @@ func parseTable(t *testing.T, out string, cols ...string) []map[string]string {
 // next request with its cookie is refused (401 session-revoked), leaves
 // other users' sessions alone, and the list then shows it revoked.
 func TestSessionsCLIAfterSignIn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)

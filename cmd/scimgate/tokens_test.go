@@ -171,13 +171,7 @@ func scimReq(t *testing.T, c *http.Client, base, token, method, path, body strin
 // the real server runs on the same store: create, list, use, revoke,
 // expiry, a second tenant's isolation, and the CLI's error cases.
 func TestTokenLifecycle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "scimgate.yaml")
 	cfg := fmt.Sprintf("listen: \"127.0.0.1:0\"\nadmin_listen: \"\"\nstore: \"sqlite:%s\"\nscim:\n  bootstrap_tenant: acme\nlog:\n  level: warn\n",

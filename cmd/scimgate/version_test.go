@@ -41,13 +41,7 @@ func TestVersionCommand(t *testing.T) {
 // 0; a version set at build time with -ldflags "-X main.version=..." is
 // the one it prints.
 func TestVersionBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := realBinary(t)
 	res := mustCLI(t, bin, "version")
 	m := versionLine.FindStringSubmatch(res.stdout)
 	if m == nil {
