@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,4 +112,28 @@ func TestFilesPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("reopened after chmod 644", 0o640)
+}
+
+// TestCloseDuringView: a read that began before Close and prepares a
+// statement after it gets ErrClosed (it wrote into the closed statement
+// cache, a panic: seen when a server stopped while its snapshot tailed
+// the change log).
+func TestCloseDuringView(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "scimgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error)
+	err = s.View(ctx, func(tx store.ReadTx) error {
+		go func() { closed <- s.Close() }()
+		if err := <-closed; err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		_, err := tx.Changes(ctx, 0, 10) // not prepared before: the cache is asked
+		return err
+	})
+	if !errors.Is(err, store.ErrClosed) {
+		t.Errorf("a read after Close = %v, want ErrClosed", err)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+
+	"github.com/scimgate/scimgate/store"
 )
 
 // stmtCache keeps one prepared statement per query text. The driver does
@@ -32,6 +34,10 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	defer c.mu.Unlock()
 	if s := c.m[query]; s != nil {
 		return s, nil
+	}
+	if c.m == nil {
+		// Closed while a transaction begun before was still running.
+		return nil, store.ErrClosed
 	}
 	s, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
