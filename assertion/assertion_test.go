@@ -89,6 +89,30 @@ func TestStrip(t *testing.T) {
 	}
 }
 
+func TestIsIdentityHeader(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"X-Scimgate-User", true},
+		{"x_scimgate_groups", true},
+		{"X-SCimgAte", true}, // the bare name too, as the HAProxy examples delete it
+		{"x_scimgate", true},
+		{"X-Scimgate-", true},
+		{"X-Scimgatex", false},
+		{"X-Scimgat", false},
+		{"X-Scimgate\rUser", false},
+		{"X\rScimgate-User", false}, // '\r'|0x20 is '-': folding must not confuse them
+		{"Xx-Scimgate-User", false},
+		{"X-Other", false},
+		{"", false},
+	} {
+		if got := assertion.IsIdentityHeader(tt.name); got != tt.want {
+			t.Errorf("IsIdentityHeader(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestValuesSet(t *testing.T) {
 	tests := []struct {
 		name string

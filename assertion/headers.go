@@ -63,21 +63,32 @@ func stripTokens(values []string) []string {
 }
 
 // IsIdentityHeader reports whether name is, or reads as, one of the
-// headers the gateway owns.
+// headers the gateway owns: X-Scimgate-* and X-Scimgate itself, in any
+// case, with underscores for dashes.
 func IsIdentityHeader(name string) bool {
-	if len(name) < len(headerPrefix) {
+	// "X-Scimgate" itself, and "X-Scimgate-" followed by anything.
+	n := len(headerPrefix) - 1
+	if len(name) < n || (len(name) > n && name[n] != '-' && name[n] != '_') {
 		return false
 	}
-	for i := range len(headerPrefix) {
-		c, p := name[i], headerPrefix[i]
-		if c == '_' {
-			c = '-'
-		}
-		if c != p && c|0x20 != p|0x20 {
+	for i := range n {
+		if lowerDash(name[i]) != lowerDash(headerPrefix[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// lowerDash folds c as header names are read: ASCII letters to lower
+// case, '_' to '-'.
+func lowerDash(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // Identity computes identity headers, caching the signed assertion of a
