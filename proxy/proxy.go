@@ -50,6 +50,24 @@ func New(gate *gateway.Gate, log *slog.Logger) *Proxy {
 
 type identityKey struct{}
 
+// gateCtx is the context an allowed request goes upstream with:
+// cancellable when access goes, and carrying the identity the upstream is
+// told, in one allocation rather than a context.WithValue and its boxed
+// value.
+type gateCtx struct {
+	context.Context
+	vals       assertion.Values
+	identified bool
+}
+
+// Value answers identityKey with the gateCtx itself.
+func (c *gateCtx) Value(key any) any {
+	if key == (identityKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, refused := gateway.RequestFrom(r)
@@ -86,10 +104,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if identified {
-		ctx = context.WithValue(ctx, identityKey{}, vals)
-	}
-	out := r.WithContext(ctx)
+	out := r.WithContext(&gateCtx{Context: ctx, vals: vals, identified: identified})
 	// Forward the path that was decided on, not a spelling of it the
 	// upstream might read differently.
 	out.URL.Path, out.URL.RawPath = req.Path, ""
@@ -131,8 +146,8 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
-			if v, ok := pr.In.Context().Value(identityKey{}).(assertion.Values); ok {
-				v.Set(pr.Out.Header)
+			if c, ok := pr.In.Context().Value(identityKey{}).(*gateCtx); ok && c.identified {
+				c.vals.Set(pr.Out.Header)
 			}
 		},
 		Transport:    p.transport,
