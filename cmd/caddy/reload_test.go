@@ -95,10 +95,26 @@ func TestCaddyReload(t *testing.T) {
 	stillIn := func(when string) {
 		t.Helper()
 		// A reload ends the old server's keep-alive connections; a request
-		// racing that close on a reused one sees EOF. Browsers retry on a
-		// new connection: so do these clients.
-		browser.CloseIdleConnections()
-		c.httpClient.CloseIdleConnections()
+		// racing that close on a reused one sees EOF, and a connection the
+		// old server accepts as it stops is reset. Browsers retry on a new
+		// connection: so do these clients, until each holds a connection
+		// the reloaded server answered on (kept alive for the checks).
+		for _, hc := range []*http.Client{browser, c.httpClient} {
+			var err error
+			for range 5 {
+				hc.CloseIdleConnections()
+				var resp *http.Response
+				if resp, err = hc.Get(c.site + "/app/x"); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("%s: no answer after 5 tries: %v", when, err)
+			}
+		}
 		code, final, body := visit("/app/dash")
 		if code != http.StatusOK || final != c.site+"/app/dash" {
 			t.Fatalf("%s: the session no longer works: %d %s %s", when, code, final, body)
