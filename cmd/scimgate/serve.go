@@ -67,6 +67,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer a.st.Close()
 	defer a.rec.Close() // before the store: it flushes into it
+	defer stop()        // first: the snapshot's poller stops before its store closes
 	var secret string
 	if cfg.SCIM.BootstrapTenant != "" {
 		if secret, err = a.dir.Bootstrap(ctx, cfg.SCIM.BootstrapTenant); err != nil {
