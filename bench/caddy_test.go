@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimgate/scimgate/internal/rundir"
 )
 
 // Caddy with scimgate (issue 6), end to end: wrk drives three real Caddy
@@ -32,7 +34,7 @@ import (
 // The knobs of bench/gate_test.go apply (GATE_ROUNDS, GATE_DURATION...).
 
 var buildCaddy = sync.OnceValues(func() (string, error) {
-	dir, err := runTempDir("scimgate-bench-caddy")
+	dir, err := rundir.Make("scimgate-bench-caddy")
 	if err != nil {
 		return "", err
 	}

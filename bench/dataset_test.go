@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/internal/rundir"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
@@ -133,7 +134,7 @@ func insert(ctx context.Context, tx store.Tx, tenant int64, typ, id, name string
 
 // buildBinary builds scimgate once.
 var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := runTempDir("scimgate-bench-bin")
+	dir, err := rundir.Make("scimgate-bench-bin")
 	if err != nil {
 		return "", err
 	}

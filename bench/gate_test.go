@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimgate/scimgate/internal/rundir"
 )
 
 // The gate (issue 4), end to end: wrk drives the real scimgate binary over
@@ -117,7 +119,7 @@ type gateWorld struct {
 // added to package main (go build -overlay: the source tree is not
 // touched): the same binary, plus net/http/pprof on $SCIMGATE_BENCH_PPROF.
 var buildProfBinary = sync.OnceValues(func() (string, error) {
-	dir, err := runTempDir("scimgate-bench-pprof")
+	dir, err := rundir.Make("scimgate-bench-pprof")
 	if err != nil {
 		return "", err
 	}
@@ -143,7 +145,7 @@ var buildProfBinary = sync.OnceValues(func() (string, error) {
 })
 
 var buildPeer = sync.OnceValues(func() (string, error) {
-	dir, err := runTempDir("scimgate-bench-peer")
+	dir, err := rundir.Make("scimgate-bench-peer")
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +169,7 @@ var theGateWorld = sync.OnceValues(func() (*gateWorld, error) {
 	if w.peer, err = buildPeer(); err != nil {
 		return nil, err
 	}
-	if w.dir, err = runTempDir("scimgate-bench-gate"); err != nil {
+	if w.dir, err = rundir.Make("scimgate-bench-gate"); err != nil {
 		return nil, err
 	}
 	w.db = filepath.Join(w.dir, "scimgate.db")

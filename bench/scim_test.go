@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scimgate/scimgate/internal/rundir"
 )
 
 // env is a running scimgate on a copy of the dataset.
@@ -56,7 +58,7 @@ func startEnv() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := runTempDir("scimgate-bench-run")
+	dir, err := rundir.Make("scimgate-bench-run")
 	if err != nil {
 		return nil, err
 	}
@@ -103,30 +105,8 @@ func TestMain(m *testing.M) {
 		theEnv.cmd.Wait()
 		os.RemoveAll(theEnv.dir)
 	}
-	tempDirs.Lock()
-	for _, d := range tempDirs.dirs {
-		os.RemoveAll(d)
-	}
-	tempDirs.Unlock()
+	rundir.RemoveAll()
 	os.Exit(code)
-}
-
-// tempDirs are the directories of a run (binaries, stores, logs), removed
-// when it ends. The dataset itself stays in $TMPDIR for the next run.
-var tempDirs struct {
-	sync.Mutex
-	dirs []string
-}
-
-// runTempDir creates a temporary directory that TestMain removes.
-func runTempDir(prefix string) (string, error) {
-	dir, err := os.MkdirTemp("", prefix)
-	if err == nil {
-		tempDirs.Lock()
-		tempDirs.dirs = append(tempDirs.dirs, dir)
-		tempDirs.Unlock()
-	}
-	return dir, err
 }
 
 func (e *env) do(tb testing.TB, method, path, body string, want int) []byte {

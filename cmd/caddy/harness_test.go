@@ -21,13 +21,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/scimgate/scimgate/internal/freeport"
+	"github.com/scimgate/scimgate/internal/rundir"
 )
 
 // binaries builds this Caddy and the scimgate command line once per test
-// run: the tests drive the real processes.
+// run (TestMain removes them): the tests drive the real processes.
 var binaries = sync.OnceValues(func() ([2]string, error) {
 	var bins [2]string
-	dir, err := os.MkdirTemp("", "scimgate-caddy-bin")
+	dir, err := rundir.Make("scimgate-caddy-bin")
 	if err != nil {
 		return bins, err
 	}
@@ -40,6 +41,12 @@ var binaries = sync.OnceValues(func() ([2]string, error) {
 	}
 	return bins, nil
 })
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	rundir.RemoveAll()
+	os.Exit(code)
+}
 
 func freePort(t *testing.T) string {
 	t.Helper()

@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/scimgate/scimgate/internal/rundir"
 )
 
 // The OpenID provider of the browser tests: zitadel/oidc's example server,
@@ -42,7 +44,7 @@ const (
 
 // buildProvider builds the provider once per test binary run.
 var buildProvider = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "zitadel-oidc-example")
+	dir, err := rundir.Make("zitadel-oidc-example")
 	if err != nil {
 		return "", err
 	}

@@ -14,23 +14,21 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/scimgate/scimgate/internal/rundir"
 	"github.com/scimgate/scimgate/store"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
 
-// buildBinary builds scimgate once per test binary run, into binDir,
-// which TestMain removes.
+// buildBinary builds scimgate once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "scimgate-bin")
+	dir, err := rundir.Make("scimgate-bin")
 	if err != nil {
 		return "", err
 	}
-	binDir.Store(&dir)
 	bin := filepath.Join(dir, "scimgate")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -39,13 +37,9 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-var binDir atomic.Pointer[string]
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if d := binDir.Load(); d != nil {
-		os.RemoveAll(*d)
-	}
+	rundir.RemoveAll()
 	os.Exit(code)
 }
 
