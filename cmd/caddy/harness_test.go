@@ -42,11 +42,7 @@ var binaries = sync.OnceValues(func() ([2]string, error) {
 	return bins, nil
 })
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	rundir.RemoveAll()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { rundir.Main(m) }
 
 func freePort(t *testing.T) string {
 	t.Helper()

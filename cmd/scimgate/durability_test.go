@@ -37,11 +37,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	rundir.RemoveAll()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { rundir.Main(m) }
 
 // realBinary returns the scimgate binary for a test that runs it, and
 // skips the test in -short mode.

@@ -6,6 +6,7 @@ package rundir
 import (
 	"os"
 	"sync"
+	"testing"
 )
 
 var (
@@ -34,4 +35,11 @@ func RemoveAll() {
 		os.RemoveAll(d)
 	}
 	dirs = nil
+}
+
+// Main is a TestMain that runs the tests, then RemoveAll.
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveAll()
+	os.Exit(code)
 }
