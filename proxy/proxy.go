@@ -50,14 +50,12 @@ func New(gate *gateway.Gate, log *slog.Logger) *Proxy {
 
 type identityKey struct{}
 
-// gateCtx is the context an allowed request goes upstream with:
-// cancellable when access goes, and carrying the identity the upstream is
-// told, in one allocation rather than a context.WithValue and its boxed
-// value.
+// gateCtx is the context an identified request goes upstream with: its
+// cancellable context, carrying the identity the upstream is told, in one
+// allocation rather than a context.WithValue and its boxed value.
 type gateCtx struct {
 	context.Context
-	vals       assertion.Values
-	identified bool
+	vals assertion.Values
 }
 
 // Value answers identityKey with the gateCtx itself.
@@ -104,7 +102,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	out := r.WithContext(&gateCtx{Context: ctx, vals: vals, identified: identified})
+	if identified {
+		ctx = &gateCtx{Context: ctx, vals: vals}
+	}
+	out := r.WithContext(ctx)
 	// Forward the path that was decided on, not a spelling of it the
 	// upstream might read differently.
 	out.URL.Path, out.URL.RawPath = req.Path, ""
@@ -146,7 +147,7 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
-			if c, ok := pr.In.Context().Value(identityKey{}).(*gateCtx); ok && c.identified {
+			if c, ok := pr.In.Context().Value(identityKey{}).(*gateCtx); ok {
 				c.vals.Set(pr.Out.Header)
 			}
 		},
