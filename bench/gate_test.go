@@ -402,8 +402,12 @@ func rounds(b *testing.B, s gateSettings, l gateLayout, ts []target) map[string]
 				rerun++
 			}
 			res[t.name] = append(res[t.name], rr)
-			line = append(line, fmt.Sprintf("%s %.0f req/s p50 %s p99 %s cpu %s/req (others %.0f%%)",
-				t.name, rr.rps, rr.p50.Round(time.Microsecond), rr.p99.Round(time.Microsecond), rr.cpuPerReq.Round(100*time.Nanosecond), rr.foreign))
+			cpu := fmt.Sprintf("cpu %s/req", rr.cpuPerReq.Round(100*time.Nanosecond))
+			if t.behind != nil {
+				cpu += fmt.Sprintf(" + upstream %s + wrk %s", rr.behindPerReq.Round(100*time.Nanosecond), rr.wrkPerReq.Round(100*time.Nanosecond))
+			}
+			line = append(line, fmt.Sprintf("%s %.0f req/s p50 %s p99 %s %s (others %.0f%%)",
+				t.name, rr.rps, rr.p50.Round(time.Microsecond), rr.p99.Round(time.Microsecond), cpu, rr.foreign))
 		}
 		b.Logf("round %d: %s", r+1, strings.Join(line, "; "))
 	}
@@ -512,9 +516,9 @@ func BenchmarkGateProxy(b *testing.B) {
 				e := startGateEnv(b, w, l)
 				hdr := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
 				res := rounds(b, s, l, []target{
-					{name: "bare", url: e.bareURL + "/app/x", headers: hdr, proc: e.bare},
-					{name: "gate", url: e.gateURL + "/app/x", headers: hdr, proc: e.gate},
-					{name: "gate-info", url: e.infoURL + "/app/x", headers: hdr, proc: e.gateInfo, logFile: e.infoLog},
+					{name: "bare", url: e.bareURL + "/app/x", headers: hdr, proc: e.bare, behind: e.upstream},
+					{name: "gate", url: e.gateURL + "/app/x", headers: hdr, proc: e.gate, behind: e.upstream},
+					{name: "gate-info", url: e.infoURL + "/app/x", headers: hdr, proc: e.gateInfo, behind: e.upstream, logFile: e.infoLog},
 					{name: "direct", url: e.upURL + "/app/x", headers: hdr, proc: e.upstream},
 				})
 				logB := res["gate-info"][0].logBytes / int64(max(1, res["gate-info"][0].requests))

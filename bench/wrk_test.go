@@ -110,12 +110,16 @@ type target struct {
 	url     string
 	headers []string
 	proc    *proc  // the server under test, for its CPU time
+	behind  *proc  // the upstream behind it, if any, for its CPU time
 	logFile string // emptied before each run and measured after
 }
 
 type runResult struct {
 	wrkResult
 	cpuPerReq time.Duration // the server's CPU time (user+system) per request
+	// behindPerReq and wrkPerReq are the upstream's and wrk's: a proxy's
+	// headers cost the upstream too.
+	behindPerReq, wrkPerReq time.Duration
 	logBytes  int64
 	// foreign is the CPU time, in % of one core, that processes other
 	// than the benchmark's used during the run: other work on the
@@ -136,12 +140,12 @@ func (t target) run(s gateSettings, l gateLayout, d time.Duration) (runResult, e
 			return runResult{}, err
 		}
 	}
-	cpu0, mine0, busy0 := t.proc.cpu(), ourCPU(), busyCPU()
+	cpu0, behind0, mine0, busy0 := t.proc.cpu(), t.behind.cpu(), ourCPU(), busyCPU()
 	start := time.Now()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
-	cpu, mine, busy := t.proc.cpu()-cpu0, ourCPU()-mine0, busyCPU()-busy0
+	cpu, behind, mine, busy := t.proc.cpu()-cpu0, t.behind.cpu()-behind0, ourCPU()-mine0, busyCPU()-busy0
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %s: %v\n%s", t.name, strings.Join(argv, " "), err, out)
 	}
@@ -153,10 +157,11 @@ func (t target) run(s gateSettings, l gateLayout, d time.Duration) (runResult, e
 		return runResult{}, fmt.Errorf("%s: %w", t.name, err)
 	}
 	res := runResult{wrkResult: r}
-	mine += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	wrkCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	mine += wrkCPU
 	res.foreign = max(0, float64(busy-mine)/float64(wall)*100)
-	if r.requests > 0 {
-		res.cpuPerReq = cpu / time.Duration(r.requests)
+	if n := time.Duration(r.requests); n > 0 {
+		res.cpuPerReq, res.behindPerReq, res.wrkPerReq = cpu/n, behind/n, wrkCPU/n
 	}
 	if t.logFile != "" {
 		if fi, err := os.Stat(t.logFile); err == nil {
