@@ -120,7 +120,7 @@ type runResult struct {
 	// behindPerReq and wrkPerReq are the upstream's and wrk's: a proxy's
 	// headers cost the upstream too.
 	behindPerReq, wrkPerReq time.Duration
-	logBytes  int64
+	logBytes                int64
 	// foreign is the CPU time, in % of one core, that processes other
 	// than the benchmark's used during the run: other work on the
 	// machine skews the figures.
