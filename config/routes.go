@@ -68,8 +68,8 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 		}
 		if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
 			add(at("path"), fmt.Sprintf("%q must start with /", r.Path), `for example "/app/"`)
-		} else if strings.ContainsAny(r.Path, "?#%\\") || strings.Contains(r.Path, "/../") || strings.Contains(r.Path, "/./") {
-			add(at("path"), fmt.Sprintf("%q is not a plain path prefix", r.Path), "no query, fragment, escapes or dot segments")
+		} else if msg, hint := checkPath(r.Path); msg != "" {
+			add(at("path"), fmt.Sprintf("%q %s", r.Path, msg), hint)
 		}
 		for j, m := range r.Methods {
 			if !contains(knownMethods, m) {
@@ -100,6 +100,27 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 		checkNames(r.Deny.Groups, at("deny.groups"), add)
 		checkNames(r.Deny.Users, at("deny.users"), add)
 	}
+}
+
+// checkPath reports what is wrong with a route's path prefix, if
+// anything: a prefix no normalised request path can have would protect
+// nothing, and requests would fall to a shorter route.
+func checkPath(p string) (msg, hint string) {
+	if strings.ContainsAny(p, "*?#%\\") {
+		return "is not a plain path prefix", `no wildcards, query, fragment or escapes: "/admin" covers /admin and everything under it`
+	}
+	if p == "" || p == "/" {
+		return "", ""
+	}
+	for seg := range strings.SplitSeq(strings.TrimSuffix(strings.TrimPrefix(p, "/"), "/"), "/") {
+		switch seg {
+		case ".", "..":
+			return "has a dot segment", "name the path it resolves to"
+		case "":
+			return "has an empty segment (//)", "request paths with // are refused; use single slashes"
+		}
+	}
+	return "", ""
 }
 
 func checkHost(h string) string {

@@ -36,8 +36,26 @@ func TestValidateRoutes(t *testing.T) {
 			`routes[0].methods[0]: "get" is not an HTTP method`,
 			`routes[0].methods[1]: "BREW" is not an HTTP method`,
 			`routes[0].upstream: "ftp://x" is not an http(s) URL`,
-			`routes[1].path: "/a/../b" is not a plain path prefix`,
+			`routes[1].path: "/a/../b" has a dot segment`,
 			`routes[1].upstream: "http://x/?q=1" has a query or fragment`}},
+		// A prefix no normalised request path can have protects nothing:
+		// /admin/x would fall to a shorter route.
+		{"paths no request can have", `routes:
+  - {name: a, path: "/admin/*", allow: {public: true}}
+  - {name: b, path: "/admin/..", allow: {public: true}}
+  - {name: c, path: "/admin//x", allow: {public: true}}
+  - {name: d, path: "/./admin", allow: {public: true}}
+  - {name: e, path: "/a%2fb", allow: {public: true}}
+  - {name: f, path: "//", allow: {public: true}}
+  - {name: g, path: "/admin/", allow: {public: true}}
+  - {name: h, path: "/", allow: {public: true}}
+  - {name: i, path: "/.well-known/x", allow: {public: true}}`, []string{
+			`routes[0].path: "/admin/*" is not a plain path prefix`,
+			`routes[1].path: "/admin/.." has a dot segment`,
+			`routes[2].path: "/admin//x" has an empty segment`,
+			`routes[3].path: "/./admin" has a dot segment`,
+			`routes[4].path: "/a%2fb" is not a plain path prefix`,
+			`routes[5].path: "//" has an empty segment`}},
 		{"public with names, empty names", `routes:
   - {name: a, allow: {public: true, groups: [eng]}}
   - {name: b, allow: {groups: [""]}, deny: {users: [" "]}}`, []string{

@@ -190,10 +190,18 @@ var methodBits = map[string]uint16{
 }
 
 // methodBit maps a method to its bit; unknown methods get a bit no route
-// lists, so only routes admitting every method match them.
+// lists, so only routes admitting every method match them. Methods are
+// case-sensitive (RFC 9110), yet many applications and frameworks read
+// "delete" as DELETE: a method is decided as the known method it may
+// become, so that "delete" cannot pass where DELETE is refused.
 func methodBit(m string) uint16 {
 	if b, ok := methodBits[m]; ok {
 		return b
+	}
+	for k, b := range methodBits {
+		if strings.EqualFold(k, m) {
+			return b
+		}
 	}
 	return 1 << 15
 }

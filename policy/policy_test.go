@@ -63,6 +63,13 @@ func TestMatch(t *testing.T) {
 		{"other.test", "/metrics/x", "BREW", "<nil>"},
 		{"other.test", "/metricsx", "POST", "root"},
 		{"other.test", "/", "POST", "root"},
+		// Methods in another case are decided as the method many
+		// applications read them as: "delete" is refused where DELETE
+		// is, not handed to a route admitting every method.
+		{"app.example.com", "/api/items", "get", "app-api-get"},
+		{"app.example.com", "/api/items", "Head", "app-api-get"},
+		{"other.test", "/metrics", "post", "<nil>"},
+		{"other.test", "/metrics", "gEt", "any-metrics"},
 	}
 	for _, tt := range tests {
 		r := p.Match(tt.host, tt.path, tt.method)
@@ -84,7 +91,10 @@ func TestMatch(t *testing.T) {
 
 func TestMatchDoesNotAllocate(t *testing.T) {
 	p := compile(t, routesYAML)
-	if n := testing.AllocsPerRun(100, func() { p.Match("app.example.com", "/api/items/42", "GET") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() {
+		p.Match("app.example.com", "/api/items/42", "GET")
+		p.Match("app.example.com", "/api/items/42", "delete")
+	}); n != 0 {
 		t.Errorf("Match allocates %v times per call, want 0", n)
 	}
 }

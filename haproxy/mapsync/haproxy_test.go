@@ -35,6 +35,11 @@ routes:
     host: app.test
     path: /public
     allow: { public: true }
+  - name: app-delete
+    host: app.test
+    path: /app/items
+    methods: [DELETE]
+    allow: { groups: [admins] }
 `
 
 // TestHAProxy drives the example haproxy.cfg on a real HAProxy with maps the
@@ -81,6 +86,12 @@ func TestHAProxy(t *testing.T) {
 			{"", "GET", "/public/..;/app/x", 400, ""},
 			{"alice", "GET", "/app/a%3bb", 400, ""},
 			{"alice", "GET", "/app/.well-known/x", 200, "alice"}, // a dot, not a dot segment
+			{"alice", "DELETE", "/app/items/1", 200, "alice"},
+			{"dave", "DELETE", "/app/items/1", 403, ""},
+			// Many applications read "delete" as DELETE: it is decided as
+			// one, not handed to the route admitting every method.
+			{"dave", "delete", "/app/items/1", 403, ""},
+			{"alice", "delete", "/app/items/1", 200, "alice"},
 		}
 		// The route key joins host and path: a Host that is not a host
 		// name must not move the path into another route.
