@@ -6,7 +6,9 @@
 package forwardauth
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -58,6 +60,14 @@ var errConflict = errors.New("conflicting forward-auth headers")
 // client may have chosen.
 func originalRequest(r *http.Request) (original, error) {
 	h := r.Header
+	// A proxy sets each of these once; a second value is one the client
+	// added and the proxy appended to, and which one the proxy itself
+	// acts on is not known here.
+	for _, k := range [...]string{"X-Original-Uri", "X-Original-Method", "X-Forwarded-Uri", "X-Forwarded-Method", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if len(h[k]) > 1 {
+			return original{}, errConflict
+		}
+	}
 	fwd := original{
 		method: h.Get("X-Forwarded-Method"),
 		host:   h.Get("X-Forwarded-Host"),
@@ -101,24 +111,30 @@ func first(vals ...string) string {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o, err := originalRequest(r)
 	if err != nil {
-		status := http.StatusBadRequest
+		status, name, reason := http.StatusBadRequest, "bad_request", "missing-headers"
 		if errors.Is(err, errConflict) {
-			status = http.StatusForbidden // nginx understands only 2xx, 401 and 403
+			// nginx understands only 2xx, 401 and 403.
+			status, name, reason = http.StatusForbidden, "forbidden", "conflicting-headers"
 		}
-		http.Error(w, err.Error(), status)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		msg, _ := json.Marshal(err.Error())
+		_, _ = fmt.Fprintf(w, `{"error":%q,"reason":%q,"message":%s}`+"\n", name, reason, msg)
 		return
 	}
-	path := o.uri
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
+	path, _, _ := strings.Cut(o.uri, "?")
 	host := policy.NormalizeHost(o.host)
 	clean, err := policy.CanonicalPath(path)
 	var c gateway.Check
 	switch {
 	case !policy.ValidHost(host):
 		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadHost)
-	case err != nil:
+	case err != nil || strings.IndexByte(path, '#') >= 0:
+		// Clients never send a fragment: a '#' in the request line is
+		// part of a path that the proxy forwards as it is, and that an
+		// application may read past (/public/x#/../../console).
+		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadPath)
 		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadPath)
 	default:
 		c = h.gate.Decide("forwardauth", r, engine.Request{Host: host, Path: clean, Method: o.method})

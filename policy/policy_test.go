@@ -223,7 +223,11 @@ func TestNormalizeHost(t *testing.T) {
 		"[::1]":                "::1",
 		"app":                  "app",
 		"App:":                 "app",
-		"[app]":                "app",
+		"[app]":                "[app]", // ValidHost refuses it
+		"[App.Test.]:443":      "[app.test.]:443",
+		"[::FFFF:10.0.0.1]:80": "::ffff:10.0.0.1",
+		"[fe80::1%eth0]":       "[fe80::1%eth0]",
+		"[10.0.0.1]":           "[10.0.0.1]",
 		"":                     "",
 	} {
 		if got := NormalizeHost(in); got != want {

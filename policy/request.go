@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -74,12 +75,20 @@ func normalize(escaped string) (unescaped, clean string, err error) {
 }
 
 // NormalizeHost lower-cases a Host header value and strips the port and a
-// trailing dot.
+// trailing dot. Brackets are stripped from an IPv6 address alone: any
+// other bracketed value ("[app.test]") keeps them, and ValidHost refuses
+// it, since a proxy in front would not route it as the name inside.
 func NormalizeHost(h string) string {
+	orig := h
 	if host, ok := splitPort(h); ok {
 		h = host
 	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
+	}
+	if strings.HasPrefix(orig, "[") {
+		if a, err := netip.ParseAddr(h); err != nil || !a.Is6() || a.Zone() != "" {
+			return strings.ToLower(orig)
+		}
 	}
 	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {
