@@ -43,9 +43,13 @@ type JWTs interface {
 // Options configures an Authenticator. Zero values disable sessions and
 // JWTs.
 type Options struct {
-	CookieName string        // session cookie; "" disables sessions
-	Idle       time.Duration // sessions unused this long are refused
-	JWTs       JWTs          // nil: bearer JWTs are refused
+	CookieName string // session cookie; "" disables sessions
+	// JWTCookieName is the cookie with the session's JWT that sign-in
+	// sets for HAProxy's map-sync mode ("" when it does not). It is not a
+	// credential here, but it is scimgate's: see Cookies.
+	JWTCookieName string
+	Idle          time.Duration // sessions unused this long are refused
+	JWTs          JWTs          // nil: bearer JWTs are refused
 	// Touch persists sessions' last activity; Run calls it every minute.
 	Touch func(ctx context.Context, seen map[string]time.Time) error
 	Now   func() time.Time
@@ -60,6 +64,7 @@ type Authenticator struct {
 	dirty   sync.Map // session ids used since the last Touch
 	jwtMu   sync.Mutex
 	jwtSeen map[[32]byte]verifiedJWT
+	cookies []string
 }
 
 type verifiedJWT struct {
@@ -72,13 +77,23 @@ func New(src Snapshots, o Options) *Authenticator {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Authenticator{src: src, o: o, jwtSeen: map[[32]byte]verifiedJWT{}}
+	a := &Authenticator{src: src, o: o, jwtSeen: map[[32]byte]verifiedJWT{}}
+	for _, n := range []string{o.CookieName, o.JWTCookieName} {
+		if n != "" {
+			a.cookies = append(a.cookies, n)
+		}
+	}
+	return a
 }
 
 func reject(reason string) engine.Principal { return engine.Principal{Reject: reason} }
 
 // CookieName is the session cookie's name, "" when sessions are off.
 func (a *Authenticator) CookieName() string { return a.o.CookieName }
+
+// Cookies are the names of scimgate's own cookies, which no upstream may
+// receive: the session cookie and the session's JWT cookie, when set.
+func (a *Authenticator) Cookies() []string { return a.cookies }
 
 // Authenticate returns the principal of r.
 func (a *Authenticator) Authenticate(r *http.Request) engine.Principal {
@@ -195,7 +210,7 @@ func (a *Authenticator) jwt(ctx context.Context, raw string) engine.Principal {
 	v, ok := a.jwtSeen[key]
 	a.jwtMu.Unlock()
 	if ok && now.Before(v.expires) {
-		return engine.Principal{User: v.user, NotAfter: v.expires}
+		return engine.Principal{User: v.user, NotAfter: v.expires, JWT: true}
 	}
 	claim, exp, err := a.o.JWTs.VerifyJWT(ctx, raw)
 	if err != nil {
@@ -211,7 +226,7 @@ func (a *Authenticator) jwt(ctx context.Context, raw string) engine.Principal {
 	}
 	a.jwtSeen[key] = verifiedJWT{user: u.Key, expires: exp}
 	a.jwtMu.Unlock()
-	return engine.Principal{User: u.Key, NotAfter: exp}
+	return engine.Principal{User: u.Key, NotAfter: exp, JWT: true}
 }
 
 // Run persists sessions' last activity every minute until ctx ends, and

@@ -154,7 +154,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	gateway.StripCredentials(r.Header, h.gate.Auth.CookieName())
+	gateway.StripCredentials(r.Header, c.Principal, h.gate.Auth.Cookies())
 	gateway.StripMethodOverrides(r.Header)
 	if identified {
 		vals.Set(r.Header)

@@ -54,6 +54,9 @@ type Principal struct {
 	// NotAfter is when the credential stops being valid (a bearer JWT's
 	// expiry); zero when the credential's state says it.
 	NotAfter time.Time
+	// JWT is set when the credential was a bearer JWT of the identity
+	// provider, which upstreams must not receive (they could replay it).
+	JWT bool
 	// Reject, when set, is the reason authentication refused the
 	// credentials (a wrong secret, a bad signature, an idle session).
 	Reject string

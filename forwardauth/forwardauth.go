@@ -149,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if identified {
 			vals.Set(w.Header())
 		}
-		upstreamCredentials(w.Header(), r.Header, h.gate.Auth.CookieName())
+		upstreamCredentials(w.Header(), r.Header, c.Principal, h.gate.Auth.Cookies())
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		return
@@ -179,14 +179,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // upstreamCredentials sets, in the answer out, the Cookie and
-// Authorization of the asking request in without scimgate's credentials.
-func upstreamCredentials(out, in http.Header, cookieName string) {
-	if auth := in["Authorization"]; len(auth) == 1 && !gateway.IsAccessToken(auth[0]) {
+// Authorization of the asking request in without scimgate's credentials
+// (gateway.StripCredentials).
+func upstreamCredentials(out, in http.Header, p engine.Principal, cookies []string) {
+	if auth := in["Authorization"]; len(auth) == 1 && !p.JWT && !gateway.IsAccessToken(auth[0]) {
 		out.Set(HeaderUpstreamAuthorization, auth[0])
 	}
 	var kept string
 	for _, line := range in["Cookie"] {
-		_, rest, _ := gateway.SplitCookie(line, cookieName)
+		rest, _ := gateway.StripCookies(line, cookies)
 		if rest == "" {
 			continue
 		}

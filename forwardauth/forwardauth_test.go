@@ -546,7 +546,7 @@ func TestNginxIgnoresForwardedHost(t *testing.T) {
 func TestForwardAuthUpstreamCredentials(t *testing.T) {
 	e := newFAEnv(t)
 	g := *e.Gate
-	g.Auth = authn.New(e.Live, authn.Options{CookieName: "scimgate_session"})
+	g.Auth = authn.New(e.Live, authn.Options{CookieName: "scimgate_session", JWTCookieName: "scimgate_jwt", JWTs: gatetest.JWTs{F: e.Fixture}})
 	h := forwardauth.New(&g)
 	tests := []struct {
 		name, uri           string
@@ -560,6 +560,10 @@ func TestForwardAuthUpstreamCredentials(t *testing.T) {
 		{"the application's own credentials", "/public/x", http.Header{"Authorization": {"Basic dXNlcjpwdw=="}, "Cookie": {"a=1", "b=2"}},
 			200, "a=1; b=2", "Basic dXNlcjpwdw==", true, true},
 		{"only scimgate's cookie", "/public/x", http.Header{"Cookie": {"scimgate_session=0123456789abcdef.forged"}}, 200, "", "", false, false},
+		{"the session's JWT cookie (HAProxy map-sync)", "/public/x", http.Header{"Cookie": {"a=1; scimgate_jwt=e.y.j"}}, 200, "a=1", "", true, false},
+		// The identity provider's JWT it was allowed with is scimgate's
+		// to keep, as an access token is.
+		{"the IdP's bearer JWT", "/app/x", http.Header{"Authorization": {"Bearer jwt.alice.sig"}}, 200, "", "", false, false},
 		{"nothing", "/public/x", nil, 200, "", "", false, false},
 		{"refused", "/console", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}, "Cookie": {"a=1"}}, 403, "", "", false, false},
 	}

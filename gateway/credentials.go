@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/scimgate/scimgate/directory"
+	"github.com/scimgate/scimgate/engine"
 )
 
 // StripMethodOverrides deletes the headers with which frameworks (Express's
@@ -37,27 +38,28 @@ func IsMethodOverride(name string) bool {
 }
 
 // StripCredentials removes scimgate's own credentials from a request going
-// upstream: an Authorization bearer access token and the session cookie
-// (cookieName; "" when sessions are off). An upstream, or anyone who can
-// read its logs, must not be able to replay them on other routes. Other
+// upstream: an Authorization bearer access token, the identity provider's
+// bearer JWT when p authenticated with one, and scimgate's cookies
+// (authn.Authenticator.Cookies). An upstream, or anyone who can read its
+// logs, must not be able to replay them on other routes. Other
 // credentials (the application's own) pass through untouched.
-func StripCredentials(h http.Header, cookieName string) {
+func StripCredentials(h http.Header, p engine.Principal, cookies []string) {
 	// Every value is looked at, not only the first one authentication
 	// read; the names are canonical already (the server made them so).
 	for _, a := range h["Authorization"] {
-		if IsAccessToken(a) {
+		if p.JWT || IsAccessToken(a) {
 			delete(h, "Authorization")
 			break
 		}
 	}
-	if cookieName == "" {
+	if len(cookies) == 0 {
 		return
 	}
 	lines := h["Cookie"]
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		_, rest, found := SplitCookie(line, cookieName)
+		rest, found := StripCookies(line, cookies)
 		changed = changed || found
 		if rest != "" {
 			kept = append(kept, rest)
@@ -77,6 +79,18 @@ func StripCredentials(h http.Header, cookieName string) {
 func IsAccessToken(authorization string) bool {
 	return len(authorization) > 7 && strings.EqualFold(authorization[:7], "bearer ") &&
 		strings.HasPrefix(strings.TrimSpace(authorization[7:]), directory.AccessTokenPrefix)
+}
+
+// StripCookies returns a Cookie header line without the cookies named,
+// and whether it had any.
+func StripCookies(line string, names []string) (rest string, found bool) {
+	rest = strings.TrimSpace(line)
+	for _, n := range names {
+		var f bool
+		_, rest, f = SplitCookie(rest, n)
+		found = found || f
+	}
+	return rest, found
 }
 
 // SplitCookie finds the cookie name in one Cookie header line: its first

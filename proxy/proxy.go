@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scimgate/scimgate/assertion"
+	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
 )
 
@@ -50,12 +51,14 @@ func New(gate *gateway.Gate, log *slog.Logger) *Proxy {
 
 type identityKey struct{}
 
-// gateCtx is the context an identified request goes upstream with: its
-// cancellable context, carrying the identity the upstream is told, in one
-// allocation rather than a context.WithValue and its boxed value.
+// gateCtx is the context a request goes upstream with when it has an
+// identity to tell the upstream or a bearer JWT to keep from it: its
+// cancellable context and those, in one allocation rather than a
+// context.WithValue and its boxed value.
 type gateCtx struct {
 	context.Context
-	vals assertion.Values
+	vals assertion.Values // zero when not identified
+	jwt  bool             // authenticated by the IdP's bearer JWT
 }
 
 // Value answers identityKey with the gateCtx itself.
@@ -102,8 +105,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if identified {
-		ctx = &gateCtx{Context: ctx, vals: vals}
+	if identified || c.Principal.JWT {
+		ctx = &gateCtx{Context: ctx, vals: vals, jwt: c.Principal.JWT}
 	}
 	out := r.WithContext(ctx)
 	// Forward the path that was decided on, not a spelling of it the
@@ -146,8 +149,9 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 			}
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
-			gateway.StripCredentials(pr.Out.Header, p.gate.Auth.CookieName())
-			if c, ok := pr.In.Context().Value(identityKey{}).(*gateCtx); ok {
+			c, _ := pr.In.Context().Value(identityKey{}).(*gateCtx)
+			gateway.StripCredentials(pr.Out.Header, engine.Principal{JWT: c != nil && c.jwt}, p.gate.Auth.Cookies())
+			if c != nil && c.vals.User != "" {
 				c.vals.Set(pr.Out.Header)
 			}
 		},

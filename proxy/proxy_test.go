@@ -462,11 +462,41 @@ func TestProxyUpstreamErrors(t *testing.T) {
 	}
 }
 
+// TestProxyStripsBearerJWT: the identity provider's JWT that a request was
+// authenticated with stays with scimgate, as access tokens do: the
+// upstream could replay it on every other route. The application's own
+// Authorization, on a public route, passes.
+func TestProxyStripsBearerJWT(t *testing.T) {
+	e := newEnv(t, nil)
+	e.Gate.Auth = authn.New(e.Live, authn.Options{JWTs: gatetest.JWTs{F: e.Fixture}})
+	for _, tt := range []struct {
+		name, target, authz, wantUser, wantAuthz string
+	}{
+		{"protected route", "/app/x", "Bearer jwt.alice.sig", "alice", ""},
+		{"public route", "/public/x", "Bearer jwt.alice.sig", "alice", ""},
+		{"the application's token on a public route", "/public/x", "Bearer app.token.x", "", "Bearer app.token.x"},
+		{"the application's basic auth on a public route", "/public/x", "Basic YTpi", "", "Basic YTpi"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := e.do("GET", tt.target, http.Header{"Authorization": {tt.authz}})
+			if res.StatusCode != 200 {
+				t.Fatalf("GET %s = %d %s", tt.target, res.StatusCode, body)
+			}
+			got := e.up.last(t).Header
+			if got.Get("X-Scimgate-User") != tt.wantUser || got.Get("Authorization") != tt.wantAuthz {
+				t.Errorf("the upstream received user %q, Authorization %q; want %q, %q",
+					got.Get("X-Scimgate-User"), got.Get("Authorization"), tt.wantUser, tt.wantAuthz)
+			}
+		})
+	}
+}
+
 // TestProxyStripsSessionCookie: the session cookie signs the request in and
-// then goes no further; the application's own cookies pass.
+// then goes no further, nor does the session's JWT cookie that sign-in
+// sets for HAProxy's map-sync mode; the application's own cookies pass.
 func TestProxyStripsSessionCookie(t *testing.T) {
 	e := newEnv(t, nil)
-	e.Gate.Auth = authn.New(e.Live, authn.Options{CookieName: "sg"})
+	e.Gate.Auth = authn.New(e.Live, authn.Options{CookieName: "sg", JWTCookieName: "scimgate_jwt"})
 	cookie, _, err := e.Dir.CreateSession(e.Ctx, directory.NewSession{TenantID: e.Acme.TenantID, UserID: e.ID("alice"), Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -482,6 +512,8 @@ func TestProxyStripsSessionCookie(t *testing.T) {
 		{"in a second line", "/app/x", []string{"a=1", "sg=" + cookie}, []string{"a=1"}},
 		{"on a public route", "/public/x", []string{"sg=" + cookie + "; b=2"}, []string{"b=2"}},
 		{"the application's cookies", "/public/x", []string{"a=1; b=2"}, []string{"a=1; b=2"}},
+		{"with the session's JWT cookie", "/app/x", []string{"a=1; scimgate_jwt=e.y.j; sg=" + cookie}, []string{"a=1"}},
+		{"the session's JWT cookie alone", "/public/x", []string{"scimgate_jwt=e.y.j", "b=2"}, []string{"b=2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -287,6 +287,9 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 			return fail(err)
 		}
 		authOpts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
+		if jwtCookie != nil {
+			authOpts.JWTCookieName = mapsync.DefaultCookieName
+		}
 	}
 	auth := authn.New(a.live, authOpts)
 	if signIn != nil {

@@ -409,7 +409,7 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	g := a.gate
 	remote := q.remote()
 	host := policy.NormalizeHost(q.host)
-	session, otherCookies, hasSession := gateway.SplitCookie(q.cookie, g.Auth.CookieName())
+	session, _, _ := gateway.SplitCookie(q.cookie, g.Auth.CookieName())
 	var c gateway.Check
 	if !policy.ValidHost(host) {
 		c = g.Refuse(ctx, Adapter, remote, host, q.method, engine.ReasonBadHost)
@@ -462,10 +462,10 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 		out = spop.AppendSetVarString(out, txn, VarGroups, vals.Groups)
 		out = spop.AppendSetVarString(out, txn, VarAssertion, vals.Assertion)
 	}
-	if gateway.IsAccessToken(q.authorization) {
+	if c.Principal.JWT || gateway.IsAccessToken(q.authorization) {
 		out = spop.AppendSetVarBool(out, txn, VarStripAuth, true)
 	}
-	if hasSession {
+	if otherCookies, found := gateway.StripCookies(q.cookie, g.Auth.Cookies()); found {
 		out = spop.AppendSetVarString(out, txn, VarCookie, otherCookies)
 	}
 	return out
