@@ -63,6 +63,9 @@ func ParsePatch(rt *schema.ResourceType, body map[string]any) ([]PatchOp, error)
 				s, _ := v.(string)
 				op.Op = strings.ToLower(s)
 			case "path":
+				if v == nil {
+					continue // null is unassigned (RFC 7643 section 2.5): no path
+				}
 				s, ok := v.(string)
 				if !ok {
 					return nil, Errorf(CodeInvalidPath, "Operations[%d].path must be a string", i)
@@ -427,7 +430,7 @@ func removeValues(c map[string]any, a *schema.Attribute, value any) error {
 	list, _ := c[a.Name].([]any)
 	var kept []any
 	for _, e := range list {
-		if !matchesAny(e, drop) {
+		if !matchesAny(a, e, drop) {
 			kept = append(kept, e)
 		}
 	}
@@ -435,18 +438,37 @@ func removeValues(c map[string]any, a *schema.Attribute, value any) error {
 	return nil
 }
 
-func matchesAny(e any, drop []any) bool {
+// matchesAny reports whether e is one of the values to remove. Values
+// compare as add compares them (sameValue: strings without case unless
+// caseExact), except that a value to remove that names no type removes
+// the value whatever its type: {"value": "x@h.org"} removes the work
+// address, {"value": "x@h.org", "type": "home"} does not.
+func matchesAny(a *schema.Attribute, e any, drop []any) bool {
 	em, _ := e.(map[string]any)
+	var valueSub, typeSub *schema.Attribute
+	if a.Type == schema.Complex {
+		valueSub, typeSub = a.Sub("value"), a.Sub("type")
+	}
 	for _, d := range drop {
 		dm, _ := d.(map[string]any)
-		if em != nil && dm != nil && dm["value"] != nil {
+		switch {
+		case em != nil && dm != nil && dm["value"] != nil && valueSub != nil:
+			if equalSub(valueSub, em["value"], dm["value"]) &&
+				(dm["type"] == nil || typeSub == nil || equalSub(typeSub, em["type"], dm["type"])) {
+				return true
+			}
+		case em != nil && dm != nil && dm["value"] != nil:
 			if reflect.DeepEqual(em["value"], dm["value"]) {
 				return true
 			}
-			continue
-		}
-		if reflect.DeepEqual(e, d) {
-			return true
+		case em == nil && dm == nil && a.Type != schema.Complex:
+			if equalSub(a, e, d) {
+				return true
+			}
+		default:
+			if reflect.DeepEqual(e, d) {
+				return true
+			}
 		}
 	}
 	return false

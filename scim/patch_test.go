@@ -214,6 +214,14 @@ var patchTests = []struct {
 		want: obj(pID, pUser, pActive, pName, `"emails":[{"value":"b@work","primary":true},{"value":"b@home"}]`, pExt)},
 	{name: "remove listed values", ops: `[{"op":"remove","path":"emails","value":[{"value":"b@home"}]}]`,
 		want: obj(pID, pUser, pActive, pName, `"emails":[`+pWork+`]`, pExt)},
+	// Listed values compare as add compares them: emails without case.
+	{name: "remove listed values, another case", ops: `[{"op":"Remove","path":"emails","value":[{"value":"B@Home"}]}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[`+pWork+`]`, pExt)},
+	// A listed value naming a type removes that type's value alone.
+	{name: "remove listed values of a type", ops: `[{"op":"remove","path":"emails","value":[{"value":"b@work","type":"home"},{"value":"b@home","type":"HOME"}]}]`,
+		want: obj(pID, pUser, pActive, pName, `"emails":[`+pWork+`]`, pExt)},
+	{name: "path null is no path", ops: `[{"op":"replace","path":null,"value":{"displayName":"Babs"}}]`,
+		want: obj(pID, pUser, pActive, pName, pEmails, pExt, `"displayName":"Babs"`)},
 	{name: "remove extension attribute", ops: `[{"op":"remove","path":"` + ent + `:manager"}]`,
 		want: obj(pID, pUser, pActive, pName, pEmails, `"`+ent+`":{"department":"Ops"}`)},
 	{name: "remove extension sub-attribute", ops: `[{"op":"remove","path":"` + ent + `:manager.value"}]`,

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ func ParseQueryParams(v url.Values) (RawQuery, error) {
 
 func parseIndex(name, s string) (int, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		err = nil // an integer past int64: clamped as a large one is
+	}
 	if err != nil {
 		return 0, Errorf(CodeInvalidValue, "%s must be an integer, got %q", name, s)
 	}

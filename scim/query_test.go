@@ -23,6 +23,8 @@ func TestParseQueryParams(t *testing.T) {
 		{"count=%2010%20", RawQuery{StartIndex: 1, Count: 10}},
 		{"count=99999999999999", RawQuery{StartIndex: 1, Count: 1 << 31}},
 		{"startIndex=99999999999999", RawQuery{StartIndex: 1 << 31, Count: -1}},
+		{"startIndex=99999999999999999999&count=99999999999999999999", RawQuery{StartIndex: 1 << 31, Count: 1 << 31}},
+		{"startIndex=-99999999999999999999&count=-99999999999999999999", RawQuery{StartIndex: 1, Count: 0}},
 		{"STARTINDEX=2&Count=3&FILTER=userName+eq+%22a%22&SortBy=userName&sortorder=Descending",
 			RawQuery{StartIndex: 2, Count: 3, Filter: `userName eq "a"`, SortBy: "userName", SortOrder: "Descending"}},
 		{"attributes=userName,emails&attributes=name&excludedAttributes=groups",
