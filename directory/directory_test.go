@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,5 +328,58 @@ func TestBootstrapOnce(t *testing.T) {
 	}
 	if _, _, err := dir.Authenticate(ctx, secret); err != nil {
 		t.Errorf("bootstrap token does not authenticate: %v", err)
+	}
+}
+
+// TestGroupSameMembersAgain: a PUT of a group, or a replace of its
+// members, that names the members it has changes nothing: no new version,
+// no change event listing every member as removed and added back (Okta
+// pushes whole groups that way). One that differs records the difference
+// alone.
+func TestGroupSameMembersAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, b, c := f.user(t, "a"), f.user(t, "b"), f.user(t, "c")
+	gid := f.group(t, "eng")
+	members := func(ids ...string) string {
+		var ms []string
+		for _, id := range ids {
+			ms = append(ms, `{"value":"`+id+`"}`)
+		}
+		return "[" + strings.Join(ms, ",") + "]"
+	}
+	put := func(ids ...string) string {
+		t.Helper()
+		r, err := f.dir.Replace(ctx, f.c, schema.GroupType, gid, decode(t, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"eng","members":`+members(ids...)+`}`), directory.Precondition{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Tag
+	}
+	v1 := put(a, b)
+	n := len(f.changes(t))
+	if v := put(b, a); v != v1 {
+		t.Errorf("PUT with the same members: version %s, was %s", v, v1)
+	}
+	if err := f.patch(t, schema.GroupType, gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"members","value":`+members(a, b)+`}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.changes(t); len(got) != n {
+		t.Fatalf("the same members again recorded %d change events", len(got)-n)
+	}
+	if v := put(a, c); v == v1 {
+		t.Errorf("PUT replacing b with c kept the version %s", v)
+	}
+	got := f.changes(t)
+	if len(got) != n+1 {
+		t.Fatalf("PUT replacing b with c recorded %d change events, want 1", len(got)-n)
+	}
+	want := []store.EdgeChange{
+		{Group: gid, Member: b, MemberType: store.TypeUser, Added: false},
+		{Group: gid, Member: c, MemberType: store.TypeUser, Added: true},
+	}
+	if e := got[n].Edges; !slices.EqualFunc(e, want, func(x, y store.EdgeChange) bool { return x == y }) {
+		t.Errorf("edges %+v, want %+v", e, want)
 	}
 }

@@ -177,6 +177,39 @@ func (e *memberEditor) Clear() error {
 	return nil
 }
 
+// net reduces the edges changed to those whose state differs from where
+// the request found it: a PUT, or a replace of members, clears the members
+// and adds them back, and the same list again must change nothing (no new
+// version, no event listing every member as removed and re-added).
+func (e *memberEditor) net() {
+	// The store reports only real changes, so an edge appears twice only
+	// when it was flipped back: with every change the same way, none was.
+	flipped := false
+	for _, c := range e.edges {
+		flipped = flipped || c.Added != e.edges[0].Added
+	}
+	if !flipped {
+		return
+	}
+	type key struct{ member, typ string }
+	type seen struct{ n, last int }
+	m := make(map[key]seen, len(e.edges))
+	for i, c := range e.edges {
+		k := key{c.Member, c.MemberType}
+		m[k] = seen{m[k].n + 1, i}
+	}
+	kept := e.edges[:0]
+	for i, c := range e.edges {
+		// Each change flips the edge: an even number of them leaves it as
+		// it was; of an odd number, the last one is the change.
+		if s := m[key{c.Member, c.MemberType}]; s.n%2 == 1 && s.last == i {
+			kept = append(kept, c)
+		}
+	}
+	clear(e.edges[len(kept):])
+	e.edges = kept
+}
+
 // List implements scim.Members.
 func (e *memberEditor) List() ([]map[string]any, error) {
 	ms, err := e.tx.Members(e.ctx, e.tenant, e.group)

@@ -210,6 +210,9 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 			return err
 		}
 		changed := !reflect.DeepEqual(cur, next)
+		if ed != nil {
+			ed.net()
+		}
 		if changed || (ed != nil && len(ed.edges) > 0) {
 			if err := s.write(ctx, tx, c, rt, r, cur, next, ed, op); err != nil {
 				return err
