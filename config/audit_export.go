@@ -168,7 +168,7 @@ func (e AuditExport) Exports(stream string) bool {
 
 // DecisionsMaxAge returns how long decisions are kept; 0 means forever.
 func (r AuditRetention) DecisionsMaxAge() (time.Duration, error) {
-	return parseAge(r.Decisions)
+	return ParseAge(r.Decisions)
 }
 
 // IntervalOrDefault returns Interval, or its default.
@@ -182,8 +182,8 @@ func (r AuditRetention) IntervalOrDefault() time.Duration {
 // maxAgeDays bounds ages in days (a century), far from overflowing.
 const maxAgeDays = 100 * 366
 
-// parseAge reads "90d" (whole days) or a Go duration; "" and "0" are 0.
-func parseAge(s string) (time.Duration, error) {
+// ParseAge reads "90d" (whole days) or a Go duration; "" and "0" are 0.
+func ParseAge(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" {
 		return 0, nil

@@ -140,13 +140,13 @@ func TestParseAge(t *testing.T) {
 		{"d", 0, false}, {"-3d", 0, false}, {"1.5d", 0, false}, {"3 days", 0, false}, {"99999999d", 0, false}, {"-1h", 0, false},
 	}
 	for _, tt := range tests {
-		got, err := parseAge(tt.in)
+		got, err := ParseAge(tt.in)
 		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("parseAge(%q) = %s, %v; want %s, ok %v", tt.in, got, err, tt.want, tt.ok)
+			t.Errorf("ParseAge(%q) = %s, %v; want %s, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
 	// Too many days is said as such, with the limit.
-	if _, err := parseAge("99999d"); err == nil || !strings.Contains(err.Error(), "more than 36600 days") {
-		t.Errorf("parseAge(99999d) = %v, want the limit named", err)
+	if _, err := ParseAge("99999d"); err == nil || !strings.Contains(err.Error(), "more than 36600 days") {
+		t.Errorf("ParseAge(99999d) = %v, want the limit named", err)
 	}
 }

@@ -146,10 +146,12 @@ func (s *Service) AccessTokens(ctx context.Context, tenant, userName string) ([]
 		if err != nil {
 			return err
 		}
+		found := false
 		for _, tn := range tenants {
 			if (tenant != "" && tn.Name != tenant) || (only != nil && tn.ID != onlyT.ID) {
 				continue
 			}
+			found = true
 			uid := ""
 			if only != nil {
 				uid = only.ID
@@ -166,6 +168,9 @@ func (s *Service) AccessTokens(ctx context.Context, tenant, userName string) ([]
 				}
 				out = append(out, AccessTokenInfo{AccessToken: tk, Tenant: tn.Name, UserName: name})
 			}
+		}
+		if tenant != "" && !found {
+			return fmt.Errorf("tenant %q does not exist", tenant)
 		}
 		return nil
 	})

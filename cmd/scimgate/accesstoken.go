@@ -20,7 +20,7 @@ func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	user := fs.String("user", "", "userName of the directory user who owns the token")
 	tenant := fs.String("tenant", "", "tenant of the user, when several tenants have that userName")
 	desc := fs.String("description", "", "what the token is for, shown by list")
-	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 720h; 0 means no expiry")
+	ttl := ttlFlag(fs, "lifetime, e.g. 30d or 12h; 0 means no expiry")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func accessTokenList(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err
 	}

@@ -228,6 +228,16 @@ func TestAccessTokenCLI(t *testing.T) {
 		}
 	}
 
+	// --ttl in days, as audit.retention takes them.
+	before = time.Now()
+	dayTok := newAccessToken(t, bin, config, "alice@example.com", "--ttl", "30d", "--description", "days")
+	idD, _ := accessTokenParts(t, dayTok)
+	for _, r := range list("--user", "alice@example.com") {
+		if r["ID"] == idD {
+			stampNear(t, "EXPIRES of the --ttl 30d token", r["EXPIRES"], before.Add(30*24*time.Hour), time.Now().Add(30*24*time.Hour))
+		}
+	}
+
 	// Refusals: non-zero exit, a message on stderr, nothing on stdout,
 	// nothing created.
 	for _, tc := range []struct {
@@ -238,7 +248,8 @@ func TestAccessTokenCLI(t *testing.T) {
 	}{
 		{"an inactive user", []string{"create", "--user", "carol@example.com"}, 1, `create access token: user "carol@example.com" is not active`},
 		{"a user not in the directory", []string{"create", "--user", "nobody@example.com"}, 1, `no user "nobody@example.com" in the directory`},
-		{"a negative --ttl", []string{"create", "--user", "alice@example.com", "--ttl", "-2s"}, 2, "--ttl must not be negative"},
+		{"a negative --ttl", []string{"create", "--user", "alice@example.com", "--ttl", "-2s"}, 2, `invalid value "-2s" for flag -ttl`},
+		{"a --ttl in weeks", []string{"create", "--user", "alice@example.com", "--ttl", "2w"}, 2, "whole days such as 30d"},
 		{"a --ttl without a unit", []string{"create", "--user", "alice@example.com", "--ttl", "2"}, 2, `invalid value "2" for flag -ttl`},
 		{"revoking twice", []string{"revoke", idA}, 1, fmt.Sprintf("access token %q was already revoked", idA)},
 		{"revoking an unknown id", []string{"revoke", "0123456789abcdef"}, 1, `access token "0123456789abcdef" does not exist`},
@@ -253,7 +264,7 @@ func TestAccessTokenCLI(t *testing.T) {
 	if rows := list("--user", "carol@example.com"); len(rows) != 0 {
 		t.Errorf("carol, inactive, has tokens: %v", rows)
 	}
-	if rows := list(); len(rows) != 3 {
-		t.Errorf("access-token list after the refusals: %d rows, want 3 (alice's two, bob's)", len(rows))
+	if rows := list(); len(rows) != 4 {
+		t.Errorf("access-token list after the refusals: %d rows, want 4 (alice's three, bob's)", len(rows))
 	}
 }

@@ -49,7 +49,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var heads headsFlag
 	fs.Var(&heads, "head", "a head kept from an earlier verify, stream:SEQ:HASH (repeatable): detects a rewritten or cut stream")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	index := fs.Bool("index", false, "also rebuild the temporal index that `access who` and `access history` read from the change log and compare it (slower: it reindexes the whole log)")
+	index := fs.Bool("index", false, "also rebuild the temporal index that access who and access history read from the change log and compare it (slower: it reindexes the whole log)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -41,6 +41,11 @@ func TestCLIArguments(t *testing.T) {
 		{[]string{"access-token", "create", "--config", cfg, "--user", "nobody"}, false, `no user "nobody"`},
 		{[]string{"policy"}, true, "check or explain"},
 		{[]string{"policy", "explain", "--config", cfg, "--url", "not a url"}, true, "absolute URL"},
+		{[]string{"policy", "explain", "--config", cfg}, true, "--url is required"},
+		{[]string{"scim-token", "revoke", "--config", cfg, "sgs_0123456789abcdef_secret"}, true, "the token's ID"},
+		{[]string{"access-token", "revoke", "--config", cfg, "sga_0123456789abcdef_secret"}, true, "the token's ID"},
+		{[]string{"scim-token", "-h"}, false, "scim-token subcommands: create, list or revoke"},
+		{[]string{"access-token", "list", "--config", cfg, "--tenant", "nobody"}, false, `tenant "nobody" does not exist`},
 		{[]string{"sessions", "list", "--config", cfg}, true, "--user USERNAME is required"},
 		{[]string{"serve"}, true, "--config FILE is required"},
 		{[]string{"scim-token", "list"}, true, "--config FILE or --store sqlite:PATH is required"},
@@ -51,6 +56,11 @@ func TestCLIArguments(t *testing.T) {
 		// than create an empty one and answer from it.
 		{[]string{"audit", "verify", "--store", "sqlite:" + filepath.Join(dir, "typo.db")}, false, "typo.db does not exist"},
 		{[]string{"access", "who", "--store", "sqlite:" + filepath.Join(dir, "typo.db"), "--route", "app", "--at", "1h"}, false, "does not exist"},
+		{[]string{"scim-token", "list", "--store", "sqlite:" + filepath.Join(dir, "typo.db")}, false, "typo.db does not exist"},
+		{[]string{"scim-token", "revoke", "--store", "sqlite:" + filepath.Join(dir, "typo.db"), "0123456789abcdef"}, false, "typo.db does not exist"},
+		{[]string{"access-token", "list", "--store", "sqlite:" + filepath.Join(dir, "typo.db")}, false, "typo.db does not exist"},
+		{[]string{"access-token", "create", "--store", "sqlite:" + filepath.Join(dir, "typo.db"), "--user", "alice"}, false, "typo.db does not exist"},
+		{[]string{"sessions", "list", "--store", "sqlite:" + filepath.Join(dir, "typo.db"), "--user", "alice"}, false, "typo.db does not exist"},
 	}
 	for _, tt := range tests {
 		out, err := cli(tt.args...)

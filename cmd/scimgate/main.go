@@ -34,10 +34,10 @@ Usage:
   scimgate access-token list --config FILE [--user USERNAME] [--tenant T]
   scimgate access-token revoke --config FILE ID
   scimgate policy check --config FILE
-  scimgate policy explain --config FILE [--user USERNAME] [--method GET] --url URL
+  scimgate policy explain --config FILE [--user USERNAME] [--tenant T] [--method GET] --url URL
   scimgate sessions list --config FILE --user USERNAME [--tenant T]
   scimgate sessions revoke --config FILE --user USERNAME [--tenant T]
-  scimgate audit verify --config FILE [--head STREAM:SEQ:HASH ...] [--json]
+  scimgate audit verify --config FILE [--head STREAM:SEQ:HASH ...] [--index] [--json]
   scimgate audit log --config FILE [--since T] [--until T] [--user U] [--route R] [--limit N] [--json]
   scimgate access who --config FILE --route NAME --at TIME [--json]
   scimgate access history --config FILE --user USERNAME [--route NAME] [--json]
@@ -45,7 +45,9 @@ Usage:
   scimgate whoami [--listen ADDR] [--jwks URL]          a demo upstream that shows what it receives
   scimgate version
 
-Run "scimgate COMMAND -h" for a command's flags.
+Commands that take --config FILE also take --store sqlite:PATH instead
+(or to override the file's store). Run "scimgate COMMAND -h" for a
+command's flags.
 `
 
 // errUsage marks errors caused by how the command was invoked (exit 2).
@@ -148,6 +150,20 @@ func parseArgs(fs *flag.FlagSet, args []string, n int) error {
 	return nil
 }
 
+// ttlFlag defines --ttl: whole days ("30d") or a Go duration ("12h").
+func ttlFlag(fs *flag.FlagSet, help string) *time.Duration {
+	d := new(time.Duration)
+	fs.Func("ttl", help, func(s string) error {
+		v, err := config.ParseAge(s)
+		if err != nil {
+			return fmt.Errorf("%v: whole days such as 30d, or a duration such as 12h", err)
+		}
+		*d = v
+		return nil
+	})
+	return d
+}
+
 // tenantFlag returns a trimmed --tenant value, required unless optional.
 func tenantFlag(v string, optional bool) (string, error) {
 	v = strings.TrimSpace(v)
@@ -240,9 +256,16 @@ func (s *source) open(ctx context.Context) (*config.Config, store.Store, error) 
 }
 
 // openDirectory loads the configuration and opens its store, for the CLI
-// commands that read or change state.
-func openDirectory(ctx context.Context, src *source, log *slog.Logger) (*config.Config, *directory.Service, func(), error) {
-	cfg, st, err := src.open(ctx)
+// commands that read or change state. Unless create, the store must exist
+// already: a mistyped path (or a relative one from another directory)
+// would otherwise list nothing from a new, empty store and leave it
+// behind.
+func openDirectory(ctx context.Context, src *source, log *slog.Logger, create bool) (*config.Config, *directory.Service, func(), error) {
+	open := src.openExisting
+	if create {
+		open = src.open
+	}
+	cfg, st, err := open(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -280,6 +303,11 @@ func dispatch(ctx context.Context, name string, subs map[string]command, order [
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("%w: %s needs a subcommand: %s", errUsage, name, choices)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(stderr, "%s subcommands: %s. Run \"scimgate %s SUBCOMMAND -h\" for one's flags.\n", name, choices, name)
+		return flag.ErrHelp
 	}
 	sub, ok := subs[args[0]]
 	if !ok {

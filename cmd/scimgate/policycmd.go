@@ -56,6 +56,21 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if storeExists(cfg) != nil {
+		// The routes can be checked before the store exists (before the
+		// first start); the names they use cannot.
+		p, err := policy.Compile(cfg.Routes, *configPath, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d routes, policy %s\n", *configPath, len(p.Routes), p.Hash[:12])
+		fmt.Fprintf(stdout, "note: store %s does not exist yet: group and user names were not checked against the directory\n", cfg.Store)
+		return nil
+	}
 	eng, err := loadEngine(ctx, *configPath)
 	if err != nil {
 		return err
@@ -83,8 +98,11 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *rawURL == "" {
+		return fmt.Errorf("%w: --url is required: the request to decide, such as https://app.example.com/path", errUsage)
+	}
 	u, err := url.Parse(*rawURL)
-	if *rawURL == "" || err != nil || u.Host == "" {
+	if err != nil || u.Host == "" {
 		return fmt.Errorf("%w: --url must be an absolute URL such as https://app.example.com/path", errUsage)
 	}
 	eng, err := loadEngine(ctx, *configPath)
@@ -93,7 +111,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	var p engine.Principal
 	if *user != "" {
-		_, dir, closeFn, err := openDirectory(ctx, &source{config: *configPath}, newLogger(defaultLog(), stderr))
+		_, dir, closeFn, err := openDirectory(ctx, &source{config: *configPath}, newLogger(defaultLog(), stderr), false)
 		if err != nil {
 			return err
 		}

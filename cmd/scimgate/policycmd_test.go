@@ -127,6 +127,25 @@ func TestPolicyCheck(t *testing.T) {
 		})
 	}
 
+	// Before the first start there is no store: the routes are checked,
+	// the names cannot be, and no store is created.
+	t.Run("no store yet", func(t *testing.T) {
+		store := filepath.Join(f.dir, "later.db")
+		path := filepath.Join(f.dir, "later.yaml")
+		if err := os.WriteFile(path, []byte("store: sqlite:"+store+"\nroutes:\n"+explainRoutes), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := cli(t, f.bin, "policy", "check", "--config", path)
+		want := fmt.Sprintf("%s: %d routes, policy %s\nnote: store sqlite:%s does not exist yet: group and user names were not checked against the directory\n",
+			path, strings.Count(explainRoutes, "- {name:"), policyHash(t, path), store)
+		if res.code != 0 || res.stdout != want {
+			t.Errorf("policy check: exit %d\nstdout:\n%s\nstderr: %s\nwant exit 0 and:\n%s", res.code, res.stdout, res.stderr, want)
+		}
+		if _, err := os.Stat(store); err == nil {
+			t.Errorf("policy check created the store %s", store)
+		}
+	})
+
 	bad := []struct {
 		name, routes string
 		want         []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +21,7 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	fs, src := stateFlags("scim-token create", stderr)
 	tenant := fs.String("tenant", "", "tenant (IdP connection) the token belongs to; created if new")
 	desc := fs.String("description", "", "what the token is for, shown by list")
-	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 means no expiry")
+	ttl := ttlFlag(fs, "lifetime, e.g. 90d or 2160h; 0 means no expiry")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	if *ttl < 0 {
 		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), true)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func scimTokenList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err
 	}
@@ -91,9 +92,13 @@ func revokeCredential(ctx context.Context, args []string, stdout, stderr io.Writ
 	revoke func(d *directory.Service, ctx context.Context, id, actor string) error) error {
 	fs, src := stateFlags(command+" revoke", stderr)
 	if err := parseArgs(fs, args, 1); err != nil {
-		return fmt.Errorf("%w (usage: %s revoke --config FILE ID (see %s list))", err, command, command)
+		return fmt.Errorf("%w (%s revoke --config FILE ID, the ID from %s list)", err, command, command)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	if id := fs.Arg(0); strings.HasPrefix(id, "sga_") || strings.HasPrefix(id, "sgs_") {
+		// Never echo it: it may be a live secret.
+		return fmt.Errorf("%w: %s revoke takes the token's ID (the 16 hex digits after the prefix, see %s list), not the token itself", errUsage, command, command)
+	}
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *user == "" {
 		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
 	}
-	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr))
+	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err
 	}
