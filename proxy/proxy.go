@@ -174,7 +174,8 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
-	p.log.Warn("upstream error", "host", r.Host, "path", r.URL.Path, "err", err)
+	// r is the request as it went upstream: its URL names the upstream.
+	p.log.Warn("upstream error", "upstream", r.URL.Host, "path", r.URL.Path, "err", err)
 	http.Error(w, "upstream unavailable", http.StatusBadGateway)
 }
 

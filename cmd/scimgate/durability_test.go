@@ -58,7 +58,10 @@ type server struct {
 	cmd   *exec.Cmd
 	base  string // SCIM base URL
 	token string // bootstrap token, on the first start only
-	done  chan struct{}
+	// banner is what serve printed on stdout up to the token line, or
+	// the line saying how to create one.
+	banner []string
+	done   chan struct{}
 }
 
 func startServer(t *testing.T, bin, config string) *server {
@@ -94,6 +97,7 @@ func startServer(t *testing.T, bin, config string) *server {
 				<-s.done // stderr is complete only once the process has exited
 				t.Fatalf("server exited before it was ready:\n%s", stderr.String())
 			}
+			s.banner = append(s.banner, line)
 			line = strings.TrimSpace(line)
 			if v, ok := strings.CutPrefix(line, "SCIM base URL:"); ok {
 				s.base = strings.TrimSuffix(strings.TrimSpace(v), "/")

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -172,7 +173,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if base == "" {
 		base = "http://" + ln.Addr().String() + api.BasePath()
 	}
-	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath)
+	var tenants []string
+	if secret == "" {
+		ts, err := a.dir.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			tenants = append(tenants, t.Name)
+		}
+	}
+	printBanner(stdout, base, cfg.SCIM.BootstrapTenant, secret, *configPath, tenants)
 	gatewayURL := strings.TrimRight(cfg.Gateway.PublicURL, "/")
 	if gatewayURL == "" {
 		gatewayURL = "http://" + ln.Addr().String()
@@ -349,6 +360,7 @@ func mainHandler(api *scimapi.Server, fa http.Handler, gw http.Handler, signer *
 
 // printRoutes lists what the gateway protects.
 func printRoutes(w io.Writer, base string, p *policy.Policy) {
+	demo := false
 	if len(p.Routes) == 0 {
 		fmt.Fprintf(w, "No routes configured: the gateway at %s/ denies everything. Add routes: to the configuration.\n\n", base)
 		return
@@ -375,19 +387,36 @@ func printRoutes(w io.Writer, base string, p *policy.Policy) {
 			up = "-> " + r.Upstream.String()
 		}
 		fmt.Fprintf(w, "  %-12s host %s path %s %s, admits %s\n", r.Name, host, r.Path, up, who)
+		demo = demo || (r.Upstream != nil && r.Upstream.Host == whoamiAddr)
+	}
+	if demo {
+		fmt.Fprintf(w, "Routes to %s need the demo upstream running (until then they answer 502):\n  %s whoami &\n", whoamiAddr, cliName())
 	}
 	fmt.Fprintln(w)
 }
 
-func printBanner(w io.Writer, base, tenant, secret, configPath string) {
+// cliName is how to run this command again: "go run ./cmd/scimgate" when
+// that is how it was started (a checkout, as the README does), else
+// "scimgate".
+func cliName() string {
+	if strings.Contains(filepath.ToSlash(os.Args[0]), "/go-build") {
+		return "go run ./cmd/scimgate"
+	}
+	return "scimgate"
+}
+
+func printBanner(w io.Writer, base, tenant, secret, configPath string, tenants []string) {
 	fmt.Fprintf(w, "scimgate is running.\n\n  SCIM base URL: %s/\n", base)
 	if secret == "" {
-		fmt.Fprintf(w, "\nCreate a SCIM token for your identity provider with:\n  scimgate scim-token create --config %s --tenant NAME\n\n", configPath)
+		if len(tenants) > 0 {
+			fmt.Fprintf(w, "  Tenants:       %s\n", strings.Join(tenants, ", "))
+		}
+		fmt.Fprintf(w, "\nCreate a SCIM token for an identity provider with the command below. Each\ntenant NAME is a directory of its own: a new NAME sees none of the users above.\n  %s scim-token create --config %s --tenant NAME\n\n", cliName(), configPath)
 		return
 	}
 	fmt.Fprintf(w, "  Tenant:        %s (created now)\n  SCIM token:    %s\n", tenant, secret)
 	fmt.Fprintf(w, "                 shown once; only its hash is stored. More with:\n")
-	fmt.Fprintf(w, "                 scimgate scim-token create --config %s --tenant %s\n\n", configPath, tenant)
+	fmt.Fprintf(w, "                 %s scim-token create --config %s --tenant %s\n\n", cliName(), configPath, tenant)
 	fmt.Fprintf(w, "Try it:\n  export SCIM_TOKEN=%s\n", secret)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $SCIM_TOKEN\" %s/ServiceProviderConfig\n", base)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' \\\n"+

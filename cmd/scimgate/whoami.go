@@ -18,9 +18,14 @@ import (
 // whoami runs a tiny upstream that answers with the identity the gateway
 // sent it, verifying the signed assertion: a way to see, and to check, what
 // an application behind scimgate receives.
+
+// whoamiAddr is where the demo upstream listens by default, the address
+// the quickstart's routes name.
+const whoamiAddr = "127.0.0.1:9001"
+
 func whoami(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("whoami", stderr)
-	listen := fs.String("listen", "127.0.0.1:9001", "address to listen on")
+	listen := fs.String("listen", whoamiAddr, "address to listen on")
 	jwks := fs.String("jwks", "http://127.0.0.1:8080/.scimgate/jwks.json", "the gateway's JWKS URL, to verify assertions")
 	if err := parse(fs, args); err != nil {
 		return err
