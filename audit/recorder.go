@@ -162,7 +162,15 @@ func (r *Recorder) Record(adapter, remote string, p engine.Principal, req engine
 		r.metrics.Dropped(DropClosed, 1)
 		return
 	}
-	e := entry{at: r.opts.Now().UnixNano(), user: d.User, route: d.Route, req: req, reason: d.Reason, adapter: adapter,
+	u := d.User
+	if u == nil && !p.Anonymous() && d.Snap != nil {
+		// A credential refused for its state (a revoked or expired token,
+		// an ended session) or its owner's (inactive) is still the
+		// owner's: the trail names who it was, so that a search by user
+		// finds it.
+		u, _ = d.Snap.User(p.User)
+	}
+	e := entry{at: r.opts.Now().UnixNano(), user: u, route: d.Route, req: req, reason: d.Reason, adapter: adapter,
 		remote: remote, tokenID: p.TokenID, sessionID: p.SessionID, allow: d.Allow}
 	select {
 	case r.ch <- e:

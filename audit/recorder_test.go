@@ -104,6 +104,32 @@ func TestRecorderFields(t *testing.T) {
 	}
 }
 
+// TestRecorderNamesTheOwner: a credential refused for its state (a revoked
+// token) is recorded under its owner, whom the decision does not name as
+// the user it admitted; an anonymous refusal stays anonymous.
+func TestRecorderNamesTheOwner(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	b := snapshot.NewBuilder(1)
+	b.AddTenant(1, "acme")
+	b.AddUser(alice.Key, alice.UserName, true)
+	snap := b.Snapshot()
+	r := audit.NewRecorder(st, audit.RecorderOptions{})
+	r.Record("proxy", "", engine.Principal{User: alice.Key, TokenID: "tok1"}, req,
+		engine.Decision{Reason: engine.ReasonTokenRevoked, Route: appRoute, Snap: snap})
+	r.Record("proxy", "", engine.Principal{}, req, engine.Decision{Reason: engine.ReasonUnauthenticated, Route: appRoute, Snap: snap})
+	r.Close()
+	ds := decisions(t, st)
+	if len(ds) != 2 {
+		t.Fatalf("%d decisions recorded, want 2", len(ds))
+	}
+	if d := ds[0]; d.UserID != alice.ID || d.UserName != alice.UserName || d.TenantID != 1 || d.Reason != engine.ReasonTokenRevoked || d.CredID != "tok1" {
+		t.Errorf("revoked token's refusal recorded as %+v, want it under alice", d)
+	}
+	if d := ds[1]; d.UserID != "" || d.UserName != "" {
+		t.Errorf("anonymous refusal recorded under %q", d.UserName)
+	}
+}
+
 // TestRecorderSampling: every refusal is kept; allows as configured.
 func TestRecorderSampling(t *testing.T) {
 	tests := []struct {
