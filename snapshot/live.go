@@ -155,7 +155,11 @@ func (l *Live) tail(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := l.apply(ctx, nil); err != nil && !errors.Is(err, context.Canceled) {
+		err := l.apply(ctx, nil)
+		switch {
+		case errors.Is(err, store.ErrClosed):
+			return // shut down (a Caddy config being validated, then cleaned up)
+		case err != nil && !errors.Is(err, context.Canceled):
 			l.log.Warn("read the change log", "err", err)
 		}
 	}

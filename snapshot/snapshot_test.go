@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -376,3 +378,38 @@ func TestSyncSeesWhatCameBefore(t *testing.T) {
 		t.Errorf("%d syncs in %v: reads closer than 10ms apart", n, d)
 	}
 }
+
+// TestLiveStopsOnClosedStore: a store closed under a running snapshot (a
+// Caddy configuration validated, then cleaned up) stops the change log's
+// poller quietly, rather than warning at every poll for as long as the
+// process runs.
+func TestLiveStopsOnClosedStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := snapshot.Start(lctx, st, snapshot.Options{Poll: 5 * time.Millisecond, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if logged.Len() > 0 {
+		t.Errorf("after the store closed, the snapshot logged:\n%s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
