@@ -151,7 +151,13 @@ func (e *Engine) Snapshot() *snapshot.Snapshot { return e.src.Current() }
 func (e *Engine) Decide(p Principal, r Request) Decision {
 	s := e.src.Current()
 	b := e.bindingsFor(s)
-	return e.decide(s, b, p, b.policy.Match(r.Host, r.Path, r.Method))
+	route := b.policy.Match(r.Host, r.Path, r.Method)
+	if b.policy.CaseAmbiguous(r.Host, r.Path, r.Method, route) {
+		// The upstream may read the path as another route's: refused
+		// as other ambiguous paths are.
+		return Decision{Reason: ReasonBadPath, Snap: s, policy: b.policy}
+	}
+	return e.decide(s, b, p, route)
 }
 
 // decide decides a request that route took; nil: none matched.

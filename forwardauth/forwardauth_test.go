@@ -367,6 +367,9 @@ func TestOriginalRequest(t *testing.T) {
 		// past. nginx is answered 403, as it understands no 400.
 		{"fragment", "GET", "/public/x#/../../console", nil, -1},
 		{"fragment without dots", "GET", "/public/x#top", nil, -1},
+		// Servers that read paths without regard to case would serve it
+		// as /console.
+		{"another route's path in upper case", "GET", "/CONSOLE/x", alice, -1},
 		{"query on a protected route", "GET", "/console?public", nil, 401},
 		// The access token arrives as the proxy forwards the client's
 		// Authorization header.

@@ -23,7 +23,7 @@ var messages = map[string]string{
 	engine.ReasonDeniedGroup:     "A group you belong to is refused on this route.",
 	engine.ReasonNotAllowed:      "You are not in a group, or on a list, that this route admits.",
 	engine.ReasonStale:           "Access cannot be checked right now because the directory is out of date; try again shortly.",
-	engine.ReasonBadPath:         "The request path is ambiguous (encoded slashes or backslashes, dot segments) and is refused.",
+	engine.ReasonBadPath:         "The request path is ambiguous (encoded slashes, backslashes or semicolons, dot segments, or letter case that would make it another route's) and is refused.",
 	engine.ReasonBadHost:         "The Host header is not a host name and is refused.",
 }
 

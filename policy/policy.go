@@ -57,12 +57,19 @@ type Policy struct {
 	exact    map[string]*trie // host -> routes
 	wildcard map[string]*trie // parent domain of "*.example.com" -> routes
 	any      *trie
+
+	// folded holds the same routes under their lower-cased paths, for
+	// CaseAmbiguous; upper is set when a route's path has a letter that
+	// folding changes.
+	folded *Policy
+	upper  bool
 }
 
 // Compile builds a policy from validated routes (config.Config.Validate
 // reports their problems; Compile trusts them).
 func Compile(routes []config.Route, source string, now time.Time) (*Policy, error) {
 	p := &Policy{Source: source, Loaded: now, exact: map[string]*trie{}, wildcard: map[string]*trie{}}
+	p.folded = &Policy{exact: map[string]*trie{}, wildcard: map[string]*trie{}}
 	for i, cr := range routes {
 		r := &Route{
 			Index: i, Name: cr.Name, Host: strings.ToLower(cr.Host), Path: normPrefix(cr.Path), Methods: cr.Methods,
@@ -87,7 +94,10 @@ func Compile(routes []config.Route, source string, now time.Time) (*Policy, erro
 			r.Upstream = u
 		}
 		p.Routes = append(p.Routes, r)
-		p.trieFor(r.Host).insert(r)
+		p.trieFor(r.Host).insert(r, r.Path)
+		lower := strings.ToLower(r.Path)
+		p.folded.trieFor(r.Host).insert(r, lower)
+		p.upper = p.upper || lower != r.Path
 	}
 	canon, _ := json.Marshal(routes)
 	sum := sha256.Sum256(canon)
@@ -164,6 +174,31 @@ func (p *Policy) Match(host, path, method string) *Route {
 	return nil
 }
 
+// CaseAmbiguous reports whether the request's path, with the case of its
+// letters folded, falls under another route than r, the route Match found
+// for it (nil for none). Many servers (IIS, ASP.NET Core, Express by
+// default) read paths without regard to case: such a request, /ADMIN/users
+// when an /admin route protects what a public / would not, must not be
+// decided as the weaker route; nor /admin, on a server that reads paths as
+// written, under a route for /Admin. It costs nothing for the usual
+// lower-case paths and routes.
+func (p *Policy) CaseAmbiguous(host, path, method string, r *Route) bool {
+	if !p.upper && !mayFold(path) {
+		return false
+	}
+	return p.folded.Match(host, strings.ToLower(path), method) != r
+}
+
+// mayFold reports whether strings.ToLower could change s.
+func mayFold(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; ('A' <= c && c <= 'Z') || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 // KnowsHost reports whether a route names host (lower-case, no port),
 // exactly or through a wildcard. Routes for any host do not count.
 func (p *Policy) KnowsHost(host string) bool {
@@ -215,9 +250,9 @@ type trie struct {
 	kids   map[string]*trie
 }
 
-func (t *trie) insert(r *Route) {
+func (t *trie) insert(r *Route, path string) {
 	n := t
-	for _, seg := range segments(r.Path) {
+	for _, seg := range segments(path) {
 		if n.kids == nil {
 			n.kids = map[string]*trie{}
 		}

@@ -270,3 +270,44 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestCaseAmbiguous: a path whose letters, folded, fall under another
+// route than the path as written is ambiguous: a server that reads paths
+// without regard to case (IIS, ASP.NET Core, Express) would serve /ADMIN
+// as /admin, while the route of / decided it.
+func TestCaseAmbiguous(t *testing.T) {
+	p := compile(t, `routes:
+  - {name: site, host: app.test, path: /, allow: {public: true}}
+  - {name: admin, host: app.test, path: /admin, allow: {groups: [admins]}}
+  - {name: reports, host: app.test, path: /Reports, allow: {groups: [finance]}}
+  - {name: any-docs, path: /docs, allow: {public: true}}
+`)
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/admin/users", false},
+		{"/ADMIN/users", true},
+		{"/Admin", true},
+		{"/administrator", false},
+		{"/Site/Page", false}, // / either way
+		{"/Reports/q1", false},
+		{"/reports/q1", true}, // /Reports on a server that ignores case
+		{"/REPORTS", true},
+		{"/café/ÉTÉ", false},
+		{"/Docs/x", false}, // app.test's routes claim it either way
+	}
+	for _, tt := range tests {
+		r := p.Match("app.test", tt.path, "GET")
+		if got := p.CaseAmbiguous("app.test", tt.path, "GET", r); got != tt.want {
+			t.Errorf("CaseAmbiguous(%q) = %v, want %v (route %v)", tt.path, got, tt.want, r)
+		}
+	}
+	// Lower-case routes and paths: no second lookup, no allocation.
+	lower := compile(t, routesYAML)
+	if n := testing.AllocsPerRun(100, func() {
+		lower.CaseAmbiguous("app.example.com", "/api/items/42", "GET", lower.Match("app.example.com", "/api/items/42", "GET"))
+	}); n != 0 {
+		t.Errorf("CaseAmbiguous of a lower-case path allocates %v times, want 0", n)
+	}
+}

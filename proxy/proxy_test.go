@@ -73,6 +73,10 @@ func TestProxyRefusals(t *testing.T) {
 		{"encoded backslash, upper case", "/public/..%5Capp", nil, 400, engine.ReasonBadPath, "", ""},
 		{"encoded NUL", "/app/x%00", e.bearer("alice"), 400, engine.ReasonBadPath, "", ""},
 		{"encoded slash on an allowed route", "/app/a%2fb", e.bearer("alice"), 400, engine.ReasonBadPath, "", ""},
+		// A server that reads paths without regard to case would serve
+		// these as /console and /public: they are not decided as no route.
+		{"another route's path in upper case", "/CONSOLE/x", e.bearer("alice"), 400, engine.ReasonBadPath, "", ""},
+		{"a public route's path in another case", "/Public/x", nil, 400, engine.ReasonBadPath, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

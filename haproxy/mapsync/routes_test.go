@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
+	hxruntime "github.com/scimgate/scimgate/haproxy/runtime"
 	"github.com/scimgate/scimgate/internal/gatetest"
 	"github.com/scimgate/scimgate/internal/haproxytest"
 	"github.com/scimgate/scimgate/policy"
@@ -29,6 +31,7 @@ routes:
   - {name: exact-in-wild, host: a.wild.test, path: /x/y, allow: {public: true}}
   - {name: dots, host: app.test, path: "/v1.0/a+b", allow: {public: true}}
   - {name: space, host: App.Test, path: "/with space", allow: {public: true}}
+  - {name: reports, host: app.test, path: /Reports, methods: [GET], allow: {public: true}}
 `
 
 // requestShapes are the requests both matchers are asked about: method,
@@ -38,7 +41,7 @@ func requestShapes() (out [][3]string) {
 		"x.y.wild.test", "wild.test", "other.test", "", "a.wild.test:443", "a.wild.test.", "app.test..", "app.test:80:80"}
 	paths := []string{"/", "/api", "/api/", "/api/x", "/apix", "/app", "/app/", "/app/read", "/app/read/x", "/app/reader",
 		"/app/a/b/c/d", "/app/a/b", "/x", "/x/", "/x/y", "/x/y/z", "/v1.0/a+b/c", "/v1x0/a+b", "/with%20space/x",
-		"/%61pp/x", "/app/%7e", "/App/x"}
+		"/%61pp/x", "/app/%7e", "/App/x", "/APP/READ", "/Api/x", "/X/y", "/Reports/q", "/reports/q", "/REPORTS", "/%41pp"}
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PURGE"} {
 		for _, h := range hosts {
 			for _, p := range paths {
@@ -49,17 +52,36 @@ func requestShapes() (out [][3]string) {
 	return out
 }
 
-// wantRoute is the route the engine picks, "" for none.
+// wantRoute is the route the engine picks, "" for none, ambiguous when
+// the engine refuses the path as ambiguous in letter case.
 func wantRoute(t testing.TB, p *policy.Policy, method, host, escaped string) string {
 	t.Helper()
 	path, err := policy.NormalizePath(escaped)
 	if err != nil {
 		t.Fatalf("NormalizePath(%q): %v", escaped, err)
 	}
-	if r := p.Match(policy.NormalizeHost(host), path, method); r != nil {
+	h := policy.NormalizeHost(host)
+	r := p.Match(h, path, method)
+	switch {
+	case p.CaseAmbiguous(h, path, method, r):
+		return ambiguous
+	case r != nil:
 		return r.Name
 	}
 	return ""
+}
+
+// ambiguous stands for a refusal as ambiguous in case.
+const ambiguous = "(ambiguous)"
+
+// pick is the route the first expression matching key names, "" for none.
+func pick(res []*regexp.Regexp, entries []hxruntime.Entry, key string) (string, bool) {
+	for i, re := range res {
+		if re.MatchString(key) {
+			return entries[i].Value, true
+		}
+	}
+	return "", false
 }
 
 // TestRouteEntriesGo checks routes.map's expressions with Go's regexp,
@@ -77,15 +99,22 @@ func TestRouteEntriesGo(t *testing.T) {
 		}
 		res[i] = regexp.MustCompile(e.Key)
 	}
+	// status.map's "fold": a route's path has upper case.
+	fold := slices.ContainsFunc(p.Routes, func(r *policy.Route) bool { return lowerASCII(r.Path) != r.Path })
+	if !fold {
+		t.Fatal("matchRoutes lost its route with upper case")
+	}
 	for _, s := range requestShapes() {
 		method, host, escaped := s[0], s[1], s[2]
 		path, _ := policy.NormalizePath(escaped)
-		key := method + "|" + strings.ToLower(host) + path
-		got := ""
-		for i, re := range res {
-			if re.MatchString(key) {
-				got = entries[i].Value
-				break
+		key := strings.ToUpper(method) + "|" + strings.ToLower(host) + path
+		got, found := pick(res, entries, key)
+		// haproxy.cfg: the folded key finds another route, or one where
+		// the key found none or none where it found one.
+		if strings.ContainsFunc(path, func(r rune) bool { return 'A' <= r && r <= 'Z' }) || fold {
+			folded, ffound := pick(res, entries, "|"+lowerASCII(method+"|"+strings.ToLower(host)+path))
+			if found != ffound || folded != got {
+				got = ambiguous
 			}
 		}
 		if got == NoRoute {
@@ -114,6 +143,10 @@ func TestRouteEntriesHAProxy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, RoutesMap), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The reports route has upper case: every request is looked up folded.
+	if err := os.WriteFile(filepath.Join(dir, StatusMap), []byte("fold 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	h := haproxytest.Start(t, `
 defaults
     mode http
@@ -137,6 +170,8 @@ frontend fe
 			if got == NoRoute {
 				got = "" // refused for its method
 			}
+		case 400:
+			got = ambiguous
 		case 404:
 		default:
 			t.Errorf("%s %s%s: status %d", method, host, escaped, r.status)

@@ -22,12 +22,12 @@ import (
 // path its configuration loads it from, so the configuration must name
 // these files in that directory.
 const (
-	RoutesMap   = "routes.map"   // map_reg: "<METHOD>|<host><path>" regex -> route name
+	RoutesMap   = "routes.map"   // map_reg: "<METHOD>|<host><path>" regex -> route name, then "|<method>|<host><path>" (folded) ones
 	AccessMap   = "access.map"   // "<uid>|<route>" -> userName, "*|<route>" -> 1
 	SessionsMap = "sessions.map" // session id -> uid
 	TokensMap   = "tokens.map"   // "<SHA-256 of an access token's secret, upper-case hex>|<token id>" -> "<expiry or 0>|<uid>"
 	UsersMap    = "users.map"    // uid -> userName, for the identity header
-	StatusMap   = "status.map"   // "until" -> Unix time after which HAProxy must deny
+	StatusMap   = "status.map"   // "until" -> Unix time after which HAProxy must deny; "fold" -> 1 when a route's path has upper case
 )
 
 // mapFiles lists the maps in push order for additions; deletions go in
@@ -109,6 +109,11 @@ func compute(d Decider, known map[string]bool, now time.Time, until time.Time) (
 		return nil, stats, err
 	}
 	st.routes = routes
+	if slices.ContainsFunc(pol.Routes, func(r *policy.Route) bool { return lowerASCII(r.Path) != r.Path }) {
+		// Every request is then looked up folded too: /reports may be
+		// /Reports to the upstream.
+		st.kv[StatusMap]["fold"] = "1"
+	}
 
 	type probed struct {
 		r   *policy.Route
@@ -333,14 +338,39 @@ func RouteEntries(p *policy.Policy) ([]runtime.Entry, error) {
 		}
 		return a.r.Index - b.r.Index
 	})
-	out := make([]runtime.Entry, 0, len(items))
+	out := make([]runtime.Entry, 0, 2*len(items))
 	for _, it := range items {
 		if !valueSafe(it.value) {
 			return nil, fmt.Errorf("route %q: name has a control character or a leading space", it.value)
 		}
 		out = append(out, runtime.Entry{Key: routeRegex(it.r), Value: it.value})
 	}
+	// The same routes again for the request folded to lower case (ASCII,
+	// as HAProxy's lower converter folds), "|" before it: no request's own
+	// key starts with "|", so neither half matches the other's keys.
+	// haproxy.cfg refuses a request whose folded key finds another route
+	// (policy.Policy.CaseAmbiguous).
+	for _, it := range items {
+		r := *it.r
+		r.Path = lowerASCII(r.Path)
+		r.Methods = nil
+		for _, m := range it.r.Methods {
+			r.Methods = append(r.Methods, lowerASCII(m))
+		}
+		out = append(out, runtime.Entry{Key: `^\|` + strings.TrimPrefix(routeRegex(&r), "^"), Value: it.value})
+	}
 	return out, nil
+}
+
+// lowerASCII folds the ASCII letters of s to lower case, as HAProxy's
+// lower converter does.
+func lowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // NoRoute is the value routes.map gives a request that a path's routes
@@ -372,11 +402,14 @@ func routeRegex(r *policy.Route) string {
 	b.WriteString("^")
 	switch len(r.Methods) {
 	case 0:
-		b.WriteString("[^|]*")
+		b.WriteString("[^|]+")
 	default:
 		ms := slices.Clone(r.Methods)
 		if slices.Contains(ms, "GET") && !slices.Contains(ms, "HEAD") {
 			ms = append(ms, "HEAD")
+		}
+		if slices.Contains(ms, "get") && !slices.Contains(ms, "head") {
+			ms = append(ms, "head")
 		}
 		for i, m := range ms {
 			ms[i] = quote(m)

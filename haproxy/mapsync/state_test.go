@@ -123,6 +123,16 @@ routes:
 	if !cmp.Equal(known, map[string]bool{aliceSess: true}) {
 		t.Errorf("known sessions after pruning: %v", known)
 	}
+	// A route's path with upper case: HAProxy must look every request up
+	// folded too.
+	f.Eng.SetPolicy(gatetest.Compile(t, "routes:\n  - {name: reports, host: app.test, path: /Reports, allow: {public: true}}\n"))
+	upper, _, err := compute(f.Eng, known, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := upper.kv[StatusMap]["fold"]; got != "1" {
+		t.Errorf(`status.map "fold" = %q with a route /Reports, want "1"`, got)
+	}
 }
 
 func TestMintCookie(t *testing.T) {
