@@ -249,7 +249,7 @@ func TestAccessTokenCLI(t *testing.T) {
 		{"an inactive user", []string{"create", "--user", "carol@example.com"}, 1, `create access token: user "carol@example.com" is not active`},
 		{"a user not in the directory", []string{"create", "--user", "nobody@example.com"}, 1, `no user "nobody@example.com" in the directory`},
 		{"a negative --ttl", []string{"create", "--user", "alice@example.com", "--ttl", "-2s"}, 2, `invalid value "-2s" for flag -ttl`},
-		{"a --ttl in weeks", []string{"create", "--user", "alice@example.com", "--ttl", "2w"}, 2, "whole days such as 30d"},
+		{"a --ttl in weeks", []string{"create", "--user", "alice@example.com", "--ttl", "2w"}, 2, "--ttl takes whole days such as 30d"},
 		{"a --ttl without a unit", []string{"create", "--user", "alice@example.com", "--ttl", "2"}, 2, `invalid value "2" for flag -ttl`},
 		{"revoking twice", []string{"revoke", idA}, 1, fmt.Sprintf("access token %q was already revoked", idA)},
 		{"revoking an unknown id", []string{"revoke", "0123456789abcdef"}, 1, `access token "0123456789abcdef" does not exist`},

@@ -156,7 +156,7 @@ func ttlFlag(fs *flag.FlagSet, help string) *time.Duration {
 	fs.Func("ttl", help, func(s string) error {
 		v, err := config.ParseAge(s)
 		if err != nil {
-			return fmt.Errorf("%v: whole days such as 30d, or a duration such as 12h", err)
+			return fmt.Errorf("--ttl takes whole days such as 30d, or a duration such as 12h (%v)", err)
 		}
 		*d = v
 		return nil
