@@ -135,7 +135,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// part of a path that the proxy forwards as it is, and that an
 		// application may read past (/public/x#/../../console).
 		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadPath)
-		c = h.gate.BadRequest("forwardauth", r, host, o.method, engine.ReasonBadPath)
 	default:
 		c = h.gate.Decide("forwardauth", r, engine.Request{Host: host, Path: clean, Method: o.method})
 	}

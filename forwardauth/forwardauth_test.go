@@ -3,11 +3,13 @@ package forwardauth_test
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -588,5 +590,42 @@ func TestForwardAuthUpstreamCredentials(t *testing.T) {
 				t.Errorf("%s, %s: upstream Authorization %q (set %v), want %q (set %v)", tt.name, style.name, a, aok, tt.authz, tt.authzSet)
 			}
 		}
+	}
+}
+
+// countingAuditor counts the decisions handed to the audit trail.
+type countingAuditor struct {
+	mu sync.Mutex
+	n  map[string]int // by reason
+}
+
+func (a *countingAuditor) Record(_, _ string, _ engine.Principal, _ engine.Request, d engine.Decision) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n[d.Reason]++
+}
+
+// TestForwardAuthAuditsOnce: every auth request is one decision in the
+// audit trail (and the log and metrics), refused paths and hosts too.
+func TestForwardAuthAuditsOnce(t *testing.T) {
+	e := newFAEnv(t)
+	a := &countingAuditor{n: map[string]int{}}
+	g := *e.Gate
+	g.Audit = a
+	h := forwardauth.New(&g)
+	alice := http.Header{"Authorization": {"Bearer " + e.tokens["alice"]}}
+	for _, r := range []*http.Request{
+		nginx("GET", "/app/x", alice),
+		nginx("GET", "/public/x#top", nil),
+		traefik("GET", "/public/../console", nil),
+		traefik("GET", "/CONSOLE", alice),
+	} {
+		serve(h, r)
+	}
+	want := map[string]int{engine.ReasonGroupOK: 1, engine.ReasonBadPath: 3}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !maps.Equal(a.n, want) {
+		t.Errorf("audited %v, want %v", a.n, want)
 	}
 }
