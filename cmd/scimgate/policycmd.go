@@ -110,6 +110,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	var p engine.Principal
+	tenantName := ""
 	if *user != "" {
 		_, dir, closeFn, err := openDirectory(ctx, &source{config: *configPath}, newLogger(defaultLog(), stderr), false)
 		if err != nil {
@@ -121,6 +122,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		p.User = snapshot.Key{Tenant: tn.ID, ID: r.ID}
+		tenantName = tn.Name
 	}
 	path, err := policy.NormalizePath(u.EscapedPath())
 	if errors.Is(err, policy.ErrAmbiguousPath) {
@@ -147,7 +149,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if !x.User.Active {
 			state = "inactive"
 		}
-		fmt.Fprintf(stdout, "user:     %s (tenant %d, %s)\n", x.User.UserName, x.User.Tenant, state)
+		fmt.Fprintf(stdout, "user:     %s (tenant %s, %s)\n", x.User.UserName, tenantName, state)
 		fmt.Fprintf(stdout, "groups:   %s\n", strings.Join(x.Snap.GroupNames(x.User), ", "))
 	}
 	if len(x.GroupPath) > 0 {

@@ -199,7 +199,7 @@ func TestPolicyExplain(t *testing.T) {
 	const (
 		appRoute = "route:    app (host *, path /app)\n"
 		noRoute  = "route:    none matches; unmatched requests are denied\n"
-		alice    = "user:     alice@example.com (tenant 1, active)\ngroups:   platform, staff\n"
+		alice    = "user:     alice@example.com (tenant acme, active)\ngroups:   platform, staff\n"
 	)
 	tests := []struct {
 		name   string
@@ -211,15 +211,15 @@ func TestPolicyExplain(t *testing.T) {
 		{"allowed through a nested group", "alice@example.com", "", "https://app.example.com/app/x",
 			"decision: allow (group-ok)\n" + appRoute + alice + "via:      platform -> staff\n"},
 		{"not in the route's group", "bob@example.com", "", "https://app.example.com/app/x",
-			"decision: deny (not-allowed)\n" + appRoute + "user:     bob@example.com (tenant 1, active)\ngroups:   ops\n"},
+			"decision: deny (not-allowed)\n" + appRoute + "user:     bob@example.com (tenant acme, active)\ngroups:   ops\n"},
 		{"no route", "alice@example.com", "", "https://app.example.com/nowhere", "decision: deny (no-route)\n" + noRoute},
 		{"a method the route leaves out", "alice@example.com", "POST", "https://app.example.com/ro/x", "decision: deny (no-route)\n" + noRoute},
 		{"HEAD on a GET route, lower case", "alice@example.com", "head", "https://app.example.com/ro/x",
 			"decision: allow (group-ok)\nroute:    ro (host *, path /ro)\n" + alice + "via:      platform -> staff\n"},
 		{"inactive user", "carol@example.com", "", "https://app.example.com/app/",
-			"decision: deny (user-inactive)\n" + appRoute + "user:     carol@example.com (tenant 1, inactive)\ngroups:   platform, staff\n"},
+			"decision: deny (user-inactive)\n" + appRoute + "user:     carol@example.com (tenant acme, inactive)\ngroups:   platform, staff\n"},
 		{"denied user", "mallory@example.com", "", "https://app.example.com/app/",
-			"decision: deny (denied-user)\n" + appRoute + "user:     mallory@example.com (tenant 1, active)\ngroups:   platform, staff\n"},
+			"decision: deny (denied-user)\n" + appRoute + "user:     mallory@example.com (tenant acme, active)\ngroups:   platform, staff\n"},
 		{"anonymous", "", "", "https://app.example.com/app/", "decision: deny (unauthenticated)\n" + appRoute},
 		{"anonymous on a public route", "", "", "https://app.example.com/pub/x", "decision: allow (public)\nroute:    pub (host *, path /pub)\n"},
 		{"exact host, case and port ignored", "alice@example.com", "", "https://ADMIN.example.com:8443/x",
