@@ -6,9 +6,7 @@
 package forwardauth
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -111,16 +109,12 @@ func first(vals ...string) string {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o, err := originalRequest(r)
 	if err != nil {
-		status, name, reason := http.StatusBadRequest, "bad_request", "missing-headers"
+		status, reason := http.StatusBadRequest, "missing-headers"
 		if errors.Is(err, errConflict) {
 			// nginx understands only 2xx, 401 and 403.
-			status, name, reason = http.StatusForbidden, "forbidden", "conflicting-headers"
+			status, reason = http.StatusForbidden, "conflicting-headers"
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(status)
-		msg, _ := json.Marshal(err.Error())
-		_, _ = fmt.Fprintf(w, `{"error":%q,"reason":%q,"message":%s}`+"\n", name, reason, msg)
+		gateway.WriteError(w, status, reason, "", err.Error())
 		return
 	}
 	path, _, _ := strings.Cut(o.uri, "?")
@@ -172,9 +166,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.gate.Deny(w, r, c, "")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write([]byte(`{"error":"forbidden","reason":"` + c.Decision.Reason + `"}` + "\n"))
+	route := ""
+	if c.Decision.Route != nil {
+		route = c.Decision.Route.Name
+	}
+	gateway.WriteError(w, http.StatusForbidden, c.Decision.Reason, route, gateway.Message(c.Decision.Reason))
 }
 
 // upstreamCredentials sets, in the answer out, the Cookie and

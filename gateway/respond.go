@@ -87,6 +87,12 @@ func (g *Gate) Deny(w http.ResponseWriter, r *http.Request, c Check, returnTo st
 			"Reason": d.Reason, "Message": Message(d.Reason)})
 		return
 	}
+	WriteError(w, status, d.Reason, route, Message(d.Reason))
+}
+
+// WriteError writes the JSON body of a refusal: {"error": the status as
+// a word, "reason", "route" when there is one, "message"}.
+func WriteError(w http.ResponseWriter, status int, reason, route, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {
@@ -94,7 +100,7 @@ func (g *Gate) Deny(w http.ResponseWriter, r *http.Request, c Check, returnTo st
 		Reason  string `json:"reason"`
 		Route   string `json:"route,omitempty"`
 		Message string `json:"message"`
-	}{strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), d.Reason, route, Message(d.Reason)})
+	}{strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), reason, route, message})
 }
 
 var denyPage = template.Must(template.New("deny").Parse(`<!doctype html>
