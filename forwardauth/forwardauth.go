@@ -177,7 +177,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Authorization of the asking request in without scimgate's credentials
 // (gateway.StripCredentials).
 func upstreamCredentials(out, in http.Header, p engine.Principal, cookies []string) {
-	if auth := in["Authorization"]; len(auth) == 1 && !p.JWT && !gateway.IsAccessToken(auth[0]) {
+	if auth := in["Authorization"]; len(auth) == 1 && !gateway.OwnAuthorization(p, auth[0]) {
 		out.Set(HeaderUpstreamAuthorization, auth[0])
 	}
 	var kept string

@@ -47,7 +47,7 @@ func StripCredentials(h http.Header, p engine.Principal, cookies []string) {
 	// Every value is looked at, not only the first one authentication
 	// read; the names are canonical already (the server made them so).
 	for _, a := range h["Authorization"] {
-		if p.JWT || IsAccessToken(a) {
+		if OwnAuthorization(p, a) {
 			delete(h, "Authorization")
 			break
 		}
@@ -72,6 +72,14 @@ func StripCredentials(h http.Header, p engine.Principal, cookies []string) {
 	for _, l := range kept {
 		h.Add("Cookie", l)
 	}
+}
+
+// OwnAuthorization reports whether an Authorization value of a request
+// authenticated as p is scimgate's credential, which no upstream may
+// receive: an access token, or the identity provider's JWT p was
+// authenticated with.
+func OwnAuthorization(p engine.Principal, authorization string) bool {
+	return p.JWT || IsAccessToken(authorization)
 }
 
 // IsAccessToken reports whether an Authorization value carries a scimgate

@@ -462,7 +462,7 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 		out = spop.AppendSetVarString(out, txn, VarGroups, vals.Groups)
 		out = spop.AppendSetVarString(out, txn, VarAssertion, vals.Assertion)
 	}
-	if c.Principal.JWT || gateway.IsAccessToken(q.authorization) {
+	if gateway.OwnAuthorization(c.Principal, q.authorization) {
 		out = spop.AppendSetVarBool(out, txn, VarStripAuth, true)
 	}
 	if otherCookies, found := gateway.StripCookies(q.cookie, g.Auth.Cookies()); found {
