@@ -21,8 +21,8 @@ import (
 // finds the row; only SHA-256 of the 256-bit secret is stored and it is
 // compared in constant time. The prefix lets secret scanners spot leaks.
 const (
-	tokenPrefix = "sgs_"
-	tokenIDLen  = 16
+	SCIMTokenPrefix = "sgs_" // the prefix of every SCIM token
+	tokenIDLen      = 16
 )
 
 // Change-log resource types for tenants and tokens.
@@ -126,7 +126,7 @@ func (s *Service) createToken(ctx context.Context, tx store.Tx, tenantName, desc
 	if err != nil {
 		return "", TokenInfo{}, false, err
 	}
-	return tokenPrefix + id + "_" + secret, TokenInfo{Token: tk, Tenant: tn.Name}, created, nil
+	return SCIMTokenPrefix + id + "_" + secret, TokenInfo{Token: tk, Tenant: tn.Name}, created, nil
 }
 
 // checkTenantName vets the name of a new tenant: policies qualify names as
@@ -264,7 +264,7 @@ func (s *Service) touch(ctx context.Context, tk store.Token, now time.Time) {
 }
 
 func splitToken(bearer string) (id, secret string, ok bool) {
-	rest, found := strings.CutPrefix(bearer, tokenPrefix)
+	rest, found := strings.CutPrefix(bearer, SCIMTokenPrefix)
 	if !found || len(rest) < tokenIDLen+2 || rest[tokenIDLen] != '_' {
 		return "", "", false
 	}

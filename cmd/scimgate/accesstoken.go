@@ -27,9 +27,6 @@ func accessTokenCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 	if *user == "" {
 		return fmt.Errorf("%w: --user USERNAME is required", errUsage)
 	}
-	if *ttl < 0 {
-		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
-	}
 	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), false)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/snapshot"
@@ -25,11 +26,7 @@ func (f fixed) Current() *snapshot.Snapshot { return f.s }
 func (f fixed) Age() time.Duration          { return 0 }
 
 // loadEngine compiles the configured policy over a snapshot of the store.
-func loadEngine(ctx context.Context, configPath string) (*engine.Engine, error) {
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		return nil, err
-	}
+func loadEngine(ctx context.Context, cfg *config.Config, configPath string) (*engine.Engine, error) {
 	if err := storeExists(cfg); err != nil {
 		return nil, err
 	}
@@ -60,23 +57,23 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if storeExists(cfg) != nil {
-		// The routes can be checked before the store exists (before the
-		// first start); the names they use cannot.
-		p, err := policy.Compile(cfg.Routes, *configPath, time.Now())
-		if err != nil {
+	// The routes can be checked before the store exists (before the
+	// first start); the names they use cannot.
+	var eng *engine.Engine
+	var p *policy.Policy
+	if storeExists(cfg) == nil {
+		if eng, err = loadEngine(ctx, cfg, *configPath); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: %d routes, policy %s\n", *configPath, len(p.Routes), p.Hash[:12])
+		p = eng.Policy()
+	} else if p, err = policy.Compile(cfg.Routes, *configPath, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d routes, policy %s\n", *configPath, len(p.Routes), p.Hash[:12])
+	if eng == nil {
 		fmt.Fprintf(stdout, "note: store %s does not exist yet: group and user names were not checked against the directory\n", cfg.Store)
 		return nil
 	}
-	eng, err := loadEngine(ctx, *configPath)
-	if err != nil {
-		return err
-	}
-	p := eng.Policy()
-	fmt.Fprintf(stdout, "%s: %d routes, policy %s\n", *configPath, len(p.Routes), p.Hash[:12])
 	warnings := eng.Warnings()
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "warning: %s\n", w)
@@ -105,7 +102,11 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%w: --url must be an absolute URL such as https://app.example.com/path", errUsage)
 	}
-	eng, err := loadEngine(ctx, *configPath)
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	eng, err := loadEngine(ctx, cfg, *configPath)
 	if err != nil {
 		return err
 	}

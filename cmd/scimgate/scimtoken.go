@@ -29,9 +29,6 @@ func scimTokenCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if *ttl < 0 {
-		return fmt.Errorf("%w: --ttl must not be negative", errUsage)
-	}
 	_, dir, closeFn, err := openDirectory(ctx, src, newLogger(defaultLog(), stderr), true)
 	if err != nil {
 		return err
@@ -94,7 +91,7 @@ func revokeCredential(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseArgs(fs, args, 1); err != nil {
 		return fmt.Errorf("%w (%s revoke --config FILE ID, the ID from %s list)", err, command, command)
 	}
-	if id := fs.Arg(0); strings.HasPrefix(id, "sga_") || strings.HasPrefix(id, "sgs_") {
+	if id := fs.Arg(0); strings.HasPrefix(id, directory.AccessTokenPrefix) || strings.HasPrefix(id, directory.SCIMTokenPrefix) {
 		// Never echo it: it may be a live secret.
 		return fmt.Errorf("%w: %s revoke takes the token's ID (the 16 hex digits after the prefix, see %s list), not the token itself", errUsage, command, command)
 	}
