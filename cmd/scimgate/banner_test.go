@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestQuickstartBanner: serve on the quickstart configuration prints what
@@ -32,59 +29,20 @@ func TestQuickstartBanner(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(bin, "serve", "--config", config)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() { cmd.Process.Kill(); <-done }
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	var out []string
-	timeout := time.After(20 * time.Second)
-read:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				break read
-			}
-			out = append(out, l)
-			if strings.TrimSpace(l) == "scimgate whoami &" {
-				break read
-			}
-		case <-timeout:
-			break read
+	first := startServer(t, bin, config)
+	out := first.printed(t, "  scimgate whoami &")
+	for _, want := range []string{"SCIM token:", "Routes to 127.0.0.1:9001 need the demo upstream running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first start: stdout lacks %q:\n%s", want, out)
 		}
 	}
-	stop()
-	go func() {
-		for range lines {
-		}
-	}()
-	text := strings.Join(out, "\n")
-	for _, want := range []string{"SCIM token:", "Routes to 127.0.0.1:9001 need the demo upstream running", "  scimgate whoami &"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("first start: stdout lacks %q:\n%s", want, text)
-		}
-	}
+	first.kill()
 
-	srv := startServer(t, bin, config)
-	text = strings.Join(srv.banner, "\n")
-	for _, want := range []string{"Tenants:       default", "Create a SCIM token for an identity provider"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("restart: banner lacks %q:\n%s", want, text)
+	again := startServer(t, bin, config)
+	out = again.printed(t, "scimgate scim-token create --config "+config+" --tenant NAME")
+	for _, want := range []string{"Tenants:       default", "a new NAME sees none of the users above"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("restart: stdout lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -58,10 +58,27 @@ type server struct {
 	cmd   *exec.Cmd
 	base  string // SCIM base URL
 	token string // bootstrap token, on the first start only
-	// banner is what serve printed on stdout up to the token line, or
-	// the line saying how to create one.
-	banner []string
-	done   chan struct{}
+	done  chan struct{}
+
+	mu     sync.Mutex
+	stdout []string // every line serve printed so far
+}
+
+// printed returns, once serve has printed a line containing want (within
+// 10 s), everything it printed; else the test fails.
+func (s *server) printed(t *testing.T, want string) string {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		out := strings.Join(s.stdout, "\n")
+		s.mu.Unlock()
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(end) {
+			t.Fatalf("serve printed no %q in 10s:\n%s", want, out)
+		}
+	}
 }
 
 func startServer(t *testing.T, bin, config string) *server {
@@ -83,6 +100,9 @@ func startServer(t *testing.T, bin, config string) *server {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			s.mu.Lock()
+			s.stdout = append(s.stdout, sc.Text())
+			s.mu.Unlock()
 			lines <- sc.Text()
 		}
 		close(lines)
@@ -97,7 +117,6 @@ func startServer(t *testing.T, bin, config string) *server {
 				<-s.done // stderr is complete only once the process has exited
 				t.Fatalf("server exited before it was ready:\n%s", stderr.String())
 			}
-			s.banner = append(s.banner, line)
 			line = strings.TrimSpace(line)
 			if v, ok := strings.CutPrefix(line, "SCIM base URL:"); ok {
 				s.base = strings.TrimSuffix(strings.TrimSpace(v), "/")
