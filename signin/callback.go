@@ -79,7 +79,10 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who, err := s.claim(idt)
-	if err != nil && tok.AccessToken != "" {
+	if err != nil && !errors.Is(err, errUnverified) && tok.AccessToken != "" {
+		// Only a claim the ID token leaves out is asked of UserInfo: an
+		// address it says is unverified stays refused, whatever UserInfo
+		// (which may not mention verification at all) says.
 		who, err = s.userInfoClaim(ctx, tok, idt.Subject)
 	}
 	if errors.Is(err, errUnverified) {

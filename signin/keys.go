@@ -207,11 +207,14 @@ func (v *verifyTimes) VerifySignature(ctx context.Context, raw string) ([]byte, 
 }
 
 // checkTimes: a token is good from nbf (when it has one) to exp, each
-// widened by skew.
+// widened by skew, and was not issued (iat) later than now plus skew: a
+// token from the future comes from a provider whose clock is wrong, or
+// was minted ahead of time to outlive its key.
 func checkTimes(payload []byte, now time.Time, skew time.Duration) error {
 	var c struct {
 		Exp *json.Number `json:"exp"`
 		NBF *json.Number `json:"nbf"`
+		IAT *json.Number `json:"iat"`
 	}
 	d := json.NewDecoder(bytes.NewReader(payload))
 	d.UseNumber()
@@ -232,6 +235,15 @@ func checkTimes(payload []byte, now time.Time, skew time.Duration) error {
 		}
 		if nbf.After(now.Add(skew)) {
 			return fmt.Errorf("the token is not valid before %s", nbf.UTC().Format(time.RFC3339))
+		}
+	}
+	if c.IAT != nil {
+		iat, ok := unixTime(c.IAT)
+		if !ok {
+			return errors.New("the token's iat claim is not a time")
+		}
+		if iat.After(now.Add(skew)) {
+			return fmt.Errorf("the token says it was issued at %s, in the future", iat.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil

@@ -193,6 +193,11 @@ func TestCheckTimes(t *testing.T) {
 		{"nbf far ahead", `{"exp":1800003600,"nbf":1800001000}`, false},
 		{"nbf not a number", `{"exp":1800003600,"nbf":true}`, false},
 		{"not JSON", `{`, false},
+		{"iat now", `{"exp":1800003600,"iat":1800000000}`, true},
+		{"iat within the skew", `{"exp":1800003600,"iat":1800000060}`, true},
+		{"iat beyond the skew: issued in the future", `{"exp":1800003600,"iat":1800000061}`, false},
+		{"iat a day ahead", `{"exp":1800090000,"iat":1800086400}`, false},
+		{"iat not a number", `{"exp":1800003600,"iat":"now"}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
