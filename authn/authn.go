@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,8 +79,12 @@ func New(src Snapshots, o Options) *Authenticator {
 		o.Now = time.Now
 	}
 	a := &Authenticator{src: src, o: o, jwtSeen: map[[32]byte]verifiedJWT{}}
-	for _, n := range []string{o.CookieName, o.JWTCookieName} {
-		if n != "" {
+	// The session cookie without its __Host- prefix is the name an older
+	// scimgate set it under: no longer a credential, but a live session's
+	// secret all the same.
+	legacy, _ := strings.CutPrefix(o.CookieName, "__Host-")
+	for _, n := range []string{o.CookieName, o.JWTCookieName, legacy} {
+		if n != "" && !slices.Contains(a.cookies, n) {
 			a.cookies = append(a.cookies, n)
 		}
 	}

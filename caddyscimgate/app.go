@@ -191,7 +191,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return err
 		}
-		opts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: a.signIn, Touch: a.core.dir.TouchSessions}
+		opts = authn.Options{CookieName: a.signIn.CookieName(), Idle: cfg.Sessions.Idle, JWTs: a.signIn, Touch: a.core.dir.TouchSessions}
 	}
 	a.auth = authn.New(a.core.live, opts)
 	go a.auth.Run(bg)

@@ -23,11 +23,12 @@ func TestSessionCookieSecure(t *testing.T) {
 	tests := []struct {
 		name, public, domain string
 		secure               bool
+		cookie               string // the session cookie's name
 	}{
-		{"https public URL", "https://gate.example.test", "", true},
-		{"https public URL with a port and a cookie domain", "https://gate.example.test:8443", ".example.test", true},
-		{"http public URL", "http://gate.example.test", "", false},
-		{"http public URL on loopback", "http://127.0.0.1:8080", "", false},
+		{"https public URL", "https://gate.example.test", "", true, "__Host-scimgate_session"},
+		{"https public URL with a port and a cookie domain", "https://gate.example.test:8443", ".example.test", true, "scimgate_session"},
+		{"http public URL", "http://gate.example.test", "", false, "scimgate_session"},
+		{"http public URL on loopback", "http://127.0.0.1:8080", "", false, "scimgate_session"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,9 +70,42 @@ func TestSessionCookieSecure(t *testing.T) {
 					t.Errorf("%s: Expires=%s MaxAge=%d; want Expires=%s (the session's end)", what, c.Expires, c.MaxAge, exp)
 				}
 			}
-			check(t, "session cookie", s.cookie("0123456789abcdef.secret", exp), "scimgate_session", "0123456789abcdef.secret", false)
-			check(t, "sign-out's clearing cookie", s.cookie("", time.Time{}), "scimgate_session", "", true)
+			if s.CookieName() != tt.cookie {
+				t.Errorf("CookieName() = %q, want %q", s.CookieName(), tt.cookie)
+			}
+			check(t, "session cookie", s.cookie("0123456789abcdef.secret", exp), tt.cookie, "0123456789abcdef.secret", false)
+			check(t, "sign-out's clearing cookie", s.cookie("", time.Time{}), tt.cookie, "", true)
 			check(t, "session JWT cookie", s.named("scimgate_jwt", "jwt", exp), "scimgate_jwt", "jwt", false)
+		})
+	}
+}
+
+// TestSessionCookieName: over https and without a cookie domain the
+// session cookie is a __Host- cookie, which no sibling host can plant; a
+// prefix the operator chose is kept when browsers accept it, refused when
+// they would drop the cookie.
+func TestSessionCookieName(t *testing.T) {
+	tests := []struct {
+		name, public, domain, cookie string
+		want                         string // "" when refused
+	}{
+		{"https, host only", "https://gate.example.test", "", "scimgate_session", "__Host-scimgate_session"},
+		{"https, another name", "https://gate.example.test", "", "sid", "__Host-sid"},
+		{"https, a cookie domain", "https://gate.example.test", ".example.test", "scimgate_session", "scimgate_session"},
+		{"http", "http://127.0.0.1:8080", "", "scimgate_session", "scimgate_session"},
+		{"__Host- chosen, https", "https://gate.example.test", "", "__Host-sid", "__Host-sid"},
+		{"__Secure- chosen, https with a domain", "https://gate.example.test", ".example.test", "__Secure-sid", "__Secure-sid"},
+		{"__Host- with a domain", "https://gate.example.test", ".example.test", "__Host-sid", ""},
+		{"__Host- over http", "http://gate.example.test", "", "__Host-sid", ""},
+		{"__Secure- over http", "http://gate.example.test", "", "__Secure-sid", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub, _ := url.Parse(tt.public)
+			got, err := sessionCookieName(config.Sessions{CookieName: tt.cookie, CookieDomain: tt.domain}, pub)
+			if got != tt.want || (err != nil) != (tt.want == "") {
+				t.Errorf("sessionCookieName = %q, %v; want %q", got, err, tt.want)
+			}
 		})
 	}
 }

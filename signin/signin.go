@@ -143,7 +143,35 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Sessions.CookieName, err = sessionCookieName(o.Sessions, o.PublicURL); err != nil {
+		return nil, err
+	}
 	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path, sealer: sl}, nil
+}
+
+// CookieName is the name the session cookie is set under: see
+// sessionCookieName.
+func (s *Service) CookieName() string { return s.o.Sessions.CookieName }
+
+// sessionCookieName is the name of the session cookie. Over https, and
+// unless it must reach other hosts (sessions.cookie_domain), it is a
+// __Host- cookie: browsers let no other host set one, so a sibling host
+// under the same parent domain (a less trusted application, a page with
+// an XSS, plain http on another subdomain) cannot plant its own session
+// cookie in a victim's browser and have the victim act as the attacker.
+// A name the operator prefixed is kept, if the browser will take it.
+func sessionCookieName(s config.Sessions, public *url.URL) (string, error) {
+	https := public != nil && public.Scheme == "https"
+	name := s.CookieName
+	switch {
+	case strings.HasPrefix(name, "__Host-") && (!https || s.CookieDomain != ""):
+		return "", fmt.Errorf("sessions.cookie_name %q: browsers take a __Host- cookie only over https and without a domain (sessions.cookie_domain %q, public URL %s)", name, s.CookieDomain, public)
+	case strings.HasPrefix(name, "__Secure-") && !https:
+		return "", fmt.Errorf("sessions.cookie_name %q: browsers take a __Secure- cookie only over https (public URL %s)", name, public)
+	case https && s.CookieDomain == "" && !strings.HasPrefix(name, "__"):
+		return "__Host-" + name, nil
+	}
+	return name, nil
 }
 
 // CallbackPath is the path of the redirect URL.

@@ -297,7 +297,7 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		if err != nil {
 			return fail(err)
 		}
-		authOpts = authn.Options{CookieName: cfg.Sessions.CookieName, Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
+		authOpts = authn.Options{CookieName: signIn.CookieName(), Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
 		if jwtCookie != nil {
 			authOpts.JWTCookieName = mapsync.DefaultCookieName
 		}
