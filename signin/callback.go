@@ -14,7 +14,8 @@ import (
 	"github.com/scimgate/scimgate/store"
 )
 
-// callback completes a sign-in: the state is used once, the code is
+// callback completes a sign-in: the state is used once (the browser
+// deletes its cookie, and usedStates refuses it again), the code is
 // exchanged with the PKCE verifier, the ID token verified (signature,
 // issuer, audience, expiry) and its nonce checked; then the directory
 // decides whether this person may have a session at all.
@@ -50,6 +51,11 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.o.Log.Warn("sign-in callback with a cookie that does not open for its state", "remote_addr", r.RemoteAddr)
 		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or does not belong to this browser. Go back to the page you wanted and sign in again.")
+		return
+	}
+	if !s.used.first(state, s.o.Now()) {
+		s.o.Log.Warn("sign-in callback replayed", "remote_addr", r.RemoteAddr)
+		s.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was already used. Go back to the page you wanted and sign in again.")
 		return
 	}
 	if err := s.provider(ctx); err != nil {

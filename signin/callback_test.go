@@ -1,8 +1,10 @@
 package signin
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestCallbackEmailVerification: an email address the ID token says is
@@ -37,5 +39,55 @@ func TestCallbackEmailVerification(t *testing.T) {
 				t.Errorf("callback = %d, session cookie set %v; want %d", w.Code, session != "", tt.want)
 			}
 		})
+	}
+}
+
+// TestCallbackOnce: a sign-in's callback is served once. A replay of it,
+// with its cookie and any code, is refused before the provider's token
+// endpoint is asked: each replay would cost a request made with the
+// gateway's credentials.
+func TestCallbackOnce(t *testing.T) {
+	p := newFakeIdP(t)
+	s := idpService(t, p)
+	p.set(func(p *fakeIdP) { p.refuseCodes = true })
+	state, cookies := startSignIn(t, s, p, "/app/")
+	if w := callbackWith(s, state, "guess-0", cookies); w.Code != http.StatusBadGateway {
+		t.Fatalf("first callback, code refused by the provider = %d, want 502", w.Code)
+	}
+	calls := p.tokenCalls.Load()
+	for i := 1; i <= 20; i++ {
+		if w := callbackWith(s, state, fmt.Sprintf("guess-%d", i), cookies); w.Code != http.StatusBadRequest {
+			t.Fatalf("replay %d = %d, want 400", i, w.Code)
+		}
+	}
+	if n := p.tokenCalls.Load() - calls; n != 0 {
+		t.Errorf("20 replays of one callback made %d token endpoint requests, want 0", n)
+	}
+	// A new sign-in still works.
+	p.set(func(p *fakeIdP) { p.refuseCodes, p.idClaims = false, map[string]any{"email": "victim@example.test"} })
+	state, cookies = startSignIn(t, s, p, "/app/")
+	if w := callbackWith(s, state, "code", cookies); w.Code != http.StatusFound || sessionSet(w, "__Host-scimgate_session") == "" {
+		t.Errorf("a fresh sign-in after the replays = %d, want 302 with a session", w.Code)
+	}
+}
+
+// TestUsedStates: a state is seen once; memory is two generations of at
+// most maxUsed, turned over every loginMaxAge, so a state is remembered
+// for at least as long as its cookie opens.
+func TestUsedStates(t *testing.T) {
+	var u usedStates
+	t0 := time.Unix(1_800_000_000, 0)
+	if !u.first("a", t0) || u.first("a", t0) {
+		t.Fatal("first use not told apart from the second")
+	}
+	// Still remembered one generation later, gone two later.
+	if !u.first("b", t0.Add(loginMaxAge+time.Second)) || u.first("a", t0.Add(loginMaxAge+time.Second)) {
+		t.Error("a forgotten after one generation")
+	}
+	if !u.first("c", t0.Add(2*loginMaxAge+2*time.Second)) || !u.first("a", t0.Add(2*loginMaxAge+2*time.Second)) {
+		t.Error("a still remembered two generations on (its cookie no longer opens)")
+	}
+	if len(u.cur)+len(u.prev) > 2*maxUsed {
+		t.Errorf("%d states held", len(u.cur)+len(u.prev))
 	}
 }

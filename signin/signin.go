@@ -99,6 +99,7 @@ type Service struct {
 	sessions     atomic.Pointer[SessionChecker] // never behind mu: discovery holds it
 	renewals     renewals
 	sealer       *sealer
+	used         usedStates
 
 	mu        sync.Mutex
 	ready     bool
@@ -373,10 +374,41 @@ func (s *Service) start(w http.ResponseWriter, r *http.Request) {
 	// victim's browser complete a sign-in they started (login CSRF). One
 	// cookie per sign-in keeps tabs apart; the callback deletes it, so a
 	// state is used once.
+	s.dropStaleSignIns(w, r)
 	c := s.stateCookie(state)
 	c.Value, c.MaxAge = sealed, int(loginMaxAge.Seconds())
 	http.SetCookie(w, c)
 	http.Redirect(w, r, s.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusFound)
+}
+
+// maxSignInsInFlight bounds the sign-in cookies a browser holds at once.
+// Each carries its return address (up to maxReturnLen) and, over https,
+// goes with every request to the gateway's host: sign-ins started and not
+// finished (by an attacker's page sending a victim's browser here again
+// and again, with long return addresses) would otherwise swell that
+// browser's Cookie header past what proxies accept, and lock it out.
+const maxSignInsInFlight = 2
+
+// dropStaleSignIns deletes the sign-in cookies the request carries when
+// there are as many as maxSignInsInFlight: the sign-in starting now
+// replaces them, and a tab still waiting at the provider signs in again.
+// Over plain http the cookies are scoped to the callback's path and never
+// reach the start, where they weigh on no other request either.
+func (s *Service) dropStaleSignIns(w http.ResponseWriter, r *http.Request) {
+	var names []string
+	for _, c := range r.Cookies() {
+		if n, ok := strings.CutPrefix(c.Name, "__Host-"); (ok || n == c.Name) && strings.HasPrefix(n, loginCookiePrefix) {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) < maxSignInsInFlight {
+		return
+	}
+	for _, n := range names {
+		c := s.stateCookie("")
+		c.Name, c.MaxAge = n, -1
+		http.SetCookie(w, c)
+	}
 }
 
 // upperFirst upper-cases an ASCII first letter.
@@ -386,6 +418,9 @@ func upperFirst(s string) string {
 	}
 	return s
 }
+
+// loginCookiePrefix starts the name of every sign-in's cookie.
+const loginCookiePrefix = "scimgate_login_"
 
 // stateCookie is the cookie that carries a sign-in and binds it to its
 // browser, without its value. Over https it is a __Host- cookie: browsers
@@ -398,7 +433,7 @@ func (s *Service) stateCookie(state string) *http.Cookie {
 	if len(state) > 16 {
 		state = state[:16]
 	}
-	c := &http.Cookie{Name: "scimgate_login_" + state, Path: s.callbackPath, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: loginCookiePrefix + state, Path: s.callbackPath, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 	if s.callbackURL.Scheme == "https" {
 		c.Name, c.Path, c.Secure = "__Host-"+c.Name, "/", true
 	}

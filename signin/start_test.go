@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -135,5 +136,47 @@ func TestCallbackErrorText(t *testing.T) {
 	s.ServeHTTP(w, httptest.NewRequest("GET", "https://gate.example.test/.scimgate/callback?error=access_denied&error_description=Call+0800-SCAM+now", nil))
 	if w.Code != http.StatusForbidden || strings.Contains(w.Body.String(), "SCAM") || !strings.Contains(w.Body.String(), "assigned") {
 		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
+
+// TestSignInCookiesBounded: however many sign-ins a browser starts and
+// does not finish, it holds at most maxSignInsInFlight sign-in cookies,
+// and its Cookie header for the gateway stays under the 8 KiB a line that
+// nginx accepts, even with the longest return addresses.
+func TestSignInCookiesBounded(t *testing.T) {
+	p := newFakeIdP(t)
+	s := idpService(t, p)
+	jar, _ := cookiejar.New(nil)
+	gate, _ := url.Parse("https://gate.example.test/")
+	rd := "/" + strings.Repeat("a", maxReturnLen-1)
+	var lastState string
+	var lastCookies []*http.Cookie
+	for i := 0; i < 6; i++ {
+		r := httptest.NewRequest("GET", "https://gate.example.test"+StartPath+"?rd="+url.QueryEscape(rd), nil)
+		for _, c := range jar.Cookies(gate) {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != http.StatusFound {
+			t.Fatalf("start %d = %d", i, w.Code)
+		}
+		jar.SetCookies(gate, w.Result().Cookies())
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		lastState, lastCookies = loc.Query().Get("state"), jar.Cookies(gate)
+		p.set(func(p *fakeIdP) { p.nonce = loc.Query().Get("nonce") })
+		held := jar.Cookies(gate)
+		var header []string
+		for _, c := range held {
+			header = append(header, c.Name+"="+c.Value)
+		}
+		if len(held) > maxSignInsInFlight || len(strings.Join(header, "; ")) > 8192 {
+			t.Fatalf("after %d starts: %d sign-in cookies, Cookie header %d bytes", i+1, len(held), len(strings.Join(header, "; ")))
+		}
+	}
+	// The last sign-in started still completes.
+	p.set(func(p *fakeIdP) { p.idClaims = map[string]any{"email": "victim@example.test"} })
+	if w := callbackWith(s, lastState, "code", lastCookies); w.Code != http.StatusFound {
+		t.Errorf("the last sign-in's callback = %d, want 302", w.Code)
 	}
 }
