@@ -176,10 +176,10 @@ func (s *Service) named(name, value string, expires time.Time) *http.Cookie {
 // signOut revokes the session, clears the cookie and, when the provider
 // offers one, continues at its end-session endpoint.
 func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		// Another site linked here (or posted a form): a browser follows
-		// such links with the Lax session cookie. Ask rather than let any
-		// site sign people out.
+	if !s.signOutAsked(r) {
+		// Another site linked here (or posted a form), or the browser
+		// does not say: a browser follows such links with the Lax session
+		// cookie. Ask rather than let any site sign people out.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_ = pageTmpl.Execute(w, map[string]string{"Title": "Sign out?", "Message": "Do you want to sign out of the gateway?", "Action": SignOutPath})
@@ -216,6 +216,23 @@ func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.page(w, http.StatusOK, "Signed out", "You are signed out of the gateway.")
+}
+
+// signOutAsked reports whether a sign-out request comes from the person
+// signing out: a page of this origin (the form below, an application's
+// link on the same host), or a navigation the browser says nobody
+// started (a typed address, a bookmark). A browser that sends no fetch
+// metadata is believed only for a POST whose Origin is this one; a
+// same-site page (another subdomain) is asked, like any other site.
+func (s *Service) signOutAsked(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+		o := r.Header.Get("Origin")
+		return r.Method == http.MethodPost && o != "" && o == requestScheme(r, s.callbackURL.Scheme)+"://"+r.Host
+	}
+	return false
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>

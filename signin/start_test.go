@@ -128,6 +128,48 @@ func TestSignOutFromAnotherSite(t *testing.T) {
 	}
 }
 
+// TestSignOutAsked: sign-out happens at once only when the browser says
+// the request comes from this origin or from nobody (a typed address), or,
+// for a browser without fetch metadata, on a POST from this origin;
+// anything else gets the page that asks.
+func TestSignOutAsked(t *testing.T) {
+	s := idpService(t, newFakeIdP(t))
+	tests := []struct {
+		name, method, site, origin string
+		signsOut                   bool
+	}{
+		{"a link on the same origin", "GET", "same-origin", "", true},
+		{"a typed address or bookmark", "GET", "none", "", true},
+		{"the confirmation form", "POST", "same-origin", "https://gate.example.test", true},
+		{"a link on another subdomain", "GET", "same-site", "", false},
+		{"a link on another site", "GET", "cross-site", "", false},
+		{"no fetch metadata, GET", "GET", "", "", false},
+		{"no fetch metadata, POST from this origin", "POST", "", "https://gate.example.test", true},
+		{"no fetch metadata, POST from another origin", "POST", "", "https://evil.test", false},
+		{"no fetch metadata, POST over http claiming https", "POST", "", "http://gate.example.test", false},
+		{"no fetch metadata, POST without Origin", "POST", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "https://gate.example.test"+SignOutPath, nil)
+			if tt.site != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.site)
+			}
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			r.AddCookie(&http.Cookie{Name: s.CookieName(), Value: "0123456789abcdef.x"})
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			asked := strings.Contains(w.Body.String(), `<form method="post" action="/.scimgate/signout">`)
+			cleared := strings.Contains(w.Header().Get("Set-Cookie"), s.CookieName()+"=;")
+			if asked == tt.signsOut || cleared != tt.signsOut {
+				t.Errorf("%s %s (Sec-Fetch-Site %q, Origin %q): asked %v, cookie cleared %v; want sign-out %v", tt.method, SignOutPath, tt.site, tt.origin, asked, cleared, tt.signsOut)
+			}
+		})
+	}
+}
+
 // TestCallbackErrorText: the provider's error description, which anyone
 // can put in a link, is not shown on the gateway's page.
 func TestCallbackErrorText(t *testing.T) {

@@ -97,6 +97,8 @@ func navigate(t *testing.T, c *http.Client, u string) (int, string, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", u, nil)
 	req.Header.Set("Accept", "text/html")
+	// What a browser says of an address typed in, which sign-out believes.
+	req.Header.Set("Sec-Fetch-Site", "none")
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
