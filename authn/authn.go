@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,11 +36,17 @@ type syncer interface {
 }
 
 // JWTs verifies bearer JWTs from the identity provider and finds their
-// user; *signin.Service is one.
+// user; *signin.Service is one. VerifyJWT's error wraps ErrOtherIssuer
+// when the token does not claim to be the provider's at all.
 type JWTs interface {
 	VerifyJWT(ctx context.Context, raw string) (claim string, expires time.Time, err error)
 	Resolve(s *snapshot.Snapshot, claim string) (*snapshot.User, error)
 }
+
+// ErrOtherIssuer: a bearer JWT names another issuer than the identity
+// provider. It is not scimgate's credential but, perhaps, an
+// application's own, which a public route's upstream may receive.
+var ErrOtherIssuer = errors.New("the token is not the identity provider's")
 
 // Options configures an Authenticator. Zero values disable sessions and
 // JWTs.
@@ -217,13 +224,17 @@ func (a *Authenticator) jwt(ctx context.Context, raw string) engine.Principal {
 	if ok && now.Before(v.expires) {
 		return engine.Principal{User: v.user, NotAfter: v.expires, JWT: true}
 	}
+	// A token of the provider that lets nobody in is still kept from
+	// upstreams (JWT set): a public route's upstream could replay it once
+	// it verifies again (the provider's keys were unreachable) or its
+	// user is provisioned.
 	claim, exp, err := a.o.JWTs.VerifyJWT(ctx, raw)
 	if err != nil {
-		return reject(engine.ReasonTokenInvalid)
+		return engine.Principal{Reject: engine.ReasonTokenInvalid, JWT: !errors.Is(err, ErrOtherIssuer)}
 	}
 	u, err := a.o.JWTs.Resolve(a.src.Current(), claim)
 	if err != nil {
-		return reject(engine.ReasonUserUnknown)
+		return engine.Principal{Reject: engine.ReasonUserUnknown, JWT: true}
 	}
 	a.jwtMu.Lock()
 	if len(a.jwtSeen) > 10_000 {

@@ -569,6 +569,13 @@ func TestForwardAuthUpstreamCredentials(t *testing.T) {
 		// The identity provider's JWT it was allowed with is scimgate's
 		// to keep, as an access token is.
 		{"the IdP's bearer JWT", "/app/x", http.Header{"Authorization": {"Bearer jwt.alice.sig"}}, 200, "", "", false, false},
+		// Also when it does not let anyone in: a public route's upstream
+		// could replay it on protected routes once it verifies again (the
+		// provider's keys were unreachable, its user not provisioned yet).
+		{"the IdP's JWT, failing verification, to a public route", "/public/x", http.Header{"Authorization": {"Bearer bad.alice.sig"}}, 200, "", "", false, false},
+		{"the IdP's JWT of a user not provisioned, to a public route", "/public/x", http.Header{"Authorization": {"Bearer jwt.nobody.sig"}}, 200, "", "", false, false},
+		// Another issuer's JWT is the application's own credential.
+		{"another issuer's JWT, to a public route", "/public/x", http.Header{"Authorization": {"Bearer other.alice.sig"}}, 200, "", "Bearer other.alice.sig", false, true},
 		{"nothing", "/public/x", nil, 200, "", "", false, false},
 		{"refused", "/console", http.Header{"Authorization": {"Bearer " + e.tokens["bob"]}, "Cookie": {"a=1"}}, 403, "", "", false, false},
 	}

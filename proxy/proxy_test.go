@@ -478,7 +478,8 @@ func TestProxyStripsBearerJWT(t *testing.T) {
 	}{
 		{"protected route", "/app/x", "Bearer jwt.alice.sig", "alice", ""},
 		{"public route", "/public/x", "Bearer jwt.alice.sig", "alice", ""},
-		{"the application's token on a public route", "/public/x", "Bearer app.token.x", "", "Bearer app.token.x"},
+		{"the application's token (another issuer's JWT) on a public route", "/public/x", "Bearer other.token.x", "", "Bearer other.token.x"},
+		{"the IdP's JWT that fails verification, on a public route", "/public/x", "Bearer bad.alice.sig", "", ""},
 		{"the application's basic auth on a public route", "/public/x", "Basic YTpi", "", "Basic YTpi"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

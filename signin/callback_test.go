@@ -1,10 +1,14 @@
 package signin
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/scimgate/scimgate/authn"
 )
 
 // TestCallbackEmailVerification: an email address the ID token says is
@@ -89,5 +93,38 @@ func TestUsedStates(t *testing.T) {
 	}
 	if len(u.cur)+len(u.prev) > 2*maxUsed {
 		t.Errorf("%d states held", len(u.cur)+len(u.prev))
+	}
+}
+
+// TestVerifyJWTIssuer: a bearer JWT that names another issuer is told
+// apart (authn.ErrOtherIssuer) from one of the provider's that does not
+// verify: only the second is scimgate's to keep from upstreams.
+func TestVerifyJWTIssuer(t *testing.T) {
+	p := newFakeIdP(t)
+	s := idpService(t, p)
+	now := time.Now()
+	claims := func(iss string) map[string]any {
+		return map[string]any{"iss": iss, "aud": "client", "sub": "x", "email": "victim@example.test", "exp": now.Add(time.Minute).Unix()}
+	}
+	other := newFakeIdP(t)
+	tests := []struct {
+		name  string
+		raw   string
+		ok    bool
+		other bool
+	}{
+		{"the provider's", p.sign(t, claims(p.srv.URL)), true, false},
+		{"the provider's, signed by another key", other.sign(t, claims(p.srv.URL)), false, false},
+		{"another issuer's", other.sign(t, claims(other.srv.URL)), false, true},
+		{"no issuer", p.sign(t, map[string]any{"sub": "x", "exp": now.Add(time.Minute).Unix()}), false, false},
+		{"not a JWT", "a.b.c", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := s.VerifyJWT(context.Background(), tt.raw)
+			if (err == nil) != tt.ok || errors.Is(err, authn.ErrOtherIssuer) != tt.other {
+				t.Errorf("VerifyJWT: %v; want ok %v, another issuer %v", err, tt.ok, tt.other)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/scimgate/scimgate/authn"
 	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/engine"
@@ -444,6 +446,9 @@ func (s *Service) stateCookie(state string) *http.Cookie {
 // its keys, issuer, an accepted audience, expiry within the clock skew)
 // and returns the value of the configured user claim and the expiry.
 func (s *Service) VerifyJWT(ctx context.Context, raw string) (string, time.Time, error) {
+	if iss, ok := unverifiedIssuer(raw); ok && iss != s.o.OIDC.Issuer {
+		return "", time.Time{}, fmt.Errorf("issuer %q: %w", iss, authn.ErrOtherIssuer)
+	}
 	if err := s.provider(ctx); err != nil {
 		return "", time.Time{}, err
 	}
@@ -462,6 +467,27 @@ func (s *Service) VerifyJWT(ctx context.Context, raw string) (string, time.Time,
 	}
 	v, err := s.claim(tok)
 	return v, tok.Expiry.Add(s.o.OIDC.ClockSkew), err
+}
+
+// unverifiedIssuer reads the iss claim of a JWT without verifying it:
+// enough to tell another issuer's token, which is none of scimgate's
+// business, from one of the provider's that does not verify.
+func unverifiedIssuer(raw string) (string, bool) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", false
+	}
+	var c struct {
+		Iss *string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Iss == nil {
+		return "", false
+	}
+	return *c.Iss, true
 }
 
 func audienceOK(got, accepted []string) bool {

@@ -173,14 +173,18 @@ func (f *Fixture) Token(user string, ttl time.Duration) (secret, id string) {
 }
 
 // JWTs stands in for the identity provider's verified bearer JWTs
-// (authn.JWTs): a token "jwt.<userName>.sig" is that user's, any other is
-// badly signed.
+// (authn.JWTs): a token "jwt.<userName>.sig" is that user's, one
+// "other.*.*" another issuer's, any other is badly signed.
 type JWTs struct{ F *Fixture }
 
 // VerifyJWT implements authn.JWTs.
 func (j JWTs) VerifyJWT(_ context.Context, raw string) (string, time.Time, error) {
-	if parts := strings.Split(raw, "."); len(parts) == 3 && parts[0] == "jwt" {
+	parts := strings.Split(raw, ".")
+	switch {
+	case len(parts) == 3 && parts[0] == "jwt":
 		return parts[1], time.Now().Add(time.Hour), nil
+	case len(parts) == 3 && parts[0] == "other":
+		return "", time.Time{}, fmt.Errorf("issued by another: %w", authn.ErrOtherIssuer)
 	}
 	return "", time.Time{}, errors.New("bad signature")
 }
