@@ -85,6 +85,11 @@ func TestHAProxy(t *testing.T) {
 			{"alice", "GET", "/app;x=1/admin", 400, ""},
 			{"", "GET", "/public/..;/app/x", 400, ""},
 			{"alice", "GET", "/app/a%3bb", 400, ""},
+			// The engine decides /public\n under no route; PCRE's "$"
+			// matched before the line feed, under pub.
+			{"", "GET", "/public%0a", 400, ""},
+			{"", "GET", "/public%0d%0a", 400, ""},
+			{"bob", "GET", "/public/%09x", 400, ""},
 			{"alice", "GET", "/app/.well-known/x", 200, "alice"}, // a dot, not a dot segment
 			{"alice", "DELETE", "/app/items/1", 200, "alice"},
 			{"dave", "DELETE", "/app/items/1", 403, ""},
@@ -136,6 +141,8 @@ func TestHAProxy(t *testing.T) {
 			{"bob posing as alice", []string{"Cookie", "a=1; scimgate_jwt=" + jwt["bob"] + "; b=2", "X-Scimgate-User", "alice"}, "bob", "a=1; b=2"},
 			{"session cookie first", []string{"Cookie", "scimgate_session=s3cret; a=1;scimgate_jwt=" + jwt["bob"]}, "bob", "a=1"},
 			{"only scimgate's cookies", []string{"Cookie", "scimgate_jwt=" + jwt["bob"] + "; scimgate_session=s3cret"}, "bob", ""},
+			// Over https the session cookie is a __Host- cookie.
+			{"the __Host- session cookie", []string{"Cookie", "__Host-scimgate_session=s3cret; a=1; scimgate_jwt=" + jwt["bob"]}, "bob", "a=1"},
 			{"look-alike names are kept", []string{"Cookie", "xscimgate_jwt=1; scimgate_jwt=" + jwt["bob"] + "; c=scimgate_session"}, "bob", "xscimgate_jwt=1; c=scimgate_session"},
 			{"a second Cookie header", []string{"Cookie", "scimgate_session=s3cret", "Cookie", "scimgate_jwt=" + jwt["bob"] + "; b=2"}, "bob", "b=2"},
 			{"Connection names the identity headers", []string{"Cookie", "scimgate_jwt=" + jwt["bob"], "Connection", "X-Scimgate-User, X-Scimgate-Route"}, "bob", ""},

@@ -41,7 +41,9 @@ func requestShapes() (out [][3]string) {
 		"x.y.wild.test", "wild.test", "other.test", "", "a.wild.test:443", "a.wild.test.", "app.test..", "app.test:80:80"}
 	paths := []string{"/", "/api", "/api/", "/api/x", "/apix", "/app", "/app/", "/app/read", "/app/read/x", "/app/reader",
 		"/app/a/b/c/d", "/app/a/b", "/x", "/x/", "/x/y", "/x/y/z", "/v1.0/a+b/c", "/v1x0/a+b", "/with%20space/x",
-		"/%61pp/x", "/app/%7e", "/App/x", "/APP/READ", "/Api/x", "/X/y", "/Reports/q", "/reports/q", "/REPORTS", "/%41pp"}
+		"/%61pp/x", "/app/%7e", "/App/x", "/APP/READ", "/Api/x", "/X/y", "/Reports/q", "/reports/q", "/REPORTS", "/%41pp",
+		// PCRE's "$" also matches before a final line feed.
+		"/api%0a", "/app/read%0A", "/x/y%0d", "/app%09", "/app%0a/x"}
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PURGE"} {
 		for _, h := range hosts {
 			for _, p := range paths {
@@ -71,8 +73,15 @@ func wantRoute(t testing.TB, p *policy.Policy, method, host, escaped string) str
 	return ""
 }
 
-// ambiguous stands for a refusal as ambiguous in case.
+// ambiguous stands for a refusal as ambiguous in case, and for HAProxy's
+// 400 bad-path.
 const ambiguous = "(ambiguous)"
+
+// controlChars reports whether a path holds control characters, which
+// haproxy.cfg refuses (bad-path) and the engine reads as any other byte.
+func controlChars(path string) bool {
+	return strings.ContainsFunc(path, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
 
 // pick is the route the first expression matching key names, "" for none.
 func pick(res []*regexp.Regexp, entries []hxruntime.Entry, key string) (string, bool) {
@@ -158,10 +167,37 @@ frontend fe
 `+requestLines(t, dir)+`
     http-request return status 200 hdr x-route %[var(txn.sg_route)] if { var(txn.sg_route) -m found }
     http-request return status 404
+# routes.map alone, without haproxy.cfg's refusals: PCRE reads the
+# expressions as Go's regexp and policy.Match do.
+frontend raw
+    bind 127.0.0.1:{{port "raw"}}
+    http-request set-var(txn.host) req.fhdr(host),lower
+    http-request set-var(txn.path) path,url_dec
+    http-request set-var(txn.key) method,upper,concat(|,txn.host),concat(,txn.path)
+    http-request set-var(txn.route) var(txn.key),map_reg(`+filepath.Join(dir, RoutesMap)+`)
+    http-request return status 200 hdr x-route %[var(txn.route)] if { var(txn.route) -m found }
+    http-request return status 404
 `)
+	raw := fmt.Sprintf("127.0.0.1:%d", h.Port("raw"))
 	shapes := requestShapes()
 	for _, s := range shapes {
 		method, host, escaped := s[0], s[1], s[2]
+		if path, _ := policy.NormalizePath(escaped); controlChars(path) {
+			// Refused by haproxy.cfg; routes.map itself must agree with
+			// the engine all the same.
+			r := do(t, raw, method, host, escaped)
+			got := r.route
+			if got == NoRoute {
+				got = ""
+			}
+			want := ""
+			if route := p.Match(policy.NormalizeHost(host), path, method); route != nil {
+				want = route.Name
+			}
+			if got != want {
+				t.Errorf("%s %s%s: routes.map in HAProxy picks %q, policy.Match %q", method, host, escaped, got, want)
+			}
+		}
 		r := do(t, h.Addr(), method, host, escaped)
 		got := ""
 		switch r.status {
@@ -177,15 +213,20 @@ frontend fe
 			t.Errorf("%s %s%s: status %d", method, host, escaped, r.status)
 			continue
 		}
-		if want := wantRoute(t, p, method, host, escaped); got != want {
+		want := wantRoute(t, p, method, host, escaped)
+		if path, _ := policy.NormalizePath(escaped); controlChars(path) {
+			want = ambiguous
+		}
+		if got != want {
 			t.Errorf("%s %s%s: HAProxy picks %q, policy.Match %q", method, host, escaped, got, want)
 		}
 	}
-	t.Logf("%d requests: HAProxy's route = policy.Match's", len(shapes))
+	t.Logf("%d requests: HAProxy's route = policy.Match's, or bad-path", len(shapes))
 
 	// Paths the engine reads one way and an upstream may read another are
 	// refused; dot segments and "//" too (the engine would normalise them).
-	for _, path := range []string{"/app/a%2fb", "/app/a%5Cb", "/app/%00", "/app/..", "/app/./x", "/app//x", "/app/%2e%2e/x", "/app/%zz", `/app\x`} {
+	for _, path := range []string{"/app/a%2fb", "/app/a%5Cb", "/app/%00", "/app/..", "/app/./x", "/app//x", "/app/%2e%2e/x", "/app/%zz", `/app\x`,
+		"/app/%0a", "/app%0D", "/app/%09x", "/app/%1f", "/app/%7F", "/app/x%0d%0a"} {
 		if r := do(t, h.Addr(), "GET", "app.test", path); r.status != 400 {
 			t.Errorf("GET %s: status %d, want 400", path, r.status)
 		}

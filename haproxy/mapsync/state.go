@@ -428,7 +428,10 @@ func routeRegex(r *policy.Route) string {
 	if r.Path == "/" {
 		b.WriteString("/")
 	} else {
-		b.WriteString(quote(r.Path) + "(/|$)")
+		// \z, not $: PCRE's $ also matches before a final line feed, so
+		// "/public\n" (/public%0a) would fall under /public, which the
+		// engine reads as a segment of its own.
+		b.WriteString(quote(r.Path) + `(/|\z)`)
 	}
 	return b.String()
 }

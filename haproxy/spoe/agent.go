@@ -55,6 +55,13 @@ const (
 	VarCookie    = "cookie"     // string: the Cookie header without the session cookie, when it had one
 )
 
+// ReasonIdentityTooLarge is the reason, with status 500, of an allowed
+// request whose answer (the user's groups, twice: in groups and in the
+// assertion) does not fit the frame size negotiated with HAProxy. A
+// larger frame would be a protocol error to HAProxy, which would drop the
+// connection and every request in flight on it.
+const ReasonIdentityTooLarge = "identity-too-large"
+
 // Options configure an agent.
 type Options struct {
 	Log *slog.Logger
@@ -205,7 +212,7 @@ func (a *Agent) converse(ctx context.Context, c *conn) error {
 			if f.Flags&spop.FlagFin == 0 {
 				return &protocolError{spop.StatusFragmentation, "fragmented frames are not supported"}
 			}
-			if c.out, err = a.notify(ctx, c.out[:0], f); err != nil {
+			if c.out, err = a.notify(ctx, c.out[:0], f, c.maxSize); err != nil {
 				return err
 			}
 			if _, err := c.w.Write(c.out); err != nil {
@@ -329,8 +336,9 @@ type query struct {
 	srcPort                   uint64
 }
 
-// notify decodes a NOTIFY frame and appends its ACK to out.
-func (a *Agent) notify(ctx context.Context, out []byte, f spop.Frame) ([]byte, error) {
+// notify decodes a NOTIFY frame and appends its ACK to out, in at most
+// maxSize bytes.
+func (a *Agent) notify(ctx context.Context, out []byte, f spop.Frame, maxSize int) ([]byte, error) {
 	var q query
 	found := false
 	msgs := spop.NewMessages(f.Payload)
@@ -348,10 +356,48 @@ func (a *Agent) notify(ctx context.Context, out []byte, f spop.Frame) ([]byte, e
 		return out, &protocolError{spop.StatusInvalid, err.Error()}
 	}
 	out, start := spop.AppendFrameHeader(out, spop.TypeAck, spop.FlagFin, f.StreamID, f.FrameID)
-	if found {
-		out = a.decide(ctx, out, &q)
+	if !found {
+		return spop.FinishFrame(out, start), nil
+	}
+	out, v := a.decide(ctx, out, &q)
+	if size := len(out) - start - 4; size > maxSize {
+		// Fail closed in an answer that fits: a refusal, without the
+		// identity or the sign-in URL.
+		out, _ = spop.AppendFrameHeader(out[:start], spop.TypeAck, spop.FlagFin, f.StreamID, f.FrameID)
+		mark := len(out)
+		if out = v.appendRefusal(out, true); len(out)-start-4 > maxSize {
+			out = v.appendRefusal(out[:mark], false)
+		}
+		a.log.Warn("spoe: answer too large for the frame size", "user", v.user, "size", size,
+			"max_frame_size", maxSize, "route", v.route, "reason", v.reason,
+			"hint", "raise HAProxy's tune.bufsize (or the spoe-agent's max-frame-size) and spoe.max_frame_size")
 	}
 	return spop.FinishFrame(out, start), nil
+}
+
+// verdict is what an ACK says, for the refusal sent instead when the ACK
+// does not fit the frame size.
+type verdict struct {
+	allow         bool
+	status        int32
+	reason, route string
+	user          string // userName, when known
+}
+
+// appendRefusal appends the actions of a refusal: v's own, without a
+// sign-in URL, or ReasonIdentityTooLarge (status 500) when v allowed.
+func (v verdict) appendRefusal(out []byte, withRoute bool) []byte {
+	const txn = spop.ScopeTransaction
+	status, reason := v.status, v.reason
+	if v.allow {
+		status, reason = 500, ReasonIdentityTooLarge
+	}
+	if withRoute && v.route != "" {
+		out = spop.AppendSetVarString(out, txn, VarRoute, v.route)
+	}
+	out = spop.AppendSetVarBool(out, txn, VarAllow, false)
+	out = spop.AppendSetVarString(out, txn, VarReason, reason)
+	return spop.AppendSetVarInt(out, txn, VarStatus, status)
 }
 
 func (q *query) set(k []byte, v spop.Value) {
@@ -404,7 +450,7 @@ func (q *query) returnURL() string {
 
 // decide decides a request and appends the actions that carry the
 // outcome.
-func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
+func (a *Agent) decide(ctx context.Context, out []byte, q *query) ([]byte, verdict) {
 	const txn = spop.ScopeTransaction
 	g := a.gate
 	remote := q.remote()
@@ -420,41 +466,50 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 			engine.Request{Host: host, Path: p, Method: q.method})
 	}
 	d := c.Decision
+	v := verdict{reason: d.Reason}
 	if d.Route != nil {
+		v.route = d.Route.Name
 		out = spop.AppendSetVarString(out, txn, VarRoute, d.Route.Name)
+	}
+	if d.User != nil {
+		v.user = d.User.UserName
 	}
 	out = spop.AppendSetVarString(out, txn, VarReason, d.Reason)
 	if !d.Allow {
-		status := gateway.Status(d)
+		v.status = int32(gateway.Status(d))
 		out = spop.AppendSetVarBool(out, txn, VarAllow, false)
-		out = spop.AppendSetVarInt(out, txn, VarStatus, int32(status))
-		if status == 401 && g.SignIn != nil && strings.Contains(q.accept, "text/html") {
+		out = spop.AppendSetVarInt(out, txn, VarStatus, v.status)
+		if v.status == 401 && g.SignIn != nil && strings.Contains(q.accept, "text/html") {
 			if u := g.SignIn(nil, q.returnURL()); u != "" {
 				out = spop.AppendSetVarString(out, txn, VarRedirect, u)
 			}
 		}
-		return out
+		return out, v
 	}
 	if a.cuts != nil && d.User != nil && remote != "" {
 		// Tracked before answering, then confirmed: a change that lands
 		// in between is seen here, one after it by the streams' recheck.
 		a.cuts.track(remote, d.Route.Name, g.Engine, c.Principal, c.Request)
 		if c = g.Confirm(ctx, remote, c); !c.Decision.Allow {
+			v.reason, v.status = c.Decision.Reason, int32(gateway.Status(c.Decision))
 			out = spop.AppendSetVarBool(out, txn, VarAllow, false)
-			out = spop.AppendSetVarString(out, txn, VarReason, c.Decision.Reason)
-			return spop.AppendSetVarInt(out, txn, VarStatus, int32(gateway.Status(c.Decision)))
+			out = spop.AppendSetVarString(out, txn, VarReason, v.reason)
+			return spop.AppendSetVarInt(out, txn, VarStatus, v.status), v
 		}
 	}
 	vals, identified, err := g.Identify(c)
 	if err != nil {
 		// No assertion, no entry: fail closed.
 		a.log.Error("spoe: sign assertion", "err", err)
+		v.status = 500
 		out = spop.AppendSetVarBool(out, txn, VarAllow, false)
-		return spop.AppendSetVarInt(out, txn, VarStatus, 500)
+		return spop.AppendSetVarInt(out, txn, VarStatus, v.status), v
 	}
+	v.allow, v.status = true, 200
 	out = spop.AppendSetVarBool(out, txn, VarAllow, true)
 	out = spop.AppendSetVarInt(out, txn, VarStatus, 200)
 	if identified {
+		v.user = vals.User
 		out = spop.AppendSetVarString(out, txn, VarUser, vals.User)
 		if vals.Email != "" {
 			out = spop.AppendSetVarString(out, txn, VarEmail, vals.Email)
@@ -468,5 +523,5 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) []byte {
 	if otherCookies, found := gateway.StripCookies(q.cookie, g.Auth.Cookies()); found {
 		out = spop.AppendSetVarString(out, txn, VarCookie, otherCookies)
 	}
-	return out
+	return out, v
 }

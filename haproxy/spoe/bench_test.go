@@ -29,7 +29,7 @@ func BenchmarkNotify(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	out, err := a.notify(ctx, nil, fr)
+	out, err := a.notify(ctx, nil, fr, 16380)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,6 +42,6 @@ func BenchmarkNotify(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		out, _ = a.notify(ctx, out[:0], fr)
+		out, _ = a.notify(ctx, out[:0], fr, 16380)
 	}
 }

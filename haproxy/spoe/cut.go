@@ -11,6 +11,7 @@ import (
 	"github.com/scimgate/scimgate/engine"
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/haproxy/runtime"
+	"github.com/scimgate/scimgate/policy"
 )
 
 // Runtime is what the agent needs of HAProxy's runtime API.
@@ -27,9 +28,12 @@ type Runtime interface {
 //
 // A connection may carry several requests at once (HTTP/2) or in turn
 // (keep-alive), for one user or, behind another proxy, for several: each
-// distinct user, route and method on it is tracked, so that a later
-// request (a public page) does not take an earlier one's stream (a
-// WebSocket on a protected route) out of the recheck.
+// distinct user, route and method (as the engine tells methods apart, see
+// policy.MethodClass) on it is tracked, so that a later request (a public page)
+// does not take an earlier one's stream (a WebSocket on a protected
+// route) out of the recheck. Nothing is ever dropped from the recheck
+// while its connection lives: a connection with more than max distinct
+// requests is cut instead.
 type cutter struct {
 	rt      Runtime
 	streams *gateway.Streams
@@ -39,12 +43,14 @@ type cutter struct {
 	mu      sync.Mutex
 	conns   map[string]map[trackKey]tracked // by client address
 	pending map[string]struct{}
+	max     int // requests tracked per connection; maxTrackedPerConn
 }
 
-// trackKey is what a tracked request is decided on again.
+// trackKey is what a tracked request is decided on again: requests with
+// the same key are decided alike, so the latest stands for all.
 type trackKey struct {
 	p             engine.Principal
-	route, method string
+	route, method string // method: policy.MethodClass
 }
 
 type tracked struct {
@@ -52,13 +58,15 @@ type tracked struct {
 	at      time.Time
 }
 
-// maxTrackedPerConn bounds the requests tracked on one connection; past
-// it the oldest is dropped.
-const maxTrackedPerConn = 256
+// maxTrackedPerConn bounds the distinct requests (user, route, method
+// class) tracked on one connection; past it the connection is cut. A
+// browser's HTTP/2 connection has a few; a proxy's that carries many
+// users may have more, but rarely this many at once.
+const maxTrackedPerConn = 4096
 
 func newCutter(rt Runtime, streams *gateway.Streams, log *slog.Logger) *cutter {
 	return &cutter{rt: rt, streams: streams, log: log, wake: make(chan struct{}, 1),
-		conns: map[string]map[trackKey]tracked{}, pending: map[string]struct{}{}}
+		conns: map[string]map[trackKey]tracked{}, pending: map[string]struct{}{}, max: maxTrackedPerConn}
 }
 
 // connKey is a client address as "show sess" prints it, whichever way it
@@ -71,11 +79,16 @@ func connKey(addr string) string {
 }
 
 // track registers an allowed request of a client connection on route.
+// When the connection already has as many distinct requests tracked as it
+// may, its streams are shut down (all of them: which one a later change
+// would have cut cannot be known), and tracking starts again with this
+// request.
 func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Principal, req engine.Request) {
 	remote = connKey(remote)
-	k := trackKey{p: p, route: route, method: req.Method}
+	k := trackKey{p: p, route: route, method: policy.MethodClass(req.Method)}
 	untrack := c.streams.Track(d, p, req, func(error) { c.cut(remote) })
 	var drop []func()
+	overflow := 0
 	c.mu.Lock()
 	m := c.conns[remote]
 	if m == nil {
@@ -84,21 +97,32 @@ func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Princip
 	}
 	if old, ok := m[k]; ok {
 		drop = append(drop, old.untrack)
-	} else if len(m) >= maxTrackedPerConn {
-		var oldest trackKey
-		first := true
-		for k2, t := range m {
-			if first || t.at.Before(m[oldest].at) {
-				oldest, first = k2, false
-			}
+	} else if len(m) >= c.max {
+		overflow = len(m)
+		for _, t := range m {
+			drop = append(drop, t.untrack)
 		}
-		drop = append(drop, m[oldest].untrack)
-		delete(m, oldest)
+		m = map[trackKey]tracked{}
+		c.conns[remote] = m
+		c.pending[remote] = struct{}{}
 	}
 	m[k] = tracked{untrack: untrack, at: time.Now()}
 	c.mu.Unlock()
 	for _, f := range drop {
 		f()
+	}
+	if overflow > 0 {
+		c.log.Warn("spoe: too many requests tracked on one connection, cutting it",
+			"remote", remote, "tracked", overflow, "uid", p.User.ID, "route", route, "method", req.Method)
+		c.signal()
+	}
+}
+
+// signal wakes run to flush the queued connections.
+func (c *cutter) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -112,10 +136,7 @@ func (c *cutter) cut(remote string) {
 	for _, t := range m {
 		t.untrack()
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 }
 
 func (c *cutter) run(ctx context.Context, sweepEvery time.Duration) {
@@ -154,12 +175,7 @@ func (c *cutter) flush(ctx context.Context) {
 			c.pending[r] = struct{}{}
 		}
 		c.mu.Unlock()
-		time.AfterFunc(500*time.Millisecond, func() {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-		})
+		time.AfterFunc(500*time.Millisecond, c.signal)
 		return
 	}
 	n := 0

@@ -3,6 +3,7 @@ package spoe
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/scimgate/scimgate/gateway"
 	"github.com/scimgate/scimgate/haproxy/runtime"
 	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/policy"
 )
 
 // sessionsOf answers "show sess" with fixed streams and records the ones
@@ -75,5 +77,146 @@ routes:
 	}
 	if n := streams.Len(); n != 1 {
 		t.Errorf("%d requests still tracked, want the other connection's only", n)
+	}
+}
+
+// TestCutNotEvictedByMethods: on one connection, alice keeps a stream open
+// on /app and then sends requests to a public route with ever new
+// methods, more than a connection may track. They are one entry, decided
+// as any method no route lists, so the /app stream is still tracked and
+// cut when alice leaves engineering.
+func TestCutNotEvictedByMethods(t *testing.T) {
+	f := gatetest.New(t, agentRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}}}
+	streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
+	log := &recorder{}
+	c := newCutter(rt, streams, slog.New(log))
+	alice := f.Who("alice")
+	c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/events", Method: "GET"})
+	for i := range maxTrackedPerConn + 10 {
+		req := engine.Request{Host: "app.test", Path: "/public/x", Method: "X" + strconv.Itoa(i)}
+		if d := f.Eng.Decide(alice, req); !d.Allow {
+			t.Fatalf("%s refused: %s", req.Method, d.Reason)
+		}
+		c.track("192.0.2.7:5000", "public", f.Eng, alice, req)
+	}
+	if n := streams.Len(); n != 2 {
+		t.Errorf("tracked %d requests, want 2: the stream on /app and one for every other method", n)
+	}
+	if got := rt.shutDown(); len(got) != 0 {
+		t.Fatalf("shut down %v before any change", got)
+	}
+	f.RemoveMember("engineering", "alice")
+	if n := streams.Recheck(); n != 1 {
+		t.Errorf("Recheck cut %d, want the stream on /app", n)
+	}
+	c.flush(context.Background())
+	if got := rt.shutDown(); len(got) != 1 || got[0] != "0x1" {
+		t.Errorf("shut down %v, want alice's connection, 0x1", got)
+	}
+	if w := log.warnings(); len(w) != 0 {
+		t.Errorf("warnings %v", w)
+	}
+}
+
+// TestMethodClass: methods are tracked as the engine decides them: every
+// spelling of a known method as that method, every other token as one.
+// Methods of one class are decided alike, on routes that list methods.
+func TestMethodClass(t *testing.T) {
+	f := gatetest.New(t, `
+routes:
+  - {name: read, host: app.test, path: /r, methods: [GET], allow: {public: true}}
+  - {name: write, host: app.test, path: /r, methods: [POST, DELETE], allow: {public: true}}
+  - {name: opts, host: app.test, path: /r, methods: [OPTIONS, TRACE, CONNECT, PUT, PATCH], allow: {public: true}}
+  - {name: rest, host: app.test, path: /, allow: {groups: [nobody]}}
+`)
+	f.Group("nobody")
+	tests := []struct {
+		class   string
+		methods []string
+	}{
+		{"GET", []string{"GET", "get", "Get", "gEt"}},
+		{"HEAD", []string{"HEAD", "head", "Head"}},
+		{"POST", []string{"POST", "post", "PoSt", "po\u017ft", "PO\u017fT"}}, // U+017F folds to s
+		{"DELETE", []string{"DELETE", "delete"}},
+		{"PUT", []string{"PUT", "put"}},
+		{"PATCH", []string{"PATCH", "patch"}},
+		{"OPTIONS", []string{"OPTIONS", "options", "OPTION\u017f"}},
+		{"TRACE", []string{"TRACE", "trace"}},
+		{"CONNECT", []string{"CONNECT", "connect"}},
+		{policy.OtherMethods, []string{"PURGE", "purge", "X1", "M-SEARCH", "GETS", "GE", "", "PROPFIND", "propfind"}},
+	}
+	type outcome struct {
+		allow         bool
+		reason, route string
+	}
+	decide := func(m string) outcome {
+		d := f.Eng.Decide(engine.Principal{}, engine.Request{Host: "app.test", Path: "/r/x", Method: m})
+		o := outcome{allow: d.Allow, reason: d.Reason}
+		if d.Route != nil {
+			o.route = d.Route.Name
+		}
+		return o
+	}
+	for _, tt := range tests {
+		want := decide(tt.methods[0])
+		for _, m := range tt.methods {
+			if got := policy.MethodClass(m); got != tt.class {
+				t.Errorf("MethodClass(%q) = %q, want %q", m, got, tt.class)
+			}
+			if got := decide(m); got != want {
+				t.Errorf("%q decided %+v, %q %+v: one class, two decisions", m, got, tt.methods[0], want)
+			}
+		}
+	}
+}
+
+// TestCutOnTrackingOverflow: a connection with more distinct requests
+// than may be tracked is cut, with a warning, rather than any request
+// dropped from the recheck silently; the request that overflowed is
+// tracked afresh.
+func TestCutOnTrackingOverflow(t *testing.T) {
+	f := gatetest.New(t, agentRoutes)
+	f.User("alice")
+	f.Group("engineering", "alice")
+	rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}, {ID: "0x2", Src: "192.0.2.8:6000"}}}
+	streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
+	log := &recorder{}
+	c := newCutter(rt, streams, slog.New(log))
+	c.max = 4
+	alice := f.Who("alice")
+	c.track("192.0.2.8:6000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"})
+	c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/events", Method: "GET"})
+	for _, m := range []string{"GET", "POST", "get", "X-1", "X-2"} {
+		c.track("192.0.2.7:5000", "public", f.Eng, alice, engine.Request{Host: "app.test", Path: "/public/x", Method: m})
+	}
+	c.flush(context.Background())
+	if got := rt.shutDown(); len(got) != 0 {
+		t.Fatalf("shut down %v at the limit", got)
+	}
+	if w := log.warnings(); len(w) != 0 {
+		t.Fatalf("warnings at the limit: %v", w)
+	}
+	c.track("192.0.2.7:5000", "public", f.Eng, alice, engine.Request{Host: "app.test", Path: "/public/x", Method: "DELETE"})
+	c.flush(context.Background())
+	if got := rt.shutDown(); len(got) != 1 || got[0] != "0x1" {
+		t.Errorf("shut down %v, want the connection over the limit, 0x1", got)
+	}
+	w := log.warnings()
+	if len(w) != 1 || w[0]["remote"] != "192.0.2.7:5000" || w[0]["tracked"] != "4" {
+		t.Errorf("warnings %v, want one naming 192.0.2.7:5000 and its 4 tracked requests", w)
+	}
+	if n := streams.Len(); n != 2 {
+		t.Errorf("%d requests tracked, want the other connection's and the one that overflowed", n)
+	}
+	// The request that overflowed is still cut when access goes.
+	f.Eng.SetPolicy(gatetest.Compile(t, `
+routes:
+  - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
+`))
+	if n := streams.Recheck(); n != 1 {
+		t.Errorf("Recheck cut %d, want the request that overflowed", n)
 	}
 }
