@@ -142,6 +142,18 @@ func TestNormalizePath(t *testing.T) {
 		{"/a%5c..%5cadmin", "", true},
 		{"/a\\..\\admin", "", true},
 		{"/a%00", "", true},
+		// Control characters: PCRE's $ (HAProxy map-sync) and many
+		// servers read a line feed as an end.
+		{"/public%0a", "", true},
+		{"/public%0A", "", true},
+		{"/a%0d%0ab", "", true},
+		{"/a%09b", "", true},
+		{"/a%1f", "", true},
+		{"/a%7F", "", true},
+		{"/a\nb", "", true},
+		{"/a\x7fb", "", true},
+		{"/a%20b", "/a b", false},
+		{"/a%7eb", "/a~b", false},
 		{"/a%zz", "", true},
 		{"/public/..;/admin", "", true},     // Tomcat: /admin
 		{"/admin;jsessionid=1/x", "", true}, // Tomcat: /admin/x

@@ -10,7 +10,8 @@ import (
 )
 
 // ErrAmbiguousPath rejects request paths that proxies and applications may
-// read differently: encoded slashes or backslashes, NUL, bad escapes, or a
+// read differently: encoded slashes or backslashes, control characters
+// (NUL, a line feed), bad escapes, or a
 // semicolon (Java servers read "/a;x/b" as "/a/b" and "/public/..;/admin"
 // as "/admin", as Spring's strict firewall refuses them too).
 // Deciding on one reading while the upstream acts on another is how
@@ -54,11 +55,10 @@ func normalize(escaped string) (unescaped, clean string, err error) {
 	}
 	for i := 0; i < len(escaped); i++ {
 		switch c := escaped[i]; {
-		case c == '\\' || c == 0 || c == ';':
+		case c == '\\' || c == ';' || isControl(c):
 			return "", "", ErrAmbiguousPath
 		case c == '%' && i+2 < len(escaped):
-			switch strings.ToLower(escaped[i+1 : i+3]) {
-			case "2f", "5c", "00", "3b":
+			if b, ok := unhex(escaped[i+1], escaped[i+2]); ok && (b == '/' || b == '\\' || b == ';' || isControl(b)) {
 				return "", "", ErrAmbiguousPath
 			}
 		}
@@ -72,6 +72,29 @@ func normalize(escaped string) (unescaped, clean string, err error) {
 		clean += "/"
 	}
 	return p, clean, nil
+}
+
+// isControl reports an ASCII control character: a line feed ends a
+// path for PCRE's $ (HAProxy's map-sync) and for many servers.
+func isControl(c byte) bool { return c < 0x20 || c == 0x7f }
+
+// unhex decodes two hexadecimal digits.
+func unhex(h, l byte) (byte, bool) {
+	hv, ok1 := hexVal(h)
+	lv, ok2 := hexVal(l)
+	return hv<<4 | lv, ok1 && ok2
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // NormalizeHost lower-cases a Host header value and strips the port and a

@@ -2,6 +2,7 @@ package mapsync
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,10 +78,20 @@ func wantRoute(t testing.TB, p *policy.Policy, method, host, escaped string) str
 // 400 bad-path.
 const ambiguous = "(ambiguous)"
 
-// controlChars reports whether a path holds control characters, which
-// haproxy.cfg refuses (bad-path) and the engine reads as any other byte.
-func controlChars(path string) bool {
-	return strings.ContainsFunc(path, func(r rune) bool { return r < ' ' || r == 0x7f })
+// matchPath is the path a request shape is matched on, and whether the
+// engine refuses it as a bad path, as haproxy.cfg does: control
+// characters. Those are still matched on their decoded path, which
+// routes.map alone must read as policy.Match does.
+func matchPath(t testing.TB, escaped string) (path string, refused bool) {
+	t.Helper()
+	if p, err := policy.NormalizePath(escaped); err == nil {
+		return p, false
+	}
+	p, err := url.PathUnescape(escaped)
+	if err != nil || !strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		t.Fatalf("request shape %q: refused by NormalizePath, not for control characters", escaped)
+	}
+	return p, true
 }
 
 // pick is the route the first expression matching key names, "" for none.
@@ -115,9 +126,23 @@ func TestRouteEntriesGo(t *testing.T) {
 	}
 	for _, s := range requestShapes() {
 		method, host, escaped := s[0], s[1], s[2]
-		path, _ := policy.NormalizePath(escaped)
+		path, refused := matchPath(t, escaped)
 		key := strings.ToUpper(method) + "|" + strings.ToLower(host) + path
 		got, found := pick(res, entries, key)
+		if refused {
+			// haproxy.cfg refuses it first; the expressions still agree.
+			want := ""
+			if r := p.Match(policy.NormalizeHost(host), path, method); r != nil {
+				want = r.Name
+			}
+			if got == NoRoute {
+				got = ""
+			}
+			if got != want {
+				t.Errorf("%s %s%s: routes.map picks %q, policy.Match %q", method, host, escaped, got, want)
+			}
+			continue
+		}
 		// haproxy.cfg: the folded key finds another route, or one where
 		// the key found none or none where it found one.
 		if strings.ContainsFunc(path, func(r rune) bool { return 'A' <= r && r <= 'Z' }) || fold {
@@ -182,7 +207,7 @@ frontend raw
 	shapes := requestShapes()
 	for _, s := range shapes {
 		method, host, escaped := s[0], s[1], s[2]
-		if path, _ := policy.NormalizePath(escaped); controlChars(path) {
+		if path, refused := matchPath(t, escaped); refused {
 			// Refused by haproxy.cfg; routes.map itself must agree with
 			// the engine all the same.
 			r := do(t, raw, method, host, escaped)
@@ -213,9 +238,9 @@ frontend raw
 			t.Errorf("%s %s%s: status %d", method, host, escaped, r.status)
 			continue
 		}
-		want := wantRoute(t, p, method, host, escaped)
-		if path, _ := policy.NormalizePath(escaped); controlChars(path) {
-			want = ambiguous
+		want := ambiguous // bad-path, in the engine too
+		if _, refused := matchPath(t, escaped); !refused {
+			want = wantRoute(t, p, method, host, escaped)
 		}
 		if got != want {
 			t.Errorf("%s %s%s: HAProxy picks %q, policy.Match %q", method, host, escaped, got, want)
