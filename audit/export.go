@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -247,7 +248,7 @@ func (x *Exporter) Step(ctx context.Context) (more bool, err error) {
 			// exportBatchBytes rather than holding BatchSize of them.
 			after, size := cursor, 0
 			for {
-				want := min(exportPage, x.opts.BatchSize-len(es))
+				want := min(pageSize(stream), x.opts.BatchSize-len(es))
 				page, err := readStream(ctx, tx, stream, after, want)
 				if err != nil {
 					return err
@@ -401,7 +402,7 @@ func (x *Exporter) loadCursor(ctx context.Context, stream string) (int64, error)
 }
 
 // readStream returns up to limit entries of stream after seq.
-// A batch is read exportPage records at a time, and ends once it holds
+// A batch of changes or policies is read exportPage records at a time, and ends once it holds
 // about exportBatchBytes of documents: each record is held three times
 // over (the entry, its line, the sink's body), and a change may carry two
 // documents of megabytes.
@@ -409,6 +410,17 @@ const (
 	exportPage       = 8
 	exportBatchBytes = 8 << 20
 )
+
+// pageSize is how many records of stream one read asks for. Decisions
+// are small, and stored in batches of up to a thousand that each read
+// decodes whole: they are read a delivery's worth at a time, else a
+// delivery would decode each stored batch over a hundred times.
+func pageSize(stream string) int {
+	if stream == store.StreamDecisions {
+		return math.MaxInt
+	}
+	return exportPage
+}
 
 // approxSize is about how many bytes e's documents take.
 func (e Entry) approxSize() int {
