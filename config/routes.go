@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -80,6 +81,10 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 			u, err := url.Parse(r.Upstream)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add(at("upstream"), fmt.Sprintf("%q is not an http(s) URL", r.Upstream), `for example "http://127.0.0.1:9001"`)
+			} else if u.Hostname() == "" {
+				add(at("upstream"), fmt.Sprintf("%q names no host", r.Upstream), `for example "http://127.0.0.1:9001"`)
+			} else if port := u.Port(); port != "" && !validPort(port) {
+				add(at("upstream"), fmt.Sprintf("%q has no valid port", r.Upstream), "a port between 1 and 65535, or none for the scheme's")
 			} else if u.RawQuery != "" || u.Fragment != "" {
 				add(at("upstream"), fmt.Sprintf("%q has a query or fragment", r.Upstream), "name only scheme, host and an optional path prefix")
 			}
@@ -99,6 +104,80 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 		checkNames(a.Users, at("allow.users"), add)
 		checkNames(r.Deny.Groups, at("deny.groups"), add)
 		checkNames(r.Deny.Users, at("deny.users"), add)
+	}
+	checkShadowed(routes, add)
+}
+
+// checkShadowed reports a route that an earlier one on the same host and
+// path hides: a request goes to the first route on its host and longest
+// path prefix that admits its method, so a later route decides only the
+// methods no earlier one there takes. A route that would decide nothing,
+// or whose listed methods are taken by an earlier one, is a mistake (its
+// deny rule, say, would never apply). A route for all methods after
+// routes for some (GET public, the rest for staff) decides the rest.
+func checkShadowed(routes []Route, add func(path, msg, hint string)) {
+	type key struct{ host, path string }
+	type earlier struct {
+		index   int
+		methods []string // nil: all
+	}
+	seen := map[key][]earlier{}
+	for i, r := range routes {
+		if msg, _ := checkPath(r.Path); msg != "" || checkHost(r.Host) != "" || (r.Path != "" && !strings.HasPrefix(r.Path, "/")) {
+			continue // reported already
+		}
+		host := strings.ToLower(r.Host)
+		if host == "*" {
+			host = ""
+		}
+		p := strings.TrimRight(r.Path, "/")
+		if p == "" {
+			p = "/"
+		}
+		k := key{host, p}
+		taken := func(m string) (int, bool) {
+			for _, e := range seen[k] {
+				if e.methods == nil || contains(e.methods, m) || (m == "HEAD" && contains(e.methods, "GET")) {
+					return e.index, true
+				}
+			}
+			return 0, false
+		}
+		name := func(j int) string { return fmt.Sprintf("routes[%d] (%q)", j, routes[j].Name) }
+		where := "any host"
+		if host != "" {
+			where = "host " + host
+		}
+		if len(r.Methods) == 0 {
+			for _, e := range seen[k] {
+				if e.methods == nil {
+					add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q on %s is decided by the earlier %s: this route never applies", r.Path, where, name(e.index)),
+						fmt.Sprintf("merge it into %s, or give it another host or path", name(e.index)))
+					break
+				}
+			}
+		} else {
+			var hidden []string
+			j := 0
+			for _, m := range r.Methods {
+				if e, ok := taken(m); ok {
+					hidden, j = append(hidden, m), e
+				}
+			}
+			if len(hidden) > 0 {
+				what := "this route never applies"
+				if len(hidden) < len(r.Methods) {
+					what = "those methods never reach this route"
+				}
+				add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q on %s: %s is decided by the earlier %s: %s", r.Path, where, strings.Join(hidden, ", "), name(j), what),
+					fmt.Sprintf("merge it into %s, remove the methods it takes, or give it another host or path", name(j)))
+			}
+		}
+		var ms []string
+		if len(r.Methods) > 0 {
+			ms = r.Methods
+		}
+		seen[k] = append(seen[k], earlier{i, ms})
 	}
 }
 
@@ -143,6 +222,12 @@ func checkNames(names []string, path string, add func(path, msg, hint string)) {
 			add(fmt.Sprintf("%s[%d]", path, i), "is empty", "")
 		}
 	}
+}
+
+// validPort reports whether s is a port a connection can be made to.
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func contains(list []string, s string) bool {

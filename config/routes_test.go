@@ -16,7 +16,7 @@ func TestValidateRoutes(t *testing.T) {
   - {name: open, host: "*", allow: {public: true}}`, nil},
 		{"missing name and allow", "routes:\n  - {path: /}\n", []string{
 			"routes[0].name: is required", "routes[0].allow: admits nobody"}},
-		{"duplicate name", "routes:\n  - {name: a, allow: {public: true}}\n  - {name: a, allow: {public: true}}\n", []string{
+		{"duplicate name", "routes:\n  - {name: a, allow: {public: true}}\n  - {name: a, path: /b, allow: {public: true}}\n", []string{
 			`routes[1].name: "a" is also the name of routes[0]`}},
 		{"deny on a public route", "routes:\n  - {name: a, allow: {public: true}, deny: {users: [mallory]}}\n", []string{
 			`routes[0].deny: a public route admits everyone, signed in or not: deny would refuse nobody`}},
@@ -58,7 +58,7 @@ func TestValidateRoutes(t *testing.T) {
 			`routes[5].path: "//" has an empty segment`}},
 		{"public with names, empty names", `routes:
   - {name: a, allow: {public: true, groups: [eng]}}
-  - {name: b, allow: {groups: [""]}, deny: {users: [" "]}}`, []string{
+  - {name: b, path: /b, allow: {groups: [""]}, deny: {users: [" "]}}`, []string{
 			"routes[0].allow: public: true admits everyone",
 			"routes[1].allow.groups[0]: is empty",
 			"routes[1].deny.users[0]: is empty"}},

@@ -32,7 +32,6 @@ routes:
   - {name: wild,        host: "*.example.com", path: /, allow: {groups: [eng]}}
   - {name: wild-docs,   host: "*.example.com", path: /docs, allow: {public: true}}
   - {name: first,       host: dup.example.com, path: /x, allow: {users: [a]}}
-  - {name: second,      host: dup.example.com, path: /x, allow: {users: [b]}}
   - {name: any-metrics, path: /metrics, methods: [GET], allow: {groups: [ops]}}
 `
 
