@@ -20,7 +20,8 @@ type FileSink struct {
 	buf  []byte
 }
 
-// OpenFileSink opens (creating if needed, mode 0600) the file at path.
+// OpenFileSink opens (creating if needed, mode 0600) the file at path. An
+// existing file readable by others is made mode 0600.
 func OpenFileSink(path string) (*FileSink, error) {
 	s := &FileSink{path: path}
 	if err := s.open(); err != nil {
@@ -34,9 +35,23 @@ func (s *FileSink) open() error {
 	if err != nil {
 		return fmt.Errorf("open audit export file: %w", err)
 	}
+	// The records say who went where: readable by the owner only, also
+	// when the file was there already (made by hand, or by a log rotator)
+	// with a wider mode.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open audit export file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return fmt.Errorf("audit export file %s is readable by others (mode %v) and cannot be made private: %w; chmod 600 it, or let the sink create it", s.path, fi.Mode().Perm(), err)
+		}
+	}
 	// A crash in the middle of a write leaves a partial last line: end
 	// it, so that the records that follow stay one per line.
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+	if fi.Size() > 0 {
 		last := make([]byte, 1)
 		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
 			if _, err := f.Write([]byte{'\n'}); err != nil {

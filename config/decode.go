@@ -20,8 +20,20 @@ import (
 // every such problem is reported at once.
 func decodeStrict(data []byte, out any) error {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	docs := yaml.NewDecoder(bytes.NewReader(data))
+	if err := docs.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file: defaults only
+		}
 		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	// yaml reads the first document only: a second would be ignored.
+	var second yaml.Node
+	if err := docs.Decode(&second); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("invalid YAML: %w", err)
+	} else if err == nil && len(second.Content) > 0 && second.Content[0].Tag != "!!null" {
+		return &FieldError{Path: "(top level)", Line: second.Content[0].Line, Msg: "a second YAML document (after ---) would be ignored",
+			Hint: "a configuration is one document: remove the --- and merge the two"}
 	}
 	if len(root.Content) == 0 {
 		return nil // empty file: defaults only
@@ -118,6 +130,7 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 				fields[name] = f.Type
 			}
 		}
+		dupKeys(n, path, errs)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Tag == "!!merge" { // "<<: *anchor" merges another mapping here
@@ -137,13 +150,21 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			return
 		}
 		for i, c := range n.Content {
-			check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if c.Kind == yaml.ScalarNode && c.Tag == "!!null" {
+				// "- " with nothing after it, or "~": dropped silently by
+				// decoding, which hides a cut-off or mis-indented entry.
+				*errs = append(*errs, &FieldError{Path: at, Line: c.Line, Msg: "is empty", Hint: "remove the empty entry, or indent its keys under the -"})
+				continue
+			}
+			check(c, t.Elem(), at, errs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			bad("must be a mapping", "")
 			return
 		}
+		dupKeys(n, path, errs)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
 		}
@@ -158,6 +179,13 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 				bad(fmt.Sprintf("%s is out of range", n.Value), "")
 			}
 		}
+	case reflect.Float32, reflect.Float64:
+		switch {
+		case n.Kind != yaml.ScalarNode:
+			bad("must be a single number, not a list or mapping", "")
+		case n.Tag != "!!float" && n.Tag != "!!int":
+			bad(fmt.Sprintf("%q is not a number", n.Value), quoteHint(n, "write the number without quotes"))
+		}
 	case reflect.Bool:
 		switch {
 		case n.Kind != yaml.ScalarNode:
@@ -169,6 +197,24 @@ func check(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		if n.Kind != yaml.ScalarNode {
 			bad("must be a single value, not a list or mapping", "quote it if it contains a colon")
 		}
+	}
+}
+
+// dupKeys reports the keys a mapping gives twice: decoding would refuse
+// them without saying where.
+func dupKeys(n *yaml.Node, path string, errs *[]error) {
+	first := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Tag == "!!merge" {
+			continue
+		}
+		if line, dup := first[k.Value]; dup {
+			*errs = append(*errs, &FieldError{Path: join(path, k.Value), Line: k.Line,
+				Msg: "is given twice", Hint: fmt.Sprintf("first on line %d; keep one", line)})
+			continue
+		}
+		first[k.Value] = k.Line
 	}
 }
 
