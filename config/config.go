@@ -145,10 +145,23 @@ func (e *FieldError) Error() string {
 
 // Load reads, decodes and validates a configuration file.
 func Load(path string) (*Config, error) {
+	cfg, _, err := LoadFile(path)
+	return cfg, err
+}
+
+// LoadFile is Load that also returns the bytes the configuration was
+// decoded from: Watch is seeded with their Sum.
+func LoadFile(path string) (*Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
+	cfg, err := ParseFile(path, data)
+	return cfg, data, err
+}
+
+// ParseFile is Parse of data read from path, its errors naming the file.
+func ParseFile(path string, data []byte) (*Config, error) {
 	cfg, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", path, err)
@@ -182,6 +195,10 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminListen != "" && !validAddr(c.AdminListen) {
 		add("admin_listen", fmt.Sprintf("%q is not a host:port address", c.AdminListen), `for example "127.0.0.1:9090", or "" to disable`)
+	}
+	if c.AdminListen != "" && sameAddr(c.AdminListen, c.Listen) {
+		add("admin_listen", fmt.Sprintf("%q is also listen: the two listeners cannot share an address", c.AdminListen),
+			`give it another port, for example "127.0.0.1:9090", or "" to disable it`)
 	}
 	validateAdminTokens(c.AdminListen, c.AdminTokenSHA256, add)
 	if c.Gateway.PublicURL != "" {
@@ -253,6 +270,20 @@ func validateAdminTokens(listen string, hashes []string, add func(path, msg, hin
 		add("admin_listen", fmt.Sprintf("%q is not a loopback address and admin_token_sha256 is empty: the audit trail would be open to the network", listen),
 			`bind it to "127.0.0.1:9090", or require a token: admin_token_sha256 (scimgate admin-token create)`)
 	}
+}
+
+// sameAddr reports whether two host:port addresses name the same fixed
+// port on the same host (port 0, a free port each, never collides).
+func sameAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	if ipa, ipb := net.ParseIP(ha), net.ParseIP(hb); ipa != nil && ipb != nil {
+		return ipa.Equal(ipb)
+	}
+	return strings.EqualFold(ha, hb)
 }
 
 // loopback reports whether a host:port address listens on loopback only.

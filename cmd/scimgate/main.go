@@ -174,10 +174,16 @@ func tenantFlag(v string, optional bool) (string, error) {
 }
 
 func loadConfig(path string) (*config.Config, error) {
+	cfg, _, err := loadConfigFile(path)
+	return cfg, err
+}
+
+// loadConfigFile is loadConfig that also returns the bytes loaded.
+func loadConfigFile(path string) (*config.Config, []byte, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: --config FILE is required (try examples/quickstart.yaml)", errUsage)
+		return nil, nil, fmt.Errorf("%w: --config FILE is required (try examples/quickstart.yaml)", errUsage)
 	}
-	return config.Load(path)
+	return config.LoadFile(path)
 }
 
 // load returns the configuration of the file, or the default one with the

@@ -41,11 +41,18 @@ const (
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First: until it is caught, SIGHUP ends the process, and it may come
+	// at any time, during the startup too (a service manager reloading a
+	// server it has just started). One caught early is applied once the
+	// server is ready.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs, configPath := flags("serve", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, loaded, err := loadConfigFile(*configPath)
 	if err != nil {
 		return err
 	}
@@ -94,6 +101,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	rl := &reloader{path: *configPath, st: a.st, eng: eng, metrics: metrics, log: log, now: time.Now, running: cfg,
+		applied: func() {
+			if a.maps != nil {
+				a.maps.Resync()
+			}
+			eng.Warnings() // the engine logs names that bind nothing, once per change
+			streams.Recheck()
+		}}
 	var adminSrv *http.Server
 	if cfg.AdminListen != "" {
 		aln, err := net.Listen("tcp", cfg.AdminListen)
@@ -103,7 +118,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		trail := http.NewServeMux()
 		trail.Handle("/audit/", audit.Handler(a.st, log))
 		trail.Handle("/access/", audit.AccessHandler(a.st, log))
-		guarded, err := admin.RequireToken(cfg.AdminTokenSHA256, trail)
+		guarded, err := newAdminGuard(cfg.AdminTokenSHA256, trail)
 		if err != nil {
 			aln.Close()
 			return err
@@ -115,6 +130,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mux.Handle("/", metrics.Handler(ready))
 		mux.Handle("/audit/", guarded)
 		mux.Handle("/access/", guarded)
+		rl.adminTokens = guarded
 		adminSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go adminSrv.Serve(aln)
 		log.Info("admin listener", "addr", aln.Addr().String())
@@ -126,47 +142,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	reload := func(why string) {
-		var p *policy.Policy
-		next, err := config.Load(*configPath)
-		if err == nil {
-			p, err = policy.Compile(next.Routes, *configPath, time.Now())
-		}
-		if err != nil {
-			metrics.PolicyReload(false)
-			log.Error("policy reload failed; keeping the running policy", "trigger", why, "err", err)
-			return
-		}
-		// Recorded first: the audit trail must be able to say what was in
-		// force, so a policy it cannot record is not put in force.
-		if _, _, err := audit.RecordPolicy(ctx, a.st, p, next.Routes); err != nil {
-			metrics.PolicyReload(false)
-			log.Error("policy reload failed: the new version could not be recorded in the audit trail; keeping the running policy", "trigger", why, "err", err)
-			return
-		}
-		eng.SetPolicy(p)
-		if a.maps != nil {
-			a.maps.Resync()
-		}
-		metrics.PolicyReload(true)
-		log.Info("policy reloaded", "trigger", why, "routes", len(p.Routes), "hash", p.Hash)
-		eng.Warnings() // the engine logs names that bind nothing, once per change
-		streams.Recheck()
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload("SIGHUP")
+				rl.reloadFile(ctx, "SIGHUP")
 			}
 		}
 	}()
-	go config.Watch(ctx, *configPath, time.Second, func() { reload("file changed") })
+	// Seeded with the bytes loaded: an edit since is a change to apply.
+	go config.Watch(ctx, *configPath, time.Second, config.Sum(loaded), func(data []byte, err error) {
+		rl.apply(ctx, "file changed", data, err)
+	})
 	eng.Warnings() // the engine logs names that bind nothing, once per change
 
 	base := cfg.SCIM.BaseURL
