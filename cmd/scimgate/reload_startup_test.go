@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,28 +69,7 @@ func TestReloadDuringStartup(t *testing.T) {
 			}
 			defer unlock()
 
-			logs := &lockedBuffer{}
-			cmd := exec.Command(bin, "serve", "--config", cfgPath)
-			cmd.Stderr = logs
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			s := &server{cmd: cmd, done: make(chan struct{})}
-			go func() { cmd.Wait(); close(s.done) }()
-			t.Cleanup(s.kill)
-			ready := make(chan struct{})
-			go func() {
-				sc := bufio.NewScanner(stdout)
-				for sc.Scan() {
-					if strings.Contains(sc.Text(), "SCIM token:") {
-						close(ready)
-					}
-				}
-			}()
+			s, logs, ready := launchLogged(t, bin, cfgPath)
 
 			time.Sleep(time.Second) // the server is waiting for the store's lock
 			select {
@@ -109,7 +85,7 @@ func TestReloadDuringStartup(t *testing.T) {
 				writeFileAtomic(t, cfgPath, want)
 			}
 			if tt.sighup {
-				if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -118,7 +94,7 @@ func TestReloadDuringStartup(t *testing.T) {
 			select {
 			case <-ready:
 			case <-s.done:
-				t.Fatalf("server exited during startup (state %v):\n%s", cmd.ProcessState, logs.tail(3000))
+				t.Fatalf("server exited during startup (state %v):\n%s", s.cmd.ProcessState, logs.tail(3000))
 			case <-time.After(20 * time.Second):
 				t.Fatalf("server not ready within 20s:\n%s", logs.tail(3000))
 			}

@@ -23,6 +23,21 @@ import (
 // kept for the test to read.
 func startLoggedServer(t *testing.T, bin, config string) (*server, *lockedBuffer) {
 	t.Helper()
+	s, logs, ready := launchLogged(t, bin, config)
+	select {
+	case <-ready:
+	case <-s.done:
+		t.Fatalf("server exited before it was ready:\n%s", logs.tail(4000))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server printed no SCIM token within 20s:\n%s", logs.tail(4000))
+	}
+	return s, logs
+}
+
+// launchLogged starts the server with its log kept, and returns at once:
+// ready closes when it has printed its SCIM token.
+func launchLogged(t *testing.T, bin, config string) (*server, *lockedBuffer, <-chan struct{}) {
+	t.Helper()
 	logs := &lockedBuffer{}
 	cmd := exec.Command(bin, "serve", "--config", config)
 	cmd.Stderr = logs
@@ -50,14 +65,7 @@ func startLoggedServer(t *testing.T, bin, config string) (*server, *lockedBuffer
 			}
 		}
 	}()
-	select {
-	case <-ready:
-	case <-s.done:
-		t.Fatalf("server exited before it was ready:\n%s", logs.tail(4000))
-	case <-time.After(20 * time.Second):
-		t.Fatalf("server printed no SCIM token within 20s:\n%s", logs.tail(4000))
-	}
-	return s, logs
+	return s, logs, ready
 }
 
 // size is how many bytes the buffer holds: a mark to read the log from.

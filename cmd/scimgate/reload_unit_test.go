@@ -33,18 +33,7 @@ import (
 // last is the one in force, and each version is stamped with the clock
 // read right before it is recorded, not when its file was read.
 func TestReloaderSerialisesAndStamps(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	live, err := snapshot.Start(ctx, st, snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, dir, st, live := reloadWorld(t)
 	content := func(i int) string {
 		return fmt.Sprintf("routes:\n  - {name: app, path: /app, allow: {groups: [g%d]}}\n", i)
 	}
@@ -111,18 +100,7 @@ func TestReloaderSerialisesAndStamps(t *testing.T) {
 // new admin tokens are put in force at once (the old token is refused),
 // while removing every token is left to a restart.
 func TestReloaderNeedsRestart(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	live, err := snapshot.Start(ctx, st, snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, st, live := reloadWorld(t)
 	sum := func(tok string) string { h := sha256.Sum256([]byte(tok)); return hex.EncodeToString(h[:]) }
 	cfg := func(listen, level string, tokens ...string) string {
 		var hs []string
@@ -203,4 +181,23 @@ func TestReloaderNeedsRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reloadWorld is a real store in a temporary directory and its live
+// snapshot, closed when the test ends.
+func reloadWorld(t *testing.T) (context.Context, string, *sqlite.Store, *snapshot.Live) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	live, err := snapshot.Start(ctx, st, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, dir, st, live
 }
