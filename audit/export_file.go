@@ -35,18 +35,20 @@ func (s *FileSink) open() error {
 	if err != nil {
 		return fmt.Errorf("open audit export file: %w", err)
 	}
-	// The records say who went where: readable by the owner only, also
+	// The records say who went where: never readable by other users, also
 	// when the file was there already (made by hand, or by a log rotator)
-	// with a wider mode.
+	// with a wider mode. Group bits are the operator's to choose: a log
+	// shipper often reads through its group (logrotate's "create 0640
+	// root adm").
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("open audit export file: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := f.Chmod(0o600); err != nil {
+	if perm := fi.Mode().Perm(); perm&0o007 != 0 {
+		if err := f.Chmod(perm &^ 0o007); err != nil {
 			f.Close()
-			return fmt.Errorf("audit export file %s is readable by others (mode %v) and cannot be made private: %w; chmod 600 it, or let the sink create it", s.path, fi.Mode().Perm(), err)
+			return fmt.Errorf("audit export file %s is open to other users (mode %v) and cannot be closed to them: %w; chmod o-rwx it, or let the sink create it", s.path, perm, err)
 		}
 	}
 	// A crash in the middle of a write leaves a partial last line: end

@@ -8,18 +8,22 @@ import (
 	"github.com/scimgate/scimgate/audit"
 )
 
-// TestFileSinkMode: the export file holds who went where; the sink makes
-// it readable by its owner only, whether it creates the file or finds it
-// (made by an operator, or by a log rotator, with a wider mode).
+// TestFileSinkMode: the export file holds who went where; the sink
+// creates it readable by its owner only, and takes other users' access
+// away from a file it finds (made by an operator, or by a log rotator),
+// leaving its group's to the operator.
 func TestFileSinkMode(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		exists os.FileMode // 0: the sink creates it
+		want   os.FileMode
 	}{
-		{"created", 0},
-		{"existing 0644", 0o644},
-		{"existing 0666", 0o666},
-		{"existing 0600", 0o600},
+		{"created", 0, 0o600},
+		{"existing 0644", 0o644, 0o640},
+		{"existing 0666", 0o666, 0o660},
+		{"existing 0600", 0o600, 0o600},
+		// A log shipper reading through its group keeps its access.
+		{"existing 0640 (logrotate's create 0640)", 0o640, 0o640},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -40,8 +44,8 @@ func TestFileSinkMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m := fi.Mode().Perm(); m != 0o600 {
-				t.Errorf("mode %v, want 0600", m)
+			if m := fi.Mode().Perm(); m != tt.want {
+				t.Errorf("mode %v, want %v", m, tt.want)
 			}
 		})
 	}

@@ -29,6 +29,8 @@ func TestCallbackEmailVerification(t *testing.T) {
 			map[string]any{"sub": "sub-1", "email": "victim@example.test", "email_verified": true}, http.StatusForbidden},
 		{"unverified in both", map[string]any{"email": "victim@example.test", "email_verified": "false"},
 			map[string]any{"sub": "sub-1", "email": "victim@example.test", "email_verified": false}, http.StatusForbidden},
+		{"unverified in the ID token without the address, UserInfo silent", map[string]any{"email_verified": false},
+			map[string]any{"sub": "sub-1", "email": "victim@example.test"}, http.StatusForbidden},
 		{"no email in the ID token: UserInfo's", map[string]any{}, map[string]any{"sub": "sub-1", "email": "victim@example.test", "email_verified": true}, http.StatusFound},
 		{"no email in the ID token, UserInfo unverified", map[string]any{}, map[string]any{"sub": "sub-1", "email": "victim@example.test", "email_verified": false}, http.StatusForbidden},
 		{"no email in the ID token, UserInfo about another subject", map[string]any{}, map[string]any{"sub": "sub-2", "email": "victim@example.test"}, http.StatusForbidden},

@@ -399,7 +399,7 @@ const maxSignInsInFlight = 2
 func (s *Service) dropStaleSignIns(w http.ResponseWriter, r *http.Request) {
 	var names []string
 	for _, c := range r.Cookies() {
-		if n, ok := strings.CutPrefix(c.Name, "__Host-"); (ok || n == c.Name) && strings.HasPrefix(n, loginCookiePrefix) {
+		if n, _ := strings.CutPrefix(c.Name, "__Host-"); strings.HasPrefix(n, loginCookiePrefix) {
 			names = append(names, c.Name)
 		}
 	}
@@ -510,12 +510,9 @@ func (s *Service) claimOf(decode func(any) error) (string, error) {
 	if err := decode(&claims); err != nil {
 		return "", err
 	}
-	v, _ := claims[s.o.OIDC.UserClaim].(string)
-	if v == "" {
-		return "", fmt.Errorf("no %q claim", s.o.OIDC.UserClaim)
-	}
 	// An address the provider says it has not verified may be anyone's:
-	// some providers let people type their own.
+	// some providers let people type their own. Said without the address
+	// itself, it still holds: UserInfo's address is then not asked for.
 	if s.o.OIDC.UserClaim == "email" {
 		switch ev := claims["email_verified"].(type) {
 		case bool:
@@ -527,6 +524,10 @@ func (s *Service) claimOf(decode func(any) error) (string, error) {
 				return "", errUnverified
 			}
 		}
+	}
+	v, _ := claims[s.o.OIDC.UserClaim].(string)
+	if v == "" {
+		return "", fmt.Errorf("no %q claim", s.o.OIDC.UserClaim)
 	}
 	return v, nil
 }

@@ -289,6 +289,13 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		authOpts = authn.Options{CookieName: signIn.CookieName(), Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
 		if jwtCookie != nil {
 			authOpts.JWTCookieName = mapsync.DefaultCookieName
+			if name := signIn.CookieName(); name != cfg.Sessions.CookieName {
+				// HAProxy's configuration names the cookies it keeps from
+				// applications; one copied from an older example names
+				// only the unprefixed one.
+				log.Warn("the session cookie is set as "+name+": haproxy.cfg must remove it from requests to applications, as examples/haproxy/mapsync/haproxy.cfg does",
+					"cookie", name, "see", "docs/haproxy.md")
+			}
 		}
 	}
 	auth := authn.New(a.live, authOpts)

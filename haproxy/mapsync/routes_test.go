@@ -21,11 +21,9 @@ const matchRoutes = `
 routes:
   - {name: root, path: /, allow: {public: true}}
   - {name: any-api, path: /api, allow: {public: true}}
-  - {name: any-api-post, path: /api, methods: [POST], allow: {public: true}}
   - {name: app, host: app.test, path: /app, allow: {public: true}}
   - {name: app-read, host: app.test, path: /app/read, methods: [GET], allow: {public: true}}
   - {name: app-deep, host: app.test, path: /app/a/b/c, allow: {public: true}}
-  - {name: app-dup, host: app.test, path: /app/, allow: {public: true}}
   - {name: app-put, host: app.test, path: /app/read, methods: [PUT, DELETE], allow: {public: true}}
   - {name: wild, host: "*.wild.test", path: /, allow: {public: true}}
   - {name: wild-x, host: "*.wild.test", path: /x, methods: [POST], allow: {public: true}}
@@ -192,37 +190,10 @@ frontend fe
 `+requestLines(t, dir)+`
     http-request return status 200 hdr x-route %[var(txn.sg_route)] if { var(txn.sg_route) -m found }
     http-request return status 404
-# routes.map alone, without haproxy.cfg's refusals: PCRE reads the
-# expressions as Go's regexp and policy.Match do.
-frontend raw
-    bind 127.0.0.1:{{port "raw"}}
-    http-request set-var(txn.host) req.fhdr(host),lower
-    http-request set-var(txn.path) path,url_dec
-    http-request set-var(txn.key) method,upper,concat(|,txn.host),concat(,txn.path)
-    http-request set-var(txn.route) var(txn.key),map_reg(`+filepath.Join(dir, RoutesMap)+`)
-    http-request return status 200 hdr x-route %[var(txn.route)] if { var(txn.route) -m found }
-    http-request return status 404
 `)
-	raw := fmt.Sprintf("127.0.0.1:%d", h.Port("raw"))
 	shapes := requestShapes()
 	for _, s := range shapes {
 		method, host, escaped := s[0], s[1], s[2]
-		if path, refused := matchPath(t, escaped); refused {
-			// Refused by haproxy.cfg; routes.map itself must agree with
-			// the engine all the same.
-			r := do(t, raw, method, host, escaped)
-			got := r.route
-			if got == NoRoute {
-				got = ""
-			}
-			want := ""
-			if route := p.Match(policy.NormalizeHost(host), path, method); route != nil {
-				want = route.Name
-			}
-			if got != want {
-				t.Errorf("%s %s%s: routes.map in HAProxy picks %q, policy.Match %q", method, host, escaped, got, want)
-			}
-		}
 		r := do(t, h.Addr(), method, host, escaped)
 		got := ""
 		switch r.status {

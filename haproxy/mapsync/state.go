@@ -428,10 +428,12 @@ func routeRegex(r *policy.Route) string {
 	if r.Path == "/" {
 		b.WriteString("/")
 	} else {
-		// \z, not $: PCRE's $ also matches before a final line feed, so
-		// "/public\n" (/public%0a) would fall under /public, which the
-		// engine reads as a segment of its own.
-		b.WriteString(quote(r.Path) + `(/|\z)`)
+		// PCRE's $ also matches before a final line feed ("/public\n"
+		// would fall under /public): haproxy.cfg refuses control
+		// characters in paths before this lookup, as the engine does. $,
+		// not PCRE's \z, keeps the expressions to what HAProxy built
+		// without PCRE reads alike.
+		b.WriteString(quote(r.Path) + "(/|$)")
 	}
 	return b.String()
 }

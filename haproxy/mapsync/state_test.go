@@ -15,8 +15,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimgate/scimgate/config"
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/internal/gatetest"
+	"github.com/scimgate/scimgate/policy"
 	"github.com/scimgate/scimgate/scim/schema"
 	"github.com/scimgate/scimgate/snapshot"
 )
@@ -24,13 +26,25 @@ import (
 // TestCompute checks the maps computed for a small directory: access as the
 // engine decides it, users, sessions, status.
 func TestCompute(t *testing.T) {
-	f := gatetest.New(t, `
+	const routes = `
 routes:
   - {name: app, host: app.test, path: /app, allow: {groups: [eng]}, deny: {users: [mallory]}}
   - {name: ops, host: app.test, path: /ops, allow: {groups: [ops]}}
   - {name: pub, path: /pub, allow: {public: true}}
-  - {name: hidden, host: app.test, path: /app, allow: {users: [alice]}}
-`)
+`
+	f := gatetest.New(t, routes)
+	// A route that an earlier one hides, which configuration files refuse
+	// since; map-sync still gives it no entries, and says so.
+	cfg, err := config.Parse([]byte(routes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := config.Route{Name: "hidden", Host: "app.test", Path: "/app", Allow: config.AllowRule{Users: []string{"alice"}}}
+	withHidden, err := policy.Compile(append(cfg.Routes, hidden), "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Eng.SetPolicy(withHidden)
 	for _, u := range []string{"alice", "mallory", "john doe", "idle"} {
 		f.User(u)
 	}

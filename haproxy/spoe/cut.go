@@ -31,9 +31,11 @@ type Runtime interface {
 // distinct user, route and method (as the engine tells methods apart, see
 // policy.MethodClass) on it is tracked, so that a later request (a public page)
 // does not take an earlier one's stream (a WebSocket on a protected
-// route) out of the recheck. Nothing is ever dropped from the recheck
-// while its connection lives: a connection with more than max distinct
-// requests is cut instead.
+// route) out of the recheck. No entry is dropped from the recheck while
+// its connection lives: a connection with more than max distinct entries
+// is cut instead. Requests with one key share an entry, decided again
+// with the latest: a directory change decides them alike, a policy that
+// carves a new route out of their route's paths may not (docs/haproxy.md).
 type cutter struct {
 	rt      Runtime
 	streams *gateway.Streams
@@ -47,7 +49,8 @@ type cutter struct {
 }
 
 // trackKey is what a tracked request is decided on again: requests with
-// the same key are decided alike, so the latest stands for all.
+// the same key are decided alike by any directory, so the latest stands
+// for all.
 type trackKey struct {
 	p             engine.Principal
 	route, method string // method: policy.MethodClass
