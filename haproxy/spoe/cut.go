@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scimgate/scimgate/engine"
@@ -34,8 +35,9 @@ type Runtime interface {
 // route) out of the recheck. No entry is dropped from the recheck while
 // its connection lives: a connection with more than max distinct entries
 // is cut instead. Requests with one key share an entry, decided again
-// with the latest: a directory change decides them alike, a policy that
-// carves a new route out of their route's paths may not (docs/haproxy.md).
+// with the latest: a directory change decides them alike; a new policy
+// may not, and an entry that stands for several paths is cut when the
+// policy changes (entryDecider).
 type cutter struct {
 	rt      Runtime
 	streams *gateway.Streams
@@ -57,8 +59,52 @@ type trackKey struct {
 }
 
 type tracked struct {
-	untrack func()
-	at      time.Time
+	untrack    func()
+	at         time.Time
+	host, path string
+	d          *entryDecider
+}
+
+// entryDecider decides a tracked entry again. Once the entry stands for
+// requests on more than one path of its route, a directory change still
+// decides them alike, but a new policy may not (it may carve a new route
+// out of the old one's paths, one a stream of the entry is on): the entry
+// is then refused as soon as another policy is in force, which cuts its
+// connection, and the client connects again to be decided afresh.
+type entryDecider struct {
+	gateway.Decider
+	under atomic.Pointer[string] // the policy hash the paths were decided under; nil for one path
+}
+
+// ReasonPolicyChanged is the reason a tracked entry for several paths is
+// cut when the policy changes.
+const ReasonPolicyChanged = "policy-changed"
+
+// policySource is the engine: the policy in force.
+type policySource interface{ Policy() *policy.Policy }
+
+func (e *entryDecider) Decide(p engine.Principal, r engine.Request) engine.Decision {
+	d := e.Decider.Decide(p, r)
+	if h := e.under.Load(); h != nil && d.Allow {
+		if ps, ok := e.Decider.(policySource); ok && ps.Policy().Hash != *h {
+			d.Allow, d.Reason = false, ReasonPolicyChanged
+		}
+	}
+	return d
+}
+
+// mergeUnder marks the entry as standing for several paths, decided under
+// the policy of hash h (or under the policy its predecessor was, when
+// that entry stood for several paths already).
+func (e *entryDecider) mergeUnder(prev *entryDecider) {
+	if h := prev.under.Load(); h != nil {
+		e.under.Store(h)
+		return
+	}
+	if ps, ok := e.Decider.(policySource); ok {
+		h := ps.Policy().Hash
+		e.under.Store(&h)
+	}
 }
 
 // maxTrackedPerConn bounds the distinct requests (user, route, method
@@ -89,7 +135,8 @@ func connKey(addr string) string {
 func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Principal, req engine.Request) {
 	remote = connKey(remote)
 	k := trackKey{p: p, route: route, method: policy.MethodClass(req.Method)}
-	untrack := c.streams.Track(d, p, req, func(error) { c.cut(remote) })
+	ed := &entryDecider{Decider: d}
+	untrack := c.streams.Track(ed, p, req, func(error) { c.cut(remote) })
 	var drop []func()
 	overflow := 0
 	c.mu.Lock()
@@ -99,6 +146,9 @@ func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Princip
 		c.conns[remote] = m
 	}
 	if old, ok := m[k]; ok {
+		if old.d.under.Load() != nil || old.host != req.Host || old.path != req.Path {
+			ed.mergeUnder(old.d)
+		}
 		drop = append(drop, old.untrack)
 	} else if len(m) >= c.max {
 		overflow = len(m)
@@ -109,7 +159,7 @@ func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Princip
 		c.conns[remote] = m
 		c.pending[remote] = struct{}{}
 	}
-	m[k] = tracked{untrack: untrack, at: time.Now()}
+	m[k] = tracked{untrack: untrack, at: time.Now(), host: req.Host, path: req.Path, d: ed}
 	c.mu.Unlock()
 	for _, f := range drop {
 		f()

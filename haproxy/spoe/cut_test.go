@@ -220,3 +220,59 @@ routes:
 		t.Errorf("Recheck cut %d, want the request that overflowed", n)
 	}
 }
+
+// TestCutMergedOnPolicyChange: alice opens a WebSocket at /app/admin/ws
+// and then asks for /app/x on the same connection; both are one entry
+// (alice, app, GET), decided again with the latest. A directory change
+// decides every path of the route alike; a new policy may not (an admin
+// route carved out of /app), so an entry standing for several paths cuts
+// its connection when the policy changes, and one for a single path, or a
+// reload that changes no route, cuts nothing.
+func TestCutMergedOnPolicyChange(t *testing.T) {
+	const before = `
+routes:
+  - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
+`
+	const after = `
+routes:
+  - {name: admin, host: app.test, path: /app/admin, allow: {groups: [admins]}}
+  - {name: app, host: app.test, path: /app, allow: {groups: [engineering]}}
+`
+	tests := []struct {
+		name   string
+		paths  []string // requests of alice's connection, in order
+		policy string   // the policy put in force then
+		cut    bool
+	}{
+		{"several paths, a route carved out", []string{"/app/admin/ws", "/app/x"}, after, true},
+		{"several paths, the same routes again", []string{"/app/admin/ws", "/app/x"}, before, false},
+		{"one path, a route carved out elsewhere", []string{"/app/x", "/app/x"}, after, false},
+		{"one path under the new route", []string{"/app/admin/ws"}, after, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := gatetest.New(t, before)
+			f.User("alice")
+			f.Group("engineering", "alice")
+			f.Group("admins")
+			rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}}}
+			streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
+			c := newCutter(rt, streams, slog.New(slog.DiscardHandler))
+			alice := f.Who("alice")
+			for _, p := range tt.paths {
+				c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: p, Method: "GET"})
+			}
+			// A directory change that leaves alice her route cuts nothing.
+			f.User("bob")
+			if n := streams.Recheck(); n != 0 {
+				t.Fatalf("Recheck after a directory change cut %d", n)
+			}
+			f.Eng.SetPolicy(gatetest.Compile(t, tt.policy))
+			streams.Recheck()
+			c.flush(context.Background())
+			if got := rt.shutDown(); (len(got) == 1) != tt.cut {
+				t.Errorf("after the new policy, shut down %v; want the connection cut %v", got, tt.cut)
+			}
+		})
+	}
+}
