@@ -119,7 +119,7 @@ func checkShadowed(routes []Route, add func(path, msg, hint string)) {
 	type key struct{ host, path string }
 	type earlier struct {
 		index   int
-		methods []string // nil: all
+		methods []string // empty: all
 	}
 	seen := map[key][]earlier{}
 	for i, r := range routes {
@@ -137,7 +137,7 @@ func checkShadowed(routes []Route, add func(path, msg, hint string)) {
 		k := key{host, p}
 		taken := func(m string) (int, bool) {
 			for _, e := range seen[k] {
-				if e.methods == nil || contains(e.methods, m) || (m == "HEAD" && contains(e.methods, "GET")) {
+				if len(e.methods) == 0 || contains(e.methods, m) || (m == "HEAD" && contains(e.methods, "GET")) {
 					return e.index, true
 				}
 			}
@@ -150,7 +150,7 @@ func checkShadowed(routes []Route, add func(path, msg, hint string)) {
 		}
 		if len(r.Methods) == 0 {
 			for _, e := range seen[k] {
-				if e.methods == nil {
+				if len(e.methods) == 0 {
 					add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q on %s is decided by the earlier %s: this route never applies", r.Path, where, name(e.index)),
 						fmt.Sprintf("merge it into %s, or give it another host or path", name(e.index)))
 					break
@@ -173,11 +173,7 @@ func checkShadowed(routes []Route, add func(path, msg, hint string)) {
 					fmt.Sprintf("merge it into %s, remove the methods it takes, or give it another host or path", name(j)))
 			}
 		}
-		var ms []string
-		if len(r.Methods) > 0 {
-			ms = r.Methods
-		}
-		seen[k] = append(seen[k], earlier{i, ms})
+		seen[k] = append(seen[k], earlier{i, r.Methods})
 	}
 }
 

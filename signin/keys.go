@@ -228,22 +228,21 @@ func checkTimes(payload []byte, now time.Time, skew time.Duration) error {
 	if !now.Before(exp.Add(skew)) {
 		return fmt.Errorf("the token expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if c.NBF != nil {
-		nbf, ok := unixTime(c.NBF)
+	// Neither valid from (nbf) nor issued (iat) later than now, within
+	// the skew.
+	for _, t := range []struct {
+		claim *json.Number
+		name  string
+	}{{c.NBF, "nbf"}, {c.IAT, "iat"}} {
+		if t.claim == nil {
+			continue
+		}
+		at, ok := unixTime(t.claim)
 		if !ok {
-			return errors.New("the token's nbf claim is not a time")
+			return fmt.Errorf("the token's %s claim is not a time", t.name)
 		}
-		if nbf.After(now.Add(skew)) {
-			return fmt.Errorf("the token is not valid before %s", nbf.UTC().Format(time.RFC3339))
-		}
-	}
-	if c.IAT != nil {
-		iat, ok := unixTime(c.IAT)
-		if !ok {
-			return errors.New("the token's iat claim is not a time")
-		}
-		if iat.After(now.Add(skew)) {
-			return fmt.Errorf("the token says it was issued at %s, in the future", iat.UTC().Format(time.RFC3339))
+		if at.After(now.Add(skew)) {
+			return fmt.Errorf("the token's %s claim is in the future: %s", t.name, at.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
