@@ -403,9 +403,9 @@ func (x *Exporter) loadCursor(ctx context.Context, stream string) (int64, error)
 
 // readStream returns up to limit entries of stream after seq.
 // A batch of changes or policies is read exportPage records at a time,
-// and ends once it holds about exportBatchBytes of documents: each record is held three times
-// over (the entry, its line, the sink's body), and a change may carry two
-// documents of megabytes.
+// and ends once it holds about exportBatchBytes of documents: each record
+// is held three times over (the entry, its line, the sink's body), and a
+// change may carry two documents of megabytes.
 const (
 	exportPage       = 8
 	exportBatchBytes = 8 << 20
