@@ -80,7 +80,7 @@ type stack struct {
 }
 
 // newStack runs the example haproxy.cfg, changed by edits if any.
-func newStack(t *testing.T, routes string, o Options, edits ...func(cfg string) string) *stack {
+func newStack(t testing.TB, routes string, o Options, edits ...func(cfg string) string) *stack {
 	t.Helper()
 	f := gatetest.New(t, routes)
 	// Short: the socket path HAProxy binds must fit sun_path.
@@ -118,7 +118,7 @@ func newStack(t *testing.T, routes string, o Options, edits ...func(cfg string) 
 }
 
 // run starts the syncer and waits for its first sync; halt stops it.
-func (st *stack) run(t *testing.T) {
+func (st *stack) run(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st.stop, st.done = cancel, make(chan error, 1)
