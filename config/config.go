@@ -196,10 +196,7 @@ func (c *Config) Validate() error {
 	if c.AdminListen != "" && !validAddr(c.AdminListen) {
 		add("admin_listen", fmt.Sprintf("%q is not a host:port address", c.AdminListen), `for example "127.0.0.1:9090", or "" to disable`)
 	}
-	if c.AdminListen != "" && sameAddr(c.AdminListen, c.Listen) {
-		add("admin_listen", fmt.Sprintf("%q is also listen: the two listeners cannot share an address", c.AdminListen),
-			`give it another port, for example "127.0.0.1:9090", or "" to disable it`)
-	}
+	c.checkListenersApart(add)
 	validateAdminTokens(c.AdminListen, c.AdminTokenSHA256, add)
 	if c.Gateway.PublicURL != "" {
 		if u, err := url.Parse(c.Gateway.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -272,18 +269,62 @@ func validateAdminTokens(listen string, hashes []string, add func(path, msg, hin
 	}
 }
 
-// sameAddr reports whether two host:port addresses name the same fixed
-// port on the same host (port 0, a free port each, never collides).
-func sameAddr(a, b string) bool {
+// checkListenersApart reports a listener whose address the kernel would
+// refuse because an earlier one holds it.
+func (c *Config) checkListenersApart(add func(path, msg, hint string)) {
+	type listener struct{ path, addr string }
+	ls := []listener{{"listen", c.Listen}, {"admin_listen", c.AdminListen}}
+	if network, addr, ok := c.SPOE.ListenAddr(); ok && network == "tcp" {
+		ls = append(ls, listener{"spoe.listen", addr})
+	}
+	for i, l := range ls {
+		for _, earlier := range ls[:i] {
+			if l.addr != "" && clash(l.addr, earlier.addr) {
+				add(l.path, fmt.Sprintf("%q is also %s: two listeners cannot share an address", l.addr, earlier.path),
+					"give it another port, or bind the two to different addresses (an empty host, 0.0.0.0 or :: takes the port on every address)")
+				break
+			}
+		}
+	}
+}
+
+// clash reports whether two host:port listeners cannot both bind: the
+// same fixed port (port 0, a free port each, never collides) on the same
+// host, or on every address ("" and "::", which Go binds for IPv4 too) and
+// any other, or on every IPv4 address ("0.0.0.0") and an IPv4 one.
+func clash(a, b string) bool {
 	ha, pa, errA := net.SplitHostPort(a)
 	hb, pb, errB := net.SplitHostPort(b)
 	if errA != nil || errB != nil || pa != pb || pa == "0" {
 		return false
 	}
-	if ipa, ipb := net.ParseIP(ha), net.ParseIP(hb); ipa != nil && ipb != nil {
-		return ipa.Equal(ipb)
+	ha, hb = listenHost(ha), listenHost(hb)
+	ipv4 := func(h string) bool { ip := net.ParseIP(h); return ip != nil && ip.To4() != nil }
+	switch {
+	case ha == hb, ha == "::", hb == "::":
+		return true
+	case ha == "0.0.0.0":
+		return ipv4(hb)
+	case hb == "0.0.0.0":
+		return ipv4(ha)
 	}
-	return strings.EqualFold(ha, hb)
+	return false
+}
+
+// listenHost puts a listener's host in one spelling: "::" for every
+// address, localhost as the address Go binds for it, IPs canonical, names
+// in lower case.
+func listenHost(h string) string {
+	switch {
+	case h == "":
+		return "::"
+	case strings.EqualFold(h, "localhost"):
+		return "127.0.0.1"
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String()
+	}
+	return strings.ToLower(h)
 }
 
 // loopback reports whether a host:port address listens on loopback only.

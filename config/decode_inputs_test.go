@@ -38,6 +38,17 @@ func TestParseSmallInputs(t *testing.T) {
 		{"admin_listen is listen", "listen: \"127.0.0.1:8080\"\nadmin_listen: \"127.0.0.1:8080\"\n",
 			[]string{`admin_listen: "127.0.0.1:8080" is also listen`}},
 		{"both on port 0", "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n", nil},
+		{"admin_listen on every address, listen's port", "listen: \"127.0.0.1:8080\"\nadmin_listen: \"0.0.0.0:8080\"\nadmin_token_sha256: [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n",
+			[]string{`admin_listen: "0.0.0.0:8080" is also listen`}},
+		{"listen on every address, admin_listen on its port", "listen: \":9090\"\nadmin_listen: \"127.0.0.1:9090\"\n",
+			[]string{`admin_listen: "127.0.0.1:9090" is also listen`}},
+		{"localhost and 127.0.0.1", "listen: \"localhost:8080\"\nadmin_listen: \"127.0.0.1:8080\"\n",
+			[]string{`admin_listen: "127.0.0.1:8080" is also listen`}},
+		{"two loopback addresses", "listen: \"127.0.0.2:8080\"\nadmin_listen: \"127.0.0.1:8080\"\n", nil},
+		{"spoe.listen is listen", "listen: \"127.0.0.1:8080\"\nspoe: {listen: \"[::]:8080\"}\n",
+			[]string{`spoe.listen: "[::]:8080" is also listen`}},
+		{"spoe.listen is admin_listen", "listen: \"127.0.0.1:8080\"\nadmin_listen: \"127.0.0.1:9090\"\nspoe: {listen: \"127.0.0.1:9090\"}\n",
+			[]string{`spoe.listen: "127.0.0.1:9090" is also admin_listen`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -464,8 +464,6 @@ func (s *Syncer) optionalAbsent(m string, err error) bool {
 	return true
 }
 
-// sameEntries compares what HAProxy has in map m with what was pushed:
-// routes in order, the others as sets of distinct keys.
 // sharedEntries returns the entries a and b both hold, sorted by key.
 func sharedEntries(a, b map[string]string) []runtime.Entry {
 	var out []runtime.Entry
@@ -478,6 +476,8 @@ func sharedEntries(a, b map[string]string) []runtime.Entry {
 	return out
 }
 
+// sameEntries compares what HAProxy has in map m with what was pushed:
+// routes in order, the others as sets of distinct keys.
 func sameEntries(m string, got []runtime.Entry, pushed *state) bool {
 	if m == RoutesMap {
 		return slices.Equal(got, pushed.routes)
