@@ -45,7 +45,7 @@ routes:
 // TestHAProxy drives the example haproxy.cfg on a real HAProxy with maps the
 // syncer keeps current, through the life of a directory.
 func TestHAProxy(t *testing.T) {
-	st := newStack(t, integrationRoutes, Options{DriftEvery: 300 * time.Millisecond, MaxStale: 2 * time.Second})
+	st := newStack(t, integrationRoutes, Options{DriftEvery: 300 * time.Millisecond, MaxStale: 5 * time.Second})
 	f := st.f
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"} {
 		f.User(u)
@@ -248,8 +248,8 @@ func TestHAProxy(t *testing.T) {
 			}
 			// The bound of a correctness check on a shared, loaded
 			// machine; BenchmarkOffboarding measures the 100 ms target.
-			if time.Since(start) > time.Second {
-				t.Fatalf("%s still gets %d 1s after the change", who, r.status)
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("%s still gets %d 5s after the change", who, r.status)
 			}
 		}
 		d := time.Since(start)
@@ -316,8 +316,8 @@ func TestHAProxy(t *testing.T) {
 			}
 		}
 		// scimgate's own pages are never sent to refresh.
-		if r := do(t, addr, "GET", "app.test", "/.scimgate/signout", append(cookie(due), "Accept", "text/html")...); strings.Contains(r.location, "/.scimgate/refresh") {
-			t.Errorf("/.scimgate/signout was sent to %s", r.location)
+		if r := do(t, addr, "GET", "app.test", "/.scimgate/signout", append(cookie(due), "Accept", "text/html")...); r.status != 200 || r.location != "" {
+			t.Errorf("/.scimgate/signout: %d, Location %q; want it passed to scimgate", r.status, r.location)
 		}
 	})
 
@@ -340,7 +340,7 @@ func TestHAProxy(t *testing.T) {
 	t.Run("reactivated users get back in", func(t *testing.T) {
 		f.SetActive("dave", true)
 		// The session survived (not revoked); the cookie works again.
-		waitFor(t, time.Second, "dave allowed", func() bool {
+		waitFor(t, 5*time.Second, "dave allowed", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 200
 		})
 	})
@@ -349,7 +349,7 @@ func TestHAProxy(t *testing.T) {
 		if err := f.Dir.RevokeSession(f.Ctx, sid["dave"], "test"); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Second, "dave refused", func() bool {
+		waitFor(t, 5*time.Second, "dave refused", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 401
 		})
 	})
@@ -362,14 +362,14 @@ func TestHAProxy(t *testing.T) {
 			}
 		}
 		f.Patch(schema.UserType, "alice", `[{"op":"replace","path":"userName","value":"alice.renamed"}]`)
-		waitFor(t, time.Second, "X-Scimgate-User alice.renamed", named("alice.renamed"))
+		waitFor(t, 5*time.Second, "X-Scimgate-User alice.renamed", named("alice.renamed"))
 		f.Patch(schema.UserType, "alice", `[{"op":"replace","path":"userName","value":"alice"}]`)
-		waitFor(t, time.Second, "X-Scimgate-User alice", named("alice"))
+		waitFor(t, 5*time.Second, "X-Scimgate-User alice", named("alice"))
 	})
 
 	t.Run("group renamed away from the policy", func(t *testing.T) {
 		f.Patch(schema.GroupType, "group:admins", `[{"op":"replace","value":{"displayName":"admins-old"}}]`)
-		waitFor(t, time.Second, "alice refused on admin", func() bool {
+		waitFor(t, 5*time.Second, "alice refused on admin", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/admin", cookie(jwt["alice"])...).status == 403
 		})
 	})
@@ -384,7 +384,7 @@ routes:
     allow: { users: [bob] }
 `))
 		st.s.Resync()
-		waitFor(t, time.Second, "bob allowed, alice refused", func() bool {
+		waitFor(t, 5*time.Second, "bob allowed, alice refused", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 200 &&
 				do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...).status == 403
 		})
@@ -393,7 +393,7 @@ routes:
 		}
 		f.Eng.SetPolicy(old)
 		st.s.Resync()
-		waitFor(t, time.Second, "the old policy back", func() bool {
+		waitFor(t, 5*time.Second, "the old policy back", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403 &&
 				do(t, addr, "GET", "app.test", "/public/x").status == 200
 		})
@@ -401,17 +401,22 @@ routes:
 
 	t.Run("drift: a hand-made grant is undone", func(t *testing.T) {
 		bob := UID(f.Who("bob").User)
+		// Stopped while the entry is made and tried: a drift check in
+		// between would undo it before the request.
+		st.halt()
+		drifts := st.s.Status().Drifts
 		if err := st.hx.SetEntry(f.Ctx, st.s.Path(AccessMap), bob+"|app", "1"); err != nil {
 			t.Fatal(err)
 		}
 		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...); r.status != 200 {
 			t.Fatalf("the hand-made entry did not grant: %d", r.status)
 		}
-		waitFor(t, 2*time.Second, "bob refused again", func() bool {
+		st.run(t)
+		waitFor(t, 5*time.Second, "bob refused again", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403
 		})
-		if st.s.Status().Drifts == 0 {
-			t.Error("Status().Drifts = 0 after a repaired drift")
+		if st.s.Status().Drifts == drifts {
+			t.Error("Status().Drifts did not grow with a repaired drift")
 		}
 	})
 
@@ -436,7 +441,7 @@ routes:
 		}
 		st.h.Restart(t)
 		start := time.Now()
-		waitFor(t, 3*time.Second, "bob refused after the resync", func() bool {
+		waitFor(t, 10*time.Second, "bob refused after the resync", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["bob"])...).status == 403
 		})
 		t.Logf("resynced %v after the restart", time.Since(start))
@@ -448,10 +453,10 @@ routes:
 	t.Run("a stopped syncer makes HAProxy refuse", func(t *testing.T) {
 		st.halt()
 		start := time.Now()
-		waitFor(t, 4*time.Second, "503 once max_stale passed", func() bool {
+		waitFor(t, 10*time.Second, "503 once max_stale passed", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["alice"])...).status == 503
 		})
-		t.Logf("refusing %v after the syncer stopped (max_stale 2s)", time.Since(start))
+		t.Logf("refusing %v after the syncer stopped (max_stale 5s)", time.Since(start))
 		if err := st.s.Healthy(500 * time.Millisecond); err == nil {
 			t.Error("Healthy(500ms) = nil with the syncer stopped for longer")
 		}
