@@ -14,7 +14,7 @@ import (
 var messages = map[string]string{
 	engine.ReasonNoRoute:         "No route is configured for this address.",
 	engine.ReasonUnauthenticated: "Sign in, or send an access token, to reach this route.",
-	engine.ReasonTokenInvalid:    "The credentials sent are not valid.",
+	engine.ReasonTokenInvalid:    "The credentials sent are not valid. Routes take access tokens (sga_..., from scimgate access-token create), sign-in sessions and, where configured, the identity provider's tokens; SCIM tokens (sgs_...) work on /scim/v2/ alone.",
 	engine.ReasonTokenRevoked:    "The access token sent has been revoked.",
 	engine.ReasonTokenExpired:    "The access token sent has expired.",
 	engine.ReasonUserUnknown:     "Your account no longer exists in the directory.",
