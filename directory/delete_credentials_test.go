@@ -296,3 +296,20 @@ func TestDeleteUserCredentialsSameTransaction(t *testing.T) {
 		t.Errorf("tombstone Detail = %s, want 2 access tokens and 2 sessions", all[len(all)-1].Detail)
 	}
 }
+
+// TestVerifySessionExpiry: a session past its lifetime is no longer a
+// session, though nothing revoked it (sign-out asks VerifySession).
+func TestVerifySessionExpiry(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user(t, "alice")
+	c := f.giveCreds(t, "alice", alice, 0, 1, false) // an hour's lifetime
+	for _, tt := range []struct {
+		after time.Duration
+		want  bool
+	}{{59 * time.Minute, true}, {time.Minute, false}} {
+		f.clock.Advance(tt.after)
+		if _, ok := f.dir.VerifySession(context.Background(), c.cookies[0]); ok != tt.want {
+			t.Errorf("VerifySession at %v = %v, want %v", f.clock.Now(), ok, tt.want)
+		}
+	}
+}

@@ -84,7 +84,8 @@ func sessionEvent(s store.Session) []byte {
 }
 
 // VerifySession checks a session cookie against the store: the session
-// exists, the secret matches in constant time, and it is not revoked.
+// exists, the secret matches in constant time, and it is neither revoked
+// nor expired.
 func (s *Service) VerifySession(ctx context.Context, cookie string) (store.Session, bool) {
 	id, secret, ok := SplitSessionCookie(cookie)
 	if !ok {
@@ -96,7 +97,7 @@ func (s *Service) VerifySession(ctx context.Context, cookie string) (store.Sessi
 		return err
 	})
 	sum := sha256.Sum256([]byte(secret))
-	if err != nil || subtle.ConstantTimeCompare(sess.Hash, sum[:]) != 1 || !sess.Revoked.IsZero() {
+	if err != nil || subtle.ConstantTimeCompare(sess.Hash, sum[:]) != 1 || !sess.Revoked.IsZero() || !s.now().Before(sess.Expires) {
 		return store.Session{}, false
 	}
 	return sess, true

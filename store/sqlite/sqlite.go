@@ -244,7 +244,7 @@ func (s *Store) View(ctx context.Context, fn func(store.ReadTx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&txn{q: cachedTx{tx, s.rstmts}})
+	return fn(&txn{q: cachedTx{tx: tx, cache: s.rstmts}})
 }
 
 // Update implements store.Store. Once the request is queued Update waits
@@ -265,7 +265,19 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	case <-s.closing:
 		return store.ErrClosed
 	}
-	return <-r.done
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.stopped:
+		// Queued as Close drained the queue: the writer answered r on
+		// its way out, or never saw it.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return store.ErrClosed
+		}
+	}
 }
 
 // Close stops the writer after it has finished the queued writes and
@@ -327,7 +339,7 @@ func (s *Store) commit(batch []*writeReq) {
 				r.err = err
 				continue
 			}
-			t := &txn{q: cachedTx{tx, s.wstmts}, writable: true}
+			t := &txn{q: cachedTx{tx: tx, cache: s.wstmts, detached: true}, writable: true}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}

@@ -62,9 +62,22 @@ func (c *stmtCache) close() error {
 type cachedTx struct {
 	tx    *sql.Tx
 	cache *stmtCache
+	// detached runs every statement to its end whatever its caller's
+	// context says: the writer's. SQLite answers a write statement
+	// interrupted by a cancelled context by rolling back the whole
+	// transaction, and with it the other requests of the batch.
+	detached bool
+}
+
+func (q cachedTx) context(ctx context.Context) context.Context {
+	if q.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (q cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = q.context(ctx)
 	s, err := q.cache.get(ctx, query)
 	if err != nil {
 		return nil, err
@@ -73,6 +86,7 @@ func (q cachedTx) ExecContext(ctx context.Context, query string, args ...any) (s
 }
 
 func (q cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = q.context(ctx)
 	s, err := q.cache.get(ctx, query)
 	if err != nil {
 		return nil, err
@@ -81,6 +95,7 @@ func (q cachedTx) QueryContext(ctx context.Context, query string, args ...any) (
 }
 
 func (q cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = q.context(ctx)
 	s, err := q.cache.get(ctx, query)
 	if err != nil {
 		// A Row cannot carry an error of our own; run it unprepared so
