@@ -156,6 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	gateway.StripCredentials(r.Header, c.Principal, h.gate.Auth.Cookies())
 	gateway.StripMethodOverrides(r.Header)
+	gateway.StripUpgrade(r.Header)
 	if identified {
 		vals.Set(r.Header)
 		vars.groups = vals.Groups

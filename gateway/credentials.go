@@ -8,6 +8,18 @@ import (
 	"github.com/scimgate/scimgate/engine"
 )
 
+// StripUpgrade deletes an Upgrade to anything but a WebSocket (h2c), with
+// the headers that go with it: an upstream that took it would turn the
+// connection into a tunnel of requests nobody decides. Without them the
+// upstream answers the HTTP/1.1 request that was decided.
+func StripUpgrade(h http.Header) {
+	if up := h.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
+		delete(h, "Upgrade")
+		delete(h, "Connection")
+		delete(h, "Http2-Settings")
+	}
+}
+
 // StripMethodOverrides deletes the headers with which frameworks (Express's
 // method-override, Symfony, Laravel, ASP.NET Core) let a POST act as
 // another method. The route was chosen by the request's own method: a POST

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -138,15 +137,7 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
 			pr.SetXForwarded()
-			// WebSockets are the one upgrade passed on. Any other (h2c)
-			// would turn the connection into a tunnel whose requests are
-			// never decided; without the headers the upstream answers an
-			// HTTP/1.1 request.
-			if up := pr.Out.Header.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
-				pr.Out.Header.Del("Upgrade")
-				pr.Out.Header.Del("Connection")
-				pr.Out.Header.Del("Http2-Settings")
-			}
+			gateway.StripUpgrade(pr.Out.Header)
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			c, _ := pr.In.Context().Value(identityKey{}).(*gateCtx)

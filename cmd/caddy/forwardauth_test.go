@@ -37,6 +37,15 @@ routes:
 		request_header -X-Scimgate*
 		request_header -X_Scimgate*
 		request_header Connection (?i)x[-_]scimgate[-_][a-z0-9_-]* ""
+		request_header -X-Http-Method-Override
+		request_header -X-Http-Method
+		request_header -X-Method-Override
+		@upgrade_not_websocket {
+			header Upgrade *
+			not header Upgrade websocket
+		}
+		request_header @upgrade_not_websocket -Upgrade
+		request_header -Http2-Settings
 		forward_auth %s {
 			uri /.scimgate/auth
 			copy_headers X-Scimgate-User X-Scimgate-Email X-Scimgate-Groups X-Scimgate-Assertion
@@ -83,7 +92,12 @@ routes:
 			h["Cookie"] = []string{"theme=dark"}
 			h["x_scimgate-groups"] = []string{"admins"}
 			// reverse_proxy drops what Connection names: not the gate's headers.
-			h["Connection"] = []string{"X-Scimgate-User, x_scimgate_assertion"}
+			h["Connection"] = []string{"X-Scimgate-User, x_scimgate_assertion, Upgrade"}
+			// Nor the method decided, nor a tunnel (h2c) of requests
+			// nobody decides.
+			h["X-Http-Method-Override"] = []string{"DELETE"}
+			h["Upgrade"] = []string{"h2c"}
+			h["Http2-Settings"] = []string{"AAMAAABkAARAAAAAAAIAAAAA"}
 			code, _, body := c.do(t, "GET", tc.path, h, "")
 			if code != tc.want {
 				t.Fatalf("GET %s = %d %s, want %d", tc.path, code, body, tc.want)
@@ -105,6 +119,11 @@ routes:
 			}
 			if a := s.Headers["Authorization"]; len(a) > 0 {
 				t.Errorf("the access token reached the upstream: %q", a)
+			}
+			for _, k := range []string{"X-Http-Method-Override", "Upgrade", "Http2-Settings"} {
+				if v, ok := s.Headers[k]; ok {
+					t.Errorf("the client's %s reached the upstream: %q", k, v)
+				}
 			}
 			if c := strings.Join(s.Headers["Cookie"], "; "); c != "theme=dark" {
 				t.Errorf("upstream Cookie = %q, want the client's own kept", c)

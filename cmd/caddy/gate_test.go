@@ -147,6 +147,22 @@ func TestCaddyGate(t *testing.T) {
 		}
 	})
 
+	t.Run("no upgrade but WebSocket reaches the upstream", func(t *testing.T) {
+		// An h2c upgrade the upstream took would be a tunnel of HTTP/2
+		// requests no one decides.
+		code, _, body := c.do(t, "GET", "/app/x", bearer(aliceTok, "Upgrade", "h2c",
+			"Connection", "Upgrade, HTTP2-Settings", "HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"), "")
+		if code != http.StatusOK {
+			t.Fatalf("alice GET /app/x with Upgrade: h2c = %d: %s", code, body)
+		}
+		s := decodeSeen(t, body)
+		for _, k := range []string{"Upgrade", "Http2-Settings"} {
+			if v, ok := s.Headers[k]; ok {
+				t.Errorf("the upstream got %s: %q", k, v)
+			}
+		}
+	})
+
 	t.Run("the upstream gets the path decided on", func(t *testing.T) {
 		// Decided as /app/x; an upstream given the raw spelling might
 		// route it under /ops.

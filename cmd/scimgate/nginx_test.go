@@ -113,6 +113,9 @@ routes:
 		// Nor may the client change the method that was decided.
 		h.Set("X-HTTP-Method-Override", "DELETE")
 		h.Set("X-Method-Override", "DELETE")
+		// Nor open a tunnel of HTTP/2 requests nobody decides.
+		h.Set("Upgrade", "h2c")
+		h.Set("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")
 		return h
 	}
 	// forged reports identity headers the application got from the client.
@@ -120,7 +123,7 @@ routes:
 		t.Helper()
 		for k, vs := range h {
 			norm := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
-			if strings.Contains(norm, "method") {
+			if strings.Contains(norm, "method") || norm == "upgrade" || norm == "http2-settings" {
 				t.Errorf("%s: the application received the client's %s: %q", step, k, vs)
 			}
 			if !strings.HasPrefix(norm, "x-scimgate-") {
