@@ -214,7 +214,9 @@ func testHAProxySPOE(t *testing.T, network string) {
 		h["X-Scimgate_User"] = []string{"mallory@example.com"}
 		h["X_Scimgate_User"] = []string{"mallory@example.com"}
 		h["X-Scimgate-Groups"] = []string{"admins"}
-		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups"} // must not drop the gate's
+		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups, Upgrade"} // must not drop the gate's
+		h["Upgrade"] = []string{"h2c"} // a tunnel of HTTP/2 requests no one decides
+		h["Http2-Settings"] = []string{"AAMAAABkAARAAAAAAAIAAAAA"}
 		h["Cookie"] = []string{"theme=dark; scimgate_session=0123456789abcdef.forged; lang=en"}
 		h["X-Http-Method-Override"] = []string{"DELETE"} // no header may change the decided method
 		h["X_Method_Override"] = []string{"DELETE"}
@@ -234,7 +236,7 @@ func testHAProxySPOE(t *testing.T, network string) {
 			t.Errorf("email %q, assertion %q", seen.Get("X-Scimgate-Email"), seen.Get("X-Scimgate-Assertion"))
 		}
 		for k := range seen {
-			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate_") || strings.HasPrefix(l, "x_scimgate") || gateway.IsMethodOverride(k) {
+			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate_") || strings.HasPrefix(l, "x_scimgate") || gateway.IsMethodOverride(k) || l == "upgrade" || l == "http2-settings" {
 				t.Errorf("the spoofed %s reached the application", k)
 			}
 		}

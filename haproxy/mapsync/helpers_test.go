@@ -53,14 +53,14 @@ func exampleConfig(t testing.TB, dir, upstream string) string {
 }
 
 // echo is the application behind HAProxy: it answers with the identity
-// headers, cookies and Authorization it received, and any method-override
-// header.
+// headers, cookies and Authorization it received, any method-override
+// header, and Upgrade and HTTP2-Settings.
 func echo(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := map[string]string{}
 		for k, v := range r.Header {
-			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate") || strings.HasPrefix(l, "x_scimgate") || strings.Contains(l, "method") || k == "Cookie" || k == "Authorization" {
+			if l := strings.ToLower(k); strings.HasPrefix(l, "x-scimgate") || strings.HasPrefix(l, "x_scimgate") || strings.Contains(l, "method") || k == "Cookie" || k == "Authorization" || k == "Upgrade" || k == "Http2-Settings" {
 				got[k] = strings.Join(v, "\n")
 			}
 		}
