@@ -122,6 +122,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	assertion.Strip(r.Header) // before anything could copy them upstream
 	req, refused := gateway.RequestFrom(r)
+	orig, origOK := decidedOriginal(r.Context())
+	if refused == "" && !origOK {
+		refused = engine.ReasonBadPath
+	}
 	var c gateway.Check
 	if refused != "" {
 		c = h.gate.BadRequest("caddy", r, req.Host, r.Method, refused)
@@ -163,9 +167,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// What follows (reverse_proxy) gets the path that was decided on, not
 	// a spelling of it ("/public/../admin") the upstream might route
-	// elsewhere.
+	// elsewhere; FastCGI's REQUEST_URI too.
 	r.URL.Path, r.URL.RawPath = req.Path, ""
+	if orig != nil {
+		ctx = context.WithValue(ctx, caddyhttp.OriginalRequestCtxKey, *orig)
+	}
 	return next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// decidedOriginal returns the request as it arrived, which Caddy keeps for
+// FastCGI's REQUEST_URI (what PHP routers read) and the
+// {http.request.orig_*} placeholders, with its path normalized as the
+// decided one was; nil when it needs no change. ok is false when that path
+// is one scimgate refuses.
+func decidedOriginal(ctx context.Context) (orig *http.Request, ok bool) {
+	o, found := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !found || o.URL == nil {
+		return nil, true
+	}
+	p, err := policy.NormalizePath(o.URL.EscapedPath())
+	if err != nil {
+		return nil, false
+	}
+	if p == o.URL.Path && o.URL.RawPath == "" {
+		return nil, true
+	}
+	u := *o.URL
+	u.Path, u.RawPath = p, ""
+	o.URL = &u
+	return &o, true
 }
 
 // placeholders makes the decision available to later directives:

@@ -68,8 +68,8 @@ func TestCaddyAudit(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Caddy provisions the handlers in the order of its routes.
-	if len(policies) != 1 || policies[0].Policy.Source != "caddy" || strings.Join(slices.Sorted(slices.Values(policies[0].Policy.Routes)), ",") != "app,caddy,open,ops,ws" {
-		t.Errorf("policy versions = %+v, want one from caddy with the handlers' routes app, ws, ops, caddy and open", policies)
+	if len(policies) != 1 || policies[0].Policy.Source != "caddy" || strings.Join(slices.Sorted(slices.Values(policies[0].Policy.Routes)), ",") != "app,caddy,fcgi,open,ops,ws" {
+		t.Errorf("policy versions = %+v, want one from caddy with the handlers' routes app, ws, ops, caddy, open and fcgi", policies)
 	}
 	var got []string
 	for _, d := range decisions {

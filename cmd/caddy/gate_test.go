@@ -16,6 +16,11 @@ import (
 // gateCaddyfile guards /app/ and /ws/ with groups, /me with a rule using
 // placeholders in respond, and /ops/ with a deny rule, and serves SCIM.
 func gateCaddyfile(upstream string) func(c *caddyProc) {
+	return gateCaddyfileFCGI(upstream, "127.0.0.1:1")
+}
+
+// gateCaddyfileFCGI adds /fcgi/, public, in front of a FastCGI application.
+func gateCaddyfileFCGI(upstream, fcgi string) func(c *caddyProc) {
 	return func(c *caddyProc) {
 		c.write("Caddyfile", fmt.Sprintf(`{
 	admin %s
@@ -74,9 +79,18 @@ func gateCaddyfile(upstream string) func(c *caddyProc) {
 		}
 		respond "[{scimgate.user}|{scimgate.email}|{scimgate.groups}|{scimgate.user_id}]"
 	}
+	handle /fcgi/* {
+		scimgate {
+			name fcgi
+			allow public
+		}
+		reverse_proxy %s {
+			transport fastcgi
+		}
+	}
 	respond "not here" 404
 }
-`, c.admin, c.db, c.site, c.site, upstream, upstream, upstream))
+`, c.admin, c.db, c.site, c.site, upstream, upstream, upstream, fcgi))
 	}
 }
 
@@ -86,7 +100,8 @@ func gateCaddyfile(upstream string) func(c *caddyProc) {
 // open WebSockets included.
 func TestCaddyGate(t *testing.T) {
 	up := newUpstream(t)
-	c := startCaddy(t, gateCaddyfile(up.URL))
+	fcgiApp := newFastCGI(t)
+	c := startCaddy(t, gateCaddyfileFCGI(up.URL, fcgiApp))
 	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
 
 	alice := scim.createUser(t, "alice@example.com")
@@ -172,6 +187,15 @@ func TestCaddyGate(t *testing.T) {
 		}
 		if p := decodeSeen(t, body).Path; p != "/app/x" {
 			t.Errorf("the upstream got path %q, want /app/x", p)
+		}
+	})
+
+	t.Run("a FastCGI application gets the path decided on", func(t *testing.T) {
+		// PHP routers read REQUEST_URI, which Caddy takes from the
+		// request as it arrived, not from the URL handlers rewrite.
+		code, _, body := c.do(t, "GET", "/fcgi/admin/../x?q=1", nil, "")
+		if code != http.StatusOK || body != "/fcgi/x?q=1" {
+			t.Errorf("GET /fcgi/admin/../x?q=1 = %d, REQUEST_URI %q; want 200 and /fcgi/x?q=1", code, body)
 		}
 	})
 

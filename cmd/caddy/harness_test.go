@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/fcgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -260,6 +261,20 @@ type seen struct {
 
 // newUpstream answers with what it received, and echoes WebSocket
 // messages under /ws/.
+// newFastCGI runs a FastCGI application that answers with the
+// REQUEST_URI it was given, and returns its address.
+func newFastCGI(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go fcgi.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.RequestURI()) // from REQUEST_URI
+	}))
+	return l.Addr().String()
+}
+
 func newUpstream(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "/ws/") {
