@@ -138,6 +138,9 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 			pr.SetURL(&target)
 			pr.SetXForwarded()
 			gateway.StripUpgrade(pr.Out.Header)
+			// No request trailers: no identity check covers them.
+			pr.Out.Trailer = nil
+			delete(pr.Out.Header, "Trailer")
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			c, _ := pr.In.Context().Value(identityKey{}).(*gateCtx)

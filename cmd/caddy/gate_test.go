@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -178,6 +179,33 @@ func TestCaddyGate(t *testing.T) {
 		}
 	})
 
+	t.Run("no identity in request trailers", func(t *testing.T) {
+		// reverse_proxy forwards a request's trailers; an upstream that
+		// merges them into the headers would take these for identity.
+		req, err := http.NewRequest("POST", c.site+"/app/x", io.MultiReader(strings.NewReader("body")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+aliceTok)
+		req.Trailer = http.Header{"X-Scimgate-User": nil, "X-Scimgate-Groups": nil}
+		req.Body = io.NopCloser(&trailerSetter{r: strings.NewReader("body"), set: func() {
+			req.Trailer.Set("X-Scimgate-User", "root@example.com")
+			req.Trailer.Set("X-Scimgate-Groups", "admins")
+		}})
+		res, err := c.httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("POST /app/x with trailers = %d: %s", res.StatusCode, b)
+		}
+		if tr := decodeSeen(t, string(b)).Trailers; len(tr) != 0 {
+			t.Errorf("the upstream got trailers %q", tr)
+		}
+	})
+
 	t.Run("the upstream gets the path decided on", func(t *testing.T) {
 		// Decided as /app/x; an upstream given the raw spelling might
 		// route it under /ops.
@@ -294,4 +322,20 @@ func TestCaddyGate(t *testing.T) {
 			t.Errorf("alice back in the group = %d %s, want 200", code, body)
 		}
 	})
+}
+
+// trailerSetter is a request body that fills the request's trailers as it
+// ends, as the client sends them after the body.
+type trailerSetter struct {
+	r   io.Reader
+	set func()
+}
+
+func (t *trailerSetter) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err == io.EOF && t.set != nil {
+		t.set()
+		t.set = nil
+	}
+	return n, err
 }

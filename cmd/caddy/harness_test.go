@@ -255,8 +255,9 @@ func (s scimClient) patch(t *testing.T, path, ops string) {
 
 // seen is what the upstream received.
 type seen struct {
-	Path    string              `json:"path"`
-	Headers map[string][]string `json:"headers"`
+	Path     string              `json:"path"`
+	Headers  map[string][]string `json:"headers"`
+	Trailers map[string][]string `json:"trailers,omitempty"`
 }
 
 // newUpstream answers with what it received, and echoes WebSocket
@@ -293,8 +294,9 @@ func newUpstream(t *testing.T) *httptest.Server {
 				}
 			}
 		}
+		io.Copy(io.Discard, r.Body) // to the trailers
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(seen{Path: r.URL.Path, Headers: r.Header})
+		json.NewEncoder(w).Encode(seen{Path: r.URL.Path, Headers: r.Header, Trailers: r.Trailer})
 	}))
 	t.Cleanup(srv.Close)
 	return srv
