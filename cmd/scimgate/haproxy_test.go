@@ -215,7 +215,7 @@ func testHAProxySPOE(t *testing.T, network string) {
 		h["X_Scimgate_User"] = []string{"mallory@example.com"}
 		h["X-Scimgate-Groups"] = []string{"admins"}
 		h["Connection"] = []string{"X-Scimgate-User, X-Scimgate-Groups, Upgrade"} // must not drop the gate's
-		h["Upgrade"] = []string{"h2c"} // a tunnel of HTTP/2 requests no one decides
+		h["Upgrade"] = []string{"h2c"}                                            // a tunnel of HTTP/2 requests no one decides
 		h["Http2-Settings"] = []string{"AAMAAABkAARAAAAAAAIAAAAA"}
 		h["Cookie"] = []string{"theme=dark; scimgate_session=0123456789abcdef.forged; lang=en"}
 		h["X-Http-Method-Override"] = []string{"DELETE"} // no header may change the decided method
