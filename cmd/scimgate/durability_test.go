@@ -88,14 +88,19 @@ func startServer(t *testing.T, bin, config string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() { s.kill() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("scimgate serve's log (the end):\n%s", stderr.tail(8<<10))
+		}
+	})
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -115,7 +120,7 @@ func startServer(t *testing.T, bin, config string) *server {
 		case line, ok := <-lines:
 			if !ok {
 				<-s.done // stderr is complete only once the process has exited
-				t.Fatalf("server exited before it was ready:\n%s", stderr.String())
+				t.Fatalf("server exited before it was ready:\n%s", stderr.tail(8<<10))
 			}
 			line = strings.TrimSpace(line)
 			if v, ok := strings.CutPrefix(line, "SCIM base URL:"); ok {
@@ -127,7 +132,7 @@ func startServer(t *testing.T, bin, config string) *server {
 			ready = ready || strings.HasPrefix(line, "Create a SCIM token")
 		case <-timeout:
 			s.kill()
-			t.Fatalf("server not ready after 20s:\n%s", stderr.String())
+			t.Fatalf("server not ready after 20s:\n%s", stderr.tail(8<<10))
 		}
 	}
 	go func() {

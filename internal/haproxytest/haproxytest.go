@@ -77,10 +77,10 @@ type Data struct {
 //	frontend fe
 //	    bind 127.0.0.1:{{port "fe"}}
 //
-// The helper adds "stats socket <Socket> mode 600 level admin" to the global
-// section (creating the section if cfg has none) and "log stdout format raw
-// local0" when the global section has no log line, so a "log global" in
-// defaults sends traffic logs to Logs.
+// The helper adds "stats socket <Socket> mode 600 level admin" and
+// "noreuseport" to the global section (creating the section if cfg has
+// none) and "log stdout format raw local0" when the global section has no
+// log line, so a "log global" in defaults sends traffic logs to Logs.
 //
 // Under -short, Start skips the test: it is an integration test.
 func Start(t testing.TB, cfg string) *HAProxy {
@@ -359,7 +359,11 @@ func addGlobals(cfg, socket string) string {
 			hasLog = true
 		}
 	}
-	add := "    stats socket " + socket + " mode 600 level admin\n"
+	// noreuseport: HAProxy binds with SO_REUSEPORT by default, so a port
+	// picked free by two tests running at once would be shared in
+	// silence, each HAProxy answering some of the other's requests. This
+	// way the second bind fails, loudly.
+	add := "    stats socket " + socket + " mode 600 level admin\n    noreuseport\n"
 	if !hasLog {
 		add += "    log stdout format raw local0\n"
 	}

@@ -219,13 +219,13 @@ func TestAddGlobals(t *testing.T) {
 		name, in, want string
 	}{
 		{"no global", "defaults\n    mode http\n",
-			"global\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    log stdout format raw local0\n\ndefaults\n    mode http\n"},
+			"global\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    noreuseport\n    log stdout format raw local0\n\ndefaults\n    mode http\n"},
 		{"global without log", "# c\nglobal\n    maxconn 100\nfrontend f\n    log global\n",
-			"# c\nglobal\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    log stdout format raw local0\n    maxconn 100\nfrontend f\n    log global\n"},
+			"# c\nglobal\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    noreuseport\n    log stdout format raw local0\n    maxconn 100\nfrontend f\n    log global\n"},
 		{"global with log", "global\n    log 127.0.0.1:514 local0\n",
-			"global\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    log 127.0.0.1:514 local0\n"},
+			"global\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    noreuseport\n    log 127.0.0.1:514 local0\n"},
 		{"global last, no newline", "defaults\nglobal",
-			"defaults\nglobal\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    log stdout format raw local0\n"},
+			"defaults\nglobal\n    stats socket /tmp/x/admin.sock mode 600 level admin\n    noreuseport\n    log stdout format raw local0\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
