@@ -122,9 +122,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	assertion.Strip(r.Header) // before anything could copy them upstream
 	req, refused := gateway.RequestFrom(r)
-	orig, origOK := decidedOriginal(r.Context())
-	if refused == "" && !origOK {
-		refused = engine.ReasonBadPath
+	var orig *http.Request
+	if refused == "" {
+		var ok bool
+		if orig, ok = decidedOriginal(r, req.Path); !ok {
+			refused = engine.ReasonBadPath
+		}
 	}
 	var c gateway.Check
 	if refused != "" {
@@ -160,13 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	gateway.StripCredentials(r.Header, c.Principal, h.gate.Auth.Cookies())
 	gateway.StripMethodOverrides(r.Header)
-	gateway.StripUpgrade(r.Header)
-	// reverse_proxy forwards a request's trailers, which no identity
-	// check covers: an upstream merging them into the headers would take
-	// a client's X-Scimgate-User for scimgate's. Request trailers are
-	// not passed on.
-	r.Trailer = nil
-	delete(r.Header, "Trailer")
+	gateway.StripUnchecked(r) // reverse_proxy would forward trailers too
 	if identified {
 		vals.Set(r.Header)
 		vars.groups = vals.Groups
@@ -183,17 +180,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // decidedOriginal returns the request as it arrived, which Caddy keeps for
 // FastCGI's REQUEST_URI (what PHP routers read) and the
-// {http.request.orig_*} placeholders, with its path normalized as the
-// decided one was; nil when it needs no change. ok is false when that path
+// {http.request.orig_*} placeholders, with its path normalized as r's was
+// into decided; nil when it needs no change. ok is false when that path
 // is one scimgate refuses.
-func decidedOriginal(ctx context.Context) (orig *http.Request, ok bool) {
-	o, found := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+func decidedOriginal(r *http.Request, decided string) (orig *http.Request, ok bool) {
+	o, found := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !found || o.URL == nil {
 		return nil, true
 	}
-	p, err := policy.NormalizePath(o.URL.EscapedPath())
-	if err != nil {
-		return nil, false
+	p := decided
+	if o.URL.Path != r.URL.Path || o.URL.RawPath != r.URL.RawPath {
+		// Rewritten since it arrived: normalize its own path.
+		var err error
+		if p, err = policy.NormalizePath(o.URL.EscapedPath()); err != nil {
+			return nil, false
+		}
 	}
 	if p == o.URL.Path && o.URL.RawPath == "" {
 		return nil, true

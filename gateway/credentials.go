@@ -8,16 +8,22 @@ import (
 	"github.com/scimgate/scimgate/engine"
 )
 
-// StripUpgrade deletes an Upgrade to anything but a WebSocket (h2c), with
-// the headers that go with it: an upstream that took it would turn the
-// connection into a tunnel of requests nobody decides. Without them the
-// upstream answers the HTTP/1.1 request that was decided.
-func StripUpgrade(h http.Header) {
+// StripUnchecked deletes from a request going upstream what no check
+// covers. An Upgrade to anything but a WebSocket (h2c), with the headers
+// that go with it: an upstream that took it would turn the connection into
+// a tunnel of requests nobody decides; without them it answers the
+// HTTP/1.1 request that was decided. And request trailers, which arrive
+// after the body: an upstream merging them into the headers would take a
+// client's X-Scimgate-User for scimgate's.
+func StripUnchecked(r *http.Request) {
+	h := r.Header
 	if up := h.Get("Upgrade"); up != "" && !strings.EqualFold(up, "websocket") {
 		delete(h, "Upgrade")
 		delete(h, "Connection")
 		delete(h, "Http2-Settings")
 	}
+	r.Trailer = nil
+	delete(h, "Trailer")
 }
 
 // StripMethodOverrides deletes the headers with which frameworks (Express's

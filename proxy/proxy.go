@@ -137,10 +137,7 @@ func (p *Proxy) newUpstream(target url.URL) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
 			pr.SetXForwarded()
-			gateway.StripUpgrade(pr.Out.Header)
-			// No request trailers: no identity check covers them.
-			pr.Out.Trailer = nil
-			delete(pr.Out.Header, "Trailer")
+			gateway.StripUnchecked(pr.Out)
 			gateway.StripMethodOverrides(pr.Out.Header)
 			assertion.Strip(pr.Out.Header)
 			c, _ := pr.In.Context().Value(identityKey{}).(*gateCtx)
