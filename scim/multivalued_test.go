@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -112,4 +113,91 @@ func BenchmarkNormalizeManyEmails(b *testing.B) {
 			}
 		})
 	}
+}
+
+// manyEmails is a user document with n work addresses u0@x.org ...
+func manyEmails(n int) map[string]any {
+	emails := make([]any, n)
+	for i := range emails {
+		emails[i] = map[string]any{"value": fmt.Sprintf("u%d@x.org", i), "type": "work"}
+	}
+	return map[string]any{"schemas": []any{schema.UserURN}, "id": "u", "userName": "alice", "emails": emails}
+}
+
+// TestApplyPatchRemoveManyValues: removing listed values finds each by
+// its value (in any case, of any type when the value names none), among
+// many.
+func TestApplyPatchRemoveManyValues(t *testing.T) {
+	const n = 20_000
+	drop := make([]any, 0, n/2)
+	for i := 0; i < n; i += 2 {
+		drop = append(drop, map[string]any{"value": fmt.Sprintf("U%d@X.ORG", i)})
+	}
+	drop = append(drop, map[string]any{"value": "u1@x.org", "type": "home"}) // another type: kept
+	ops := patchOps(t, map[string]any{"op": "remove", "path": "emails", "value": drop})
+	out, err := ApplyPatch(schema.UserType, manyEmails(n), ops, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := out["emails"].([]any)
+	if len(kept) != n/2 {
+		t.Fatalf("%d addresses kept, want %d", len(kept), n/2)
+	}
+	for i, e := range kept {
+		if want := fmt.Sprintf("u%d@x.org", 2*i+1); e.(map[string]any)["value"] != want {
+			t.Fatalf("kept[%d] = %v, want %s", i, e, want)
+		}
+	}
+}
+
+// TestApplyPatchWorkBounded: a PATCH whose operations would walk long
+// lists over and over is refused as a whole (tooMany), before the
+// document changes; within the bound it applies.
+func TestApplyPatchWorkBounded(t *testing.T) {
+	const n = 10_000
+	op := func(k int) []PatchOp {
+		ops := make([]map[string]any, k)
+		for i := range ops {
+			ops[i] = map[string]any{"op": "replace", "path": `emails[value eq "u1@x.org"].display`, "value": fmt.Sprint(i)}
+		}
+		return patchOps(t, ops...)
+	}
+	doc := manyEmails(n)
+	if _, err := ApplyPatch(schema.UserType, doc, op(MaxPatchWork/n-1), nil); err != nil {
+		t.Fatalf("%d operations over %d values: %v, want success", MaxPatchWork/n-1, n, err)
+	}
+	_, err := ApplyPatch(schema.UserType, doc, op(MaxPatchWork/n+1), nil)
+	checkCode(t, "a PATCH over the work bound", err, CodeTooMany)
+	if _, ok := doc["emails"].([]any)[1].(map[string]any)["display"]; ok {
+		t.Error("the refused PATCH changed the document")
+	}
+}
+
+// BenchmarkPatchRemoveManyValues removes 50,000 of 100,000 addresses in
+// one operation, about what a 4 MiB request can ask.
+//
+//	go test ./scim -run '^$' -bench PatchRemoveManyValues -benchtime 3x
+func BenchmarkPatchRemoveManyValues(b *testing.B) {
+	const n = 100_000
+	drop := make([]any, 0, n/2)
+	for i := 0; i < n; i += 2 {
+		drop = append(drop, map[string]any{"value": fmt.Sprintf("u%d@x.org", i)})
+	}
+	doc := manyEmails(n)
+	ops := patchOps(b, map[string]any{"op": "remove", "path": "emails", "value": drop})
+	for b.Loop() {
+		if _, err := ApplyPatch(schema.UserType, doc, ops, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// patchOps parses operations given as JSON objects.
+func patchOps(t testing.TB, ops ...map[string]any) []PatchOp {
+	t.Helper()
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustParsePatch(t, schema.UserType, string(b))
 }

@@ -142,6 +142,31 @@ type patcher struct {
 	rt      *schema.ResourceType
 	doc     map[string]any
 	members Members
+	work    int // values of multi-valued attributes visited so far
+}
+
+// MaxPatchWork bounds the values of multi-valued attributes (other than
+// a group's members) that one PATCH may visit, counting for each
+// operation the attribute's values and the operation's: each operation
+// may walk the whole list, and the store's writer, shared by every
+// tenant, waits meanwhile. A PATCH over it is refused before anything is
+// written.
+const MaxPatchWork = 200_000
+
+// spend counts an operation on a multi-valued attribute holding cur and
+// given value.
+func (pa *patcher) spend(cur, value any) error {
+	n := 1
+	if l, ok := cur.([]any); ok {
+		n += len(l)
+	}
+	if l, ok := value.([]any); ok {
+		n += len(l)
+	}
+	if pa.work += n; pa.work > MaxPatchWork {
+		return Errorf(CodeTooMany, "this PATCH visits more than %d values of multi-valued attributes; send it as several requests", MaxPatchWork)
+	}
+	return nil
 }
 
 func (pa *patcher) apply(op PatchOp) error {
@@ -208,6 +233,11 @@ func (pa *patcher) applyPath(op string, p *filter.Path, value any, hasValue bool
 	defer pruneExtension(pa.doc, p.AttrPath)
 	if c == nil {
 		return nil // removing from an absent extension
+	}
+	if a.MultiValued {
+		if err := pa.spend(c[a.Name], value); err != nil {
+			return err
+		}
 	}
 	switch {
 	case p.ValueFilter != nil:
@@ -428,14 +458,73 @@ func removeValues(c map[string]any, a *schema.Attribute, value any) error {
 	}
 	drop, _ := nv.([]any)
 	list, _ := c[a.Name].([]any)
+	gone, err := dropped(a, list, drop)
+	if err != nil {
+		return err
+	}
 	var kept []any
-	for _, e := range list {
-		if !matchesAny(a, e, drop) {
+	for i, e := range list {
+		if !gone[i] {
 			kept = append(kept, e)
 		}
 	}
 	setOrDelete(c, a.Name, compact(kept))
 	return nil
+}
+
+// maxUnindexedCompares bounds the comparisons of values to remove that
+// cannot be looked up by value (a complex value without "value") with
+// the values of an attribute: each is compared with each.
+const maxUnindexedCompares = 1 << 20
+
+// dropped marks the values of list that a value of drop removes
+// (matchesAny). A value to remove is looked up by its value — the
+// "value" sub-attribute of a complex value, a simple value itself —
+// rather than compared with every value of the list: a PATCH may name
+// a hundred thousand values to remove from as many.
+func dropped(a *schema.Attribute, list, drop []any) ([]bool, error) {
+	var valueSub *schema.Attribute
+	if a.Type == schema.Complex {
+		valueSub = a.Sub("value")
+	}
+	// keyOf is the key values that matchesAny may match share; ok is
+	// false for a value without one. A value with a key never matches a
+	// value without (matchesAny's cases compare the "value"
+	// sub-attributes, or simple values, or whole values of one shape).
+	keyOf := func(v any) (string, bool) {
+		m, isMap := v.(map[string]any)
+		switch {
+		case a.Type != schema.Complex && !isMap:
+			return subKey(a, v), true
+		case valueSub != nil && isMap && m["value"] != nil:
+			return subKey(valueSub, m["value"]), true
+		}
+		return "", false
+	}
+	byKey := make(map[string][]int, len(list))
+	for i, e := range list {
+		if k, ok := keyOf(e); ok {
+			byKey[k] = append(byKey[k], i)
+		}
+	}
+	gone := make([]bool, len(list))
+	unindexed := 0
+	for _, d := range drop {
+		one := []any{d}
+		if k, ok := keyOf(d); ok {
+			for _, i := range byKey[k] {
+				gone[i] = gone[i] || matchesAny(a, list[i], one)
+			}
+			continue
+		}
+		if unindexed += len(list); unindexed > maxUnindexedCompares {
+			return nil, Errorf(CodeTooMany, "too many values of %s to compare with the values to remove; name them by value", a.Name)
+		}
+		for i, e := range list {
+			gone[i] = gone[i] || matchesAny(a, e, one)
+		}
+	}
+	return gone, nil
 }
 
 // matchesAny reports whether e is one of the values to remove. Values

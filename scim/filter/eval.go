@@ -365,6 +365,11 @@ func foldTest(s, lit string, op opcode) bool {
 	case opEq:
 		return len(s) == len(lit) && foldPrefix(s, lit)
 	case opCo:
+		if len(s)*len(lit) > 1<<12 {
+			// Matched at each position, a long value costs its length
+			// times the literal's: strings.Contains does not.
+			return strings.Contains(strings.ToLower(s), lit)
+		}
 		for i := 0; i+len(lit) <= len(s); i++ {
 			if foldPrefix(s[i:], lit) {
 				return true
