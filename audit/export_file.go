@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // FileSink appends records to a file, one JSON object per line, and
@@ -31,9 +32,20 @@ func OpenFileSink(path string) (*FileSink, error) {
 }
 
 func (s *FileSink) open() error {
+	_, statErr := os.Stat(s.path)
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open audit export file: %w", err)
+	}
+	// A file made here (the first, or the next after a rotation) is named
+	// durably before records go into it: the file's own fsync does not
+	// cover its directory entry, and the exporter moves its cursor past
+	// what Send wrote.
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := syncDir(filepath.Dir(s.path)); err != nil {
+			f.Close()
+			return fmt.Errorf("open audit export file: %w", err)
+		}
 	}
 	// The records say who went where: never readable by other users, also
 	// when the file was there already (made by hand, or by a log rotator)
@@ -142,4 +154,17 @@ func appendLines(buf []byte, recs []ExportRecord) []byte {
 		buf = append(buf, '\n')
 	}
 	return buf
+}
+
+// syncDir flushes a directory's entries to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }

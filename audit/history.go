@@ -266,7 +266,7 @@ func loadUserSpans(ctx context.Context, tx store.ReadTx, user string, groupNames
 	name, tenant := strings.ToLower(strings.TrimSpace(user)), int64(0)
 	if t, short, ok := strings.Cut(strings.TrimSpace(user), "/"); ok && t != "" && short != "" {
 		for _, ts := range d.tenants {
-			if ts.Name == t {
+			if strings.EqualFold(ts.Name, t) {
 				name, tenant = strings.ToLower(short), ts.ID
 			}
 		}

@@ -88,6 +88,22 @@ func safe(s string) string {
 	return s
 }
 
+// Field is s as one field of tab-separated output: quoted (Go syntax)
+// when it holds a tab, a line break or another character that is not
+// printable, or starts with a quote, so that a name from the directory
+// cannot end its field or line and forge another.
+func Field(s string) string {
+	if strings.HasPrefix(s, `"`) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r != ' ' && (r == utf8.RuneError || !strconv.IsPrint(r)) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 func mapSafe(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {

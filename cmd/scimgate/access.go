@@ -49,7 +49,7 @@ func accessWho(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return writeJSON(stdout, res)
 	}
 	for _, a := range res.Users {
-		fmt.Fprintf(stdout, "%s\t%s\t%s\n", a.UserName, a.Via, a.Tenant)
+		fmt.Fprintf(stdout, "%s\t%s\t%s\n", audit.Field(a.UserName), audit.Field(a.Via), audit.Field(a.Tenant))
 	}
 	fmt.Fprintf(stderr, "%d user(s) could reach %s at %s (policy version %d from %s; directory after change %d)\n",
 		len(res.Users), res.Route, res.At.UTC().Format(time.RFC3339Nano), res.Policy.Seq, res.Policy.Source, res.Seq)
@@ -100,12 +100,12 @@ func accessHistory(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if in.To != nil {
 			to, closed = in.To.At.UTC().Format(time.RFC3339Nano), in.To.String()
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Route, in.UserName, in.From.At.UTC().Format(time.RFC3339Nano), to,
-			in.Via, in.From.String(), closed)
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", audit.Field(in.Route), audit.Field(in.UserName),
+			in.From.At.UTC().Format(time.RFC3339Nano), to, audit.Field(in.Via), audit.Field(in.From.String()), audit.Field(closed))
 	}
 	var users []string
 	for _, u := range res.Users {
-		users = append(users, fmt.Sprintf("%s (tenant %s, id %s)", u.UserName, u.Tenant, u.UserID))
+		users = append(users, fmt.Sprintf("%s (tenant %s, id %s)", audit.Field(u.UserName), audit.Field(u.Tenant), audit.Field(u.UserID)))
 	}
 	fmt.Fprintf(stderr, "%d interval(s) for %s since the first policy version (%s)\n",
 		len(res.Intervals), strings.Join(users, ", "), res.Since.UTC().Format(time.RFC3339Nano))

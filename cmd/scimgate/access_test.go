@@ -65,7 +65,7 @@ func TestAccessEndToEnd(t *testing.T) {
 	bob := create("/Users", `{`+userSchema+`,"userName":"bob@example.com"}`)
 	platform := create("/Groups", `{`+groupSchema+`,"displayName":"platform","members":[{"value":"`+alice+`"}]}`)
 	create("/Groups", `{`+groupSchema+`,"displayName":"engineering","members":[{"value":"`+platform+`"}]}`)
-	create("/Groups", `{`+groupSchema+`,"displayName":"ops","members":[{"value":"`+bob+`"}]}`)
+	ops := create("/Groups", `{`+groupSchema+`,"displayName":"ops","members":[{"value":"`+bob+`"}]}`)
 	t1 := pause() // app admits engineering: alice, through platform
 
 	// The policy now admits ops: the server reloads the file and records
@@ -145,6 +145,20 @@ func TestAccessEndToEnd(t *testing.T) {
 		if res.code != tt.code || !strings.Contains(res.stderr, tt.say) {
 			t.Errorf("scimgate %s: exit %d, stderr %q; want exit %d saying %q", strings.Join(tt.args, " "), res.code, res.stderr, tt.code, tt.say)
 		}
+	}
+
+	// A userName from the directory cannot forge a line: the IdP
+	// provisions one with tabs and a line break into ops.
+	forger := create("/Users", `{`+userSchema+`,"userName":"mallory\tops\tacme\nceo@example.com"}`)
+	scim("PATCH", "/Groups/"+ops, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"`+forger+`"}]}]}`)
+	t5 := pause()
+	res = mustCLI(t, bin, "access", "who", "--config", config, "--route", "app", "--at", rfc(t5))
+	if want := "bob@example.com\tops\tacme\n" + `"mallory\tops\tacme\nceo@example.com"` + "\tops\tacme\n"; res.stdout != want {
+		t.Errorf("access who with a forger printed %q, want %q", res.stdout, want)
+	}
+	res = mustCLI(t, bin, "access", "history", "--config", config, "--user", "mallory\tops\tacme\nceo@example.com")
+	if lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n"); len(lines) != 1 || len(strings.Split(lines[0], "\t")) != 7 {
+		t.Errorf("access history of the forger printed %q, want one line of 7 fields", res.stdout)
 	}
 
 	// The same answers on the admin listener.
