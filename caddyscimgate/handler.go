@@ -150,7 +150,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// decision (its groups may have changed meanwhile).
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	defer h.gate.Streams.Track(current{c: h.app.core, name: c.Decision.Route.Name}, c.Principal, req, cancel)()
+	defer h.gate.Streams.Track(gateway.Tracked{Decider: current{c: h.app.core, name: c.Decision.Route.Name},
+		Principal: c.Principal, Request: req, Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: h.gate.Audit}, cancel)()
 	c = h.gate.Confirm(r.Context(), r.RemoteAddr, c)
 	vars.d = c.Decision
 	if !c.Decision.Allow {

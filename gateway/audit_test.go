@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -83,6 +84,36 @@ func TestConfirmAudits(t *testing.T) {
 	want := []string{
 		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x group-ok",
 		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x user-inactive",
+	}
+	if len(a.got) != len(want) || a.got[0] != want[0] || a.got[1] != want[1] {
+		t.Errorf("audited %q, want %q", a.got, want)
+	}
+}
+
+// TestStreamCutAudited: a stream cut because its user lost access is in
+// the audit trail, as a refusal by the adapter that admitted it ("-cut"),
+// with the reason; a stream that ends on its own adds nothing.
+func TestStreamCutAudited(t *testing.T) {
+	f, a, r, tokenID := auditFixture(t)
+	streams := gateway.NewStreams(nil)
+	req, _ := gateway.RequestFrom(r)
+	c := f.Gate.Decide("proxy", r, req)
+	track := func(c gateway.Check) (context.Context, func()) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		t.Cleanup(func() { cancel(nil) })
+		return ctx, streams.Track(gateway.Tracked{Decider: f.Eng, Principal: c.Principal, Request: c.Request,
+			Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: a}, cancel)
+	}
+	_, done := track(c)
+	done() // ended on its own
+	ctx, _ := track(c)
+	f.SetActive("alice", false)
+	if n := streams.Recheck(); n != 1 || !errors.Is(context.Cause(ctx), gateway.ErrAccessRevoked) {
+		t.Fatalf("Recheck cut %d streams (cause %v), want alice's", n, context.Cause(ctx))
+	}
+	want := []string{
+		"proxy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x group-ok",
+		"proxy-cut 192.0.2.1:1000 " + tokenID + " GET app.test/app/x user-inactive",
 	}
 	if len(a.got) != len(want) || a.got[0] != want[0] || a.got[1] != want[1] {
 		t.Errorf("audited %q, want %q", a.got, want)

@@ -21,11 +21,22 @@ type Streams struct {
 }
 
 type stream struct {
-	d      Decider
-	p      engine.Principal
-	req    engine.Request
+	Tracked
 	cancel context.CancelCauseFunc
 	start  time.Time
+}
+
+// Tracked is a request in flight that an adapter allowed.
+type Tracked struct {
+	// Decider decides the request again (see Track).
+	Decider   Decider
+	Principal engine.Principal
+	Request   engine.Request
+	// Adapter and Remote name the adapter and the client's address, and
+	// Audit (nil: none) records a cut as a refusal in the audit trail,
+	// with the adapter named Adapter + "-cut" ("proxy-cut").
+	Adapter, Remote string
+	Audit           Auditor
 }
 
 // ErrAccessRevoked is the cause of a stream cut because access was lost.
@@ -48,13 +59,14 @@ func NewStreams(log *slog.Logger) *Streams {
 	return &Streams{log: log, m: map[*stream]struct{}{}}
 }
 
-// Track registers a request that d allowed; cancel is called, with
-// ErrAccessRevoked as the cause, if a later decision by d denies it. The
-// returned function unregisters it and must be called when the request
-// ends. Each stream is decided by the decider that admitted it: adapters
-// with their own rules (the Caddy handlers) share one registry.
-func (s *Streams) Track(d Decider, p engine.Principal, req engine.Request, cancel context.CancelCauseFunc) func() {
-	st := &stream{d: d, p: p, req: req, cancel: cancel, start: time.Now()}
+// Track registers a request that t.Decider allowed; cancel is called,
+// with ErrAccessRevoked as the cause, if a later decision by it denies
+// the request. The returned function unregisters it and must be called
+// when the request ends. Each stream is decided by the decider that
+// admitted it: adapters with their own rules (the Caddy handlers) share
+// one registry.
+func (s *Streams) Track(t Tracked, cancel context.CancelCauseFunc) func() {
+	st := &stream{Tracked: t, cancel: cancel, start: time.Now()}
 	s.mu.Lock()
 	s.m[st] = struct{}{}
 	s.mu.Unlock()
@@ -83,7 +95,7 @@ func (s *Streams) Recheck() int {
 	s.mu.Unlock()
 	cut := 0
 	for _, st := range list {
-		d := st.d.Decide(st.p, st.req)
+		d := st.Decider.Decide(st.Principal, st.Request)
 		if d.Allow {
 			continue
 		}
@@ -92,8 +104,11 @@ func (s *Streams) Recheck() int {
 		s.mu.Lock()
 		delete(s.m, st)
 		s.mu.Unlock()
-		s.log.Info("stream cut", "reason", d.Reason, "host", st.req.Host, "path", st.req.Path,
-			"user_id", st.p.User.ID, "open_ms", time.Since(st.start).Milliseconds())
+		if st.Audit != nil {
+			st.Audit.Record(st.Adapter+"-cut", st.Remote, st.Principal, st.Request, d)
+		}
+		s.log.Info("stream cut", "reason", d.Reason, "host", st.Request.Host, "path", st.Request.Path,
+			"user_id", st.Principal.User.ID, "open_ms", time.Since(st.start).Milliseconds())
 	}
 	return cut
 }

@@ -40,7 +40,7 @@ func track(t *testing.T, s *reg, p engine.Principal, path string) *tracked {
 		tr.mu.Unlock()
 		cancel(err)
 	}
-	tr.done = s.Streams.Track(s.d, p, engine.Request{Host: "app.test", Path: path, Method: "GET"}, tr.cancel)
+	tr.done = s.Streams.Track(gateway.Tracked{Decider: s.d, Principal: p, Request: engine.Request{Host: "app.test", Path: path, Method: "GET"}}, tr.cancel)
 	return tr
 }
 
@@ -260,7 +260,7 @@ func TestStreamsConcurrent(t *testing.T) {
 					p = bob
 				}
 				_, cancel := context.WithCancelCause(context.Background())
-				done := s.Streams.Track(s.d, p, engine.Request{Host: "app.test", Path: "/app", Method: "GET"}, cancel)
+				done := s.Streams.Track(gateway.Tracked{Decider: s.d, Principal: p, Request: engine.Request{Host: "app.test", Path: "/app", Method: "GET"}}, cancel)
 				if j%3 == 0 {
 					s.Recheck()
 				}

@@ -86,7 +86,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	if p.gate.Streams != nil {
-		defer p.gate.Streams.Track(p.gate.Engine, c.Principal, req, cancel)()
+		defer p.gate.Streams.Track(gateway.Tracked{Decider: p.gate.Engine, Principal: c.Principal, Request: req,
+			Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: p.gate.Audit}, cancel)()
 		// A change committed between the decision and Track would be
 		// missed by the recheck it triggers: confirm the decision now.
 		if c = p.gate.Confirm(r.Context(), r.RemoteAddr, c); !c.Decision.Allow {

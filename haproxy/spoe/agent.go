@@ -99,7 +99,7 @@ func New(gate *gateway.Gate, o Options) *Agent {
 	}
 	a := &Agent{gate: gate, o: o, log: o.Log, conns: map[net.Conn]struct{}{}}
 	if o.Runtime != nil && gate.Streams != nil {
-		a.cuts = newCutter(o.Runtime, gate.Streams, o.Log)
+		a.cuts = newCutter(o.Runtime, gate.Streams, gate.Audit, o.Log)
 	}
 	return a
 }

@@ -41,6 +41,7 @@ type Runtime interface {
 type cutter struct {
 	rt      Runtime
 	streams *gateway.Streams
+	audit   gateway.Auditor // records cuts; may be nil
 	log     *slog.Logger
 	wake    chan struct{}
 
@@ -113,8 +114,8 @@ func (e *entryDecider) mergeUnder(prev *entryDecider) {
 // users may have more, but rarely this many at once.
 const maxTrackedPerConn = 4096
 
-func newCutter(rt Runtime, streams *gateway.Streams, log *slog.Logger) *cutter {
-	return &cutter{rt: rt, streams: streams, log: log, wake: make(chan struct{}, 1),
+func newCutter(rt Runtime, streams *gateway.Streams, audit gateway.Auditor, log *slog.Logger) *cutter {
+	return &cutter{rt: rt, streams: streams, audit: audit, log: log, wake: make(chan struct{}, 1),
 		conns: map[string]map[trackKey]tracked{}, pending: map[string]struct{}{}, max: maxTrackedPerConn}
 }
 
@@ -136,7 +137,8 @@ func (c *cutter) track(remote, route string, d gateway.Decider, p engine.Princip
 	remote = connKey(remote)
 	k := trackKey{p: p, route: route, method: policy.MethodClass(req.Method)}
 	ed := &entryDecider{Decider: d}
-	untrack := c.streams.Track(ed, p, req, func(error) { c.cut(remote) })
+	untrack := c.streams.Track(gateway.Tracked{Decider: ed, Principal: p, Request: req, Adapter: "spoe", Remote: remote, Audit: c.audit},
+		func(error) { c.cut(remote) })
 	var drop []func()
 	overflow := 0
 	c.mu.Lock()

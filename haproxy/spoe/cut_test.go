@@ -59,7 +59,7 @@ routes:
 		{ID: "0x2", Src: "192.0.2.8:6000"},
 	}}
 	streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
-	c := newCutter(rt, streams, slog.New(slog.DiscardHandler))
+	c := newCutter(rt, streams, nil, slog.New(slog.DiscardHandler))
 	alice := f.Who("alice")
 	c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/events", Method: "GET"})
 	c.track("192.0.2.7:5000", "public", f.Eng, alice, engine.Request{Host: "app.test", Path: "/public/logo.png", Method: "GET"})
@@ -92,7 +92,7 @@ func TestCutNotEvictedByMethods(t *testing.T) {
 	rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}}}
 	streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
 	log := &recorder{}
-	c := newCutter(rt, streams, slog.New(log))
+	c := newCutter(rt, streams, nil, slog.New(log))
 	alice := f.Who("alice")
 	c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/events", Method: "GET"})
 	for i := range maxTrackedPerConn + 10 {
@@ -184,7 +184,7 @@ func TestCutOnTrackingOverflow(t *testing.T) {
 	rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}, {ID: "0x2", Src: "192.0.2.8:6000"}}}
 	streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
 	log := &recorder{}
-	c := newCutter(rt, streams, slog.New(log))
+	c := newCutter(rt, streams, nil, slog.New(log))
 	c.max = 4
 	alice := f.Who("alice")
 	c.track("192.0.2.8:6000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"})
@@ -257,7 +257,7 @@ routes:
 			f.Group("admins")
 			rt := &sessionsOf{sessions: []runtime.Session{{ID: "0x1", Src: "192.0.2.7:5000"}}}
 			streams := gateway.NewStreams(slog.New(slog.DiscardHandler))
-			c := newCutter(rt, streams, slog.New(slog.DiscardHandler))
+			c := newCutter(rt, streams, nil, slog.New(slog.DiscardHandler))
 			alice := f.Who("alice")
 			for _, p := range tt.paths {
 				c.track("192.0.2.7:5000", "app", f.Eng, alice, engine.Request{Host: "app.test", Path: p, Method: "GET"})
