@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/oauth2"
 	"net/http"
 	"testing"
 	"time"
@@ -57,10 +58,14 @@ func TestCallbackOnce(t *testing.T) {
 	s := idpService(t, p)
 	p.set(func(p *fakeIdP) { p.refuseCodes = true })
 	state, cookies := startSignIn(t, s, p, "/app/")
+	before := p.tokenCalls.Load()
 	if w := callbackWith(s, state, "guess-0", cookies); w.Code != http.StatusBadGateway {
 		t.Fatalf("first callback, code refused by the provider = %d, want 502", w.Code)
 	}
 	calls := p.tokenCalls.Load()
+	if n := calls - before; n != 1 {
+		t.Errorf("a code the provider refused made %d token endpoint requests, want 1 (no retry with the other client authentication)", n)
+	}
 	for i := 1; i <= 20; i++ {
 		if w := callbackWith(s, state, fmt.Sprintf("guess-%d", i), cookies); w.Code != http.StatusBadRequest {
 			t.Fatalf("replay %d = %d, want 400", i, w.Code)
@@ -128,5 +133,25 @@ func TestVerifyJWTIssuer(t *testing.T) {
 				t.Errorf("VerifyJWT: %v; want ok %v, another issuer %v", err, tt.ok, tt.other)
 			}
 		})
+	}
+}
+
+// TestAuthStyle: the client secret goes in the form when the provider
+// lists that, else in the Authorization header.
+func TestAuthStyle(t *testing.T) {
+	for _, tt := range []struct {
+		supported []string
+		want      oauth2.AuthStyle
+	}{
+		{nil, oauth2.AuthStyleInHeader},
+		{[]string{"client_secret_basic"}, oauth2.AuthStyleInHeader},
+		{[]string{"client_secret_basic", "client_secret_post"}, oauth2.AuthStyleInParams},
+		{[]string{"client_secret_post"}, oauth2.AuthStyleInParams},
+		{[]string{"private_key_jwt", "client_secret_post"}, oauth2.AuthStyleInParams},
+		{[]string{"private_key_jwt"}, oauth2.AuthStyleInHeader},
+	} {
+		if got := authStyle(tt.supported); got != tt.want {
+			t.Errorf("authStyle(%q) = %v, want %v", tt.supported, got, tt.want)
+		}
 	}
 }

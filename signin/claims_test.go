@@ -49,6 +49,8 @@ func TestResolve(t *testing.T) {
 	one := snapshot.NewBuilder(1)
 	one.AddTenant(1, "okta")
 	one.AddUser(snapshot.Key{Tenant: 1, ID: "u1"}, "alice@x.test", true)
+	one.AddUser(snapshot.Key{Tenant: 1, ID: "u3"}, "kate@x.test", true)
+	one.AddUser(snapshot.Key{Tenant: 1, ID: "u4"}, "jürgen@x.test", true)
 	two := snapshot.NewBuilder(1)
 	two.AddTenant(1, "okta")
 	two.AddTenant(2, "entra")
@@ -63,6 +65,8 @@ func TestResolve(t *testing.T) {
 	}{
 		{"only tenant", "", "ALICE@x.test", single, "u1", nil},
 		{"only tenant, unknown", "", "bob@x.test", single, "", ErrNotProvisioned},
+		{"KELVIN SIGN is not k", "", "\u212Aate@x.test", single, "", ErrNotProvisioned},
+		{"letters outside ASCII fold among themselves", "", "JÜRGEN@x.test", single, "u4", nil},
 		{"configured", "entra", "bob@x.test", double, "u2", nil},
 		{"configured, another tenant's user", "entra", "alice@x.test", double, "", ErrNotProvisioned},
 		{"configured tenant missing", "google", "alice@x.test", double, "", ErrNotProvisioned},

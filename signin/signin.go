@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,6 +217,7 @@ func (s *Service) provider(ctx context.Context) error {
 		EndSession string   `json:"end_session_endpoint"`
 		JWKS       string   `json:"jwks_uri"`
 		Algs       []string `json:"id_token_signing_alg_values_supported"`
+		AuthMeths  []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
 		s.discovery = fmt.Errorf("discover %s: no jwks_uri", o.Issuer)
@@ -225,6 +227,7 @@ func (s *Service) provider(ctx context.Context) error {
 	keys := newKeySet(meta.JWKS, s.o.Client, s.o.Now)
 	algs := acceptedAlgs(meta.Algs)
 	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
+	s.oauth.Endpoint.AuthStyle = authStyle(meta.AuthMeths)
 	// Expiry and not-before are checked by timesOK, within clock_skew
 	// either way; go-oidc would shift both by the same clock and let nbf
 	// run 5 minutes ahead whatever the skew.
@@ -232,6 +235,19 @@ func (s *Service) provider(ctx context.Context) error {
 	s.jwts = oidc.NewVerifier(o.Issuer, &verifyTimes{keys, s}, &oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true, SupportedSigningAlgs: algs})
 	s.prov, s.endSess, s.ready, s.discovery = p, meta.EndSession, true, nil
 	return nil
+}
+
+// authStyle is how the client authenticates at the token endpoint: in
+// the form (client_secret_post) when the provider lists it, else in the
+// Authorization header (client_secret_basic, the default of OpenID
+// Connect Discovery). Never both in turn: oauth2's auto-detection would
+// retry every refused code, so that anyone could make the gateway call
+// the provider twice per forged callback.
+func authStyle(supported []string) oauth2.AuthStyle {
+	if slices.Contains(supported, "client_secret_post") {
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleInHeader
 }
 
 // acceptedAlgs are the signature algorithms the provider says it signs ID
@@ -254,7 +270,16 @@ func acceptedAlgs(advertised []string) []string {
 }
 
 // SignInURL returns the URL that starts a sign-in coming back to returnTo.
-func (s *Service) SignInURL(_ *http.Request, returnTo string) string {
+//
+// An adapter builds returnTo from the request; the built-in proxy behind a
+// TLS terminator sees plain HTTP, so a return URL on the request's own
+// host takes the scheme the browser used (requestScheme: X-Forwarded-Proto,
+// else public_url's), not http.
+func (s *Service) SignInURL(r *http.Request, returnTo string) string {
+	if rt, err := url.Parse(returnTo); err == nil && r != nil && r.TLS == nil && rt.Scheme == "http" && rt.Host == r.Host {
+		rt.Scheme = requestScheme(r, s.o.PublicURL.Scheme)
+		returnTo = rt.String()
+	}
 	u := *s.o.PublicURL
 	u.Path = StartPath
 	u.RawQuery = url.Values{"rd": {returnTo}}.Encode()

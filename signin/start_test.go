@@ -222,3 +222,35 @@ func TestSignInCookiesBounded(t *testing.T) {
 		t.Errorf("the last sign-in's callback = %d, want 302", w.Code)
 	}
 }
+
+// TestSignInURLScheme: the built-in proxy behind a TLS terminator sees
+// plain HTTP; the sign-in it starts returns to the scheme the browser
+// used: X-Forwarded-Proto's, else public_url's, never a downgrade to http
+// by default.
+func TestSignInURLScheme(t *testing.T) {
+	s := newStartService(t, ".example.test")
+	for _, tt := range []struct {
+		name, proto, returnTo, want string
+		tls                         bool
+	}{
+		{"behind TLS, no header: public_url's https", "", "http://app.example.test/r?id=42", "https://app.example.test/r?id=42", false},
+		{"the proxy says https", "https", "http://app.example.test/r", "https://app.example.test/r", false},
+		{"the proxy says http", "http", "http://app.example.test/r", "http://app.example.test/r", false},
+		{"TLS here", "", "https://app.example.test/r", "https://app.example.test/r", true},
+		{"another host is left alone", "", "http://other.example.test/r", "http://other.example.test/r", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://app.example.test/r", nil)
+			if tt.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			got, err := url.Parse(s.SignInURL(r, tt.returnTo))
+			if err != nil || got.Query().Get("rd") != tt.want {
+				t.Errorf("SignInURL(%q) = %v (%v), want rd %q", tt.returnTo, got, err, tt.want)
+			}
+		})
+	}
+}

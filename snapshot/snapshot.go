@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Key identifies a user or group: its tenant and SCIM id.
@@ -132,7 +134,16 @@ func nameKeyOf(tenant int64, name string) nameKey { return nameKey{Tenant: tenan
 // UserBy finds the one user of a tenant whose attribute has value:
 // attribute "userName", "externalId" or "email" (userNames and emails
 // match case-insensitively). ok is false when none or several match.
+//
+// A value with a character outside ASCII that lower-cases into ASCII
+// (KELVIN SIGN to "k") matches nobody: "\u212Aate@x.test" is not
+// kate@x.test, whom it would name after folding.
 func (s *Snapshot) UserBy(tenant int64, attribute, value string) (*User, bool) {
+	for _, r := range value {
+		if r >= utf8.RuneSelf && unicode.ToLower(r) < utf8.RuneSelf {
+			return nil, false
+		}
+	}
 	switch strings.ToLower(attribute) {
 	case "username", "":
 		return s.UserByName(tenant, strings.ToLower(value))
