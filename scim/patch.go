@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -25,6 +26,9 @@ type PatchOp struct {
 // ParsePatch validates a PATCH request body. Operation names are accepted
 // in any case because Entra ID sends "Add", "Replace" and "Remove".
 func ParsePatch(rt *schema.ResourceType, body map[string]any) ([]PatchOp, error) {
+	if err := CaseDuplicate(body, "the PATCH request"); err != nil {
+		return nil, err
+	}
 	var rawOps any
 	for k, v := range body {
 		switch {
@@ -55,6 +59,9 @@ func ParsePatch(rt *schema.ResourceType, body map[string]any) ([]PatchOp, error)
 		m, ok := raw.(map[string]any)
 		if !ok {
 			return nil, Errorf(CodeInvalidSyntax, "Operations[%d] must be an object", i)
+		}
+		if err := CaseDuplicate(m, fmt.Sprintf("Operations[%d]", i)); err != nil {
+			return nil, err
 		}
 		var op PatchOp
 		for k, v := range m {

@@ -26,10 +26,32 @@ type RawQuery struct {
 	Excluded   []string
 }
 
+// CaseDuplicate checks that no two keys of m differ only in letter case
+// ("op" and "Op"): the parsers match names case-insensitively and read a
+// map in no fixed order, so such a request would mean one thing or the
+// other from one call to the next. what names the object for the error.
+func CaseDuplicate[V any](m map[string]V, what string) error {
+	if len(m) < 2 {
+		return nil
+	}
+	seen := make(map[string]string, len(m))
+	for k := range m {
+		l := strings.ToLower(k)
+		if other, ok := seen[l]; ok {
+			return Errorf(CodeInvalidSyntax, "%s has both %q and %q: names are not case-sensitive", what, min(k, other), max(k, other))
+		}
+		seen[l] = k
+	}
+	return nil
+}
+
 // ParseQueryParams reads list parameters from a URL query. Parameter names
 // are matched case-insensitively.
 func ParseQueryParams(v url.Values) (RawQuery, error) {
 	q := RawQuery{StartIndex: 1, Count: -1}
+	if err := CaseDuplicate(v, "the query"); err != nil {
+		return RawQuery{}, err
+	}
 	for k, vals := range v {
 		if len(vals) == 0 {
 			continue
@@ -87,6 +109,9 @@ func (q RawQuery) clamp() RawQuery {
 // ParseSearchBody reads a POST .search body (RFC 7644 section 3.4.3).
 func ParseSearchBody(body map[string]any) (RawQuery, error) {
 	q := RawQuery{StartIndex: 1, Count: -1}
+	if err := CaseDuplicate(body, "the search request"); err != nil {
+		return RawQuery{}, err
+	}
 	for k, v := range body {
 		var err error
 		switch strings.ToLower(k) {

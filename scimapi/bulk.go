@@ -2,6 +2,7 @@ package scimapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 	failed := map[string]bool{}  // bulkIds whose POST failed
 	defined := map[string]bool{} // bulkIds of POST operations
 	for _, op := range ops {
-		if op.BulkID != "" {
+		if op.BulkID != "" && op.Method == http.MethodPost {
 			defined[op.BulkID] = true
 		}
 	}
@@ -116,7 +117,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 					fail(i, err)
 				} else {
 					results[i] = res
-					if op.BulkID != "" {
+					if op.BulkID != "" && op.Method == http.MethodPost {
 						ids[op.BulkID] = res.id
 					}
 				}
@@ -141,6 +142,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *request) error {
 }
 
 func parseBulk(body map[string]any, maxOps int) ([]bulkOp, int, error) {
+	if err := scim.CaseDuplicate(body, "the bulk request"); err != nil {
+		return nil, 0, err
+	}
 	var rawOps any
 	failOnErrors := 0
 	schemaOK := false
@@ -181,6 +185,9 @@ func parseBulk(body map[string]any, maxOps int) ([]bulkOp, int, error) {
 		if !ok {
 			return nil, 0, scim.Errorf(scim.CodeInvalidSyntax, "Operations[%d] must be an object", i)
 		}
+		if err := scim.CaseDuplicate(m, fmt.Sprintf("Operations[%d]", i)); err != nil {
+			return nil, 0, err
+		}
 		var op bulkOp
 		for k, v := range m {
 			s, _ := v.(string)
@@ -209,10 +216,12 @@ func parseBulk(body map[string]any, maxOps int) ([]bulkOp, int, error) {
 		if op.Path == "" {
 			return nil, 0, scim.Errorf(scim.CodeInvalidValue, "Operations[%d] needs a path", i)
 		}
-		if op.Method == http.MethodPost {
-			if op.BulkID == "" {
-				return nil, 0, scim.Errorf(scim.CodeInvalidValue, "Operations[%d]: POST needs a bulkId", i)
-			}
+		if op.Method == http.MethodPost && op.BulkID == "" {
+			return nil, 0, scim.Errorf(scim.CodeInvalidValue, "Operations[%d]: POST needs a bulkId", i)
+		}
+		// Unique whatever the method: "bulkId:x" must name one
+		// operation, not whichever with that bulkId ran last.
+		if op.BulkID != "" {
 			if seen[op.BulkID] {
 				return nil, 0, scim.Errorf(scim.CodeInvalidValue, "Operations[%d]: bulkId %q is used twice", i, op.BulkID)
 			}

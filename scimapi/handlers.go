@@ -102,7 +102,9 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *request) error {
 	for _, rt := range schema.ResourceTypes {
 		q, err := forType(raw, rt).Compile(rt)
 		if err != nil {
-			firstErr = err
+			if firstErr == nil {
+				firstErr = err // Users' first: it names what no type has
+			}
 			continue
 		}
 		parts = append(parts, directory.TypedQuery{Type: rt, Query: q})

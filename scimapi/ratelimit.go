@@ -11,10 +11,12 @@ import (
 
 // authLimiter throttles clients that keep failing authentication. Each
 // failure takes a token from the client's bucket; while the bucket is
-// empty a failing client gets 429 with Retry-After, so guessing costs the
-// attacker time. A valid token is served whatever the bucket holds:
-// neither the identity provider's own mistakes nor someone sharing its
-// address can throttle it.
+// empty a failing client gets 429 with Retry-After, and fewer log lines
+// and less work on failures. It does not stop guessing: the token is
+// checked first, and a valid token is served whatever the bucket holds,
+// so that neither the identity provider's own mistakes nor someone
+// sharing its address can throttle it. What stops guessing is the
+// token's 256 random bits.
 type authLimiter struct {
 	burst    float64       // failures allowed in a row
 	interval time.Duration // one failure forgiven per interval
