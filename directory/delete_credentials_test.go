@@ -313,3 +313,60 @@ func TestVerifySessionExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestDeactivateEndsSessions: deactivating a user deletes its sessions in
+// the same change (listed under sessions_deleted, which the snapshot
+// reads), keeps its access tokens, touches nobody else's, and a
+// reactivation brings no session back. Other edits of an inactive user
+// delete nothing more.
+func TestDeactivateEndsSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.user(t, "alice")
+	bob := f.user(t, "bob")
+	mine := f.giveCreds(t, "alice", alice, 1, 2, false)
+	theirs := f.giveCreds(t, "bob", bob, 1, 1, false)
+	active := func(v string) string {
+		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":` + v + `}]}`
+	}
+	if err := f.patch(t, schema.UserType, alice, active(`"False"`)); err != nil { // Entra's spelling
+		t.Fatal(err)
+	}
+	tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, alice, mine)
+	if len(ss) != 0 || !slices.Equal(tks, mine.tokens) {
+		t.Errorf("after deactivation alice has tokens %v sessions %v, want tokens %v and no session", tks, ss, mine.tokens)
+	}
+	for _, cookie := range mine.cookies {
+		if _, ok := f.dir.VerifySession(ctx, cookie); ok {
+			t.Error("a session cookie of deactivated alice still verifies")
+		}
+	}
+	if tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, bob, theirs); !slices.Equal(tks, theirs.tokens) || !slices.Equal(ss, theirs.sessions) {
+		t.Errorf("bob's credentials after deactivating alice: tokens %v sessions %v", tks, ss)
+	}
+	all := f.changes(t)
+	ev := all[len(all)-1]
+	var got deleteDetail
+	if err := json.Unmarshal(ev.Detail, &got); err != nil || ev.ResourceID != alice ||
+		!cmp.Equal(slices.Sorted(slices.Values(got.Sessions)), slices.Sorted(slices.Values(mine.sessions))) || len(got.AccessTokens) != 0 {
+		t.Errorf("the deactivation's event: %s %s detail %s, want alice's sessions %v deleted", ev.ResourceID, ev.Op, ev.Detail, mine.sessions)
+	}
+
+	// Edits of the inactive user, and its reactivation, delete nothing.
+	for _, body := range []string{
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"title","value":"x"}]}`,
+		active("true"),
+	} {
+		if err := f.patch(t, schema.UserType, alice, body); err != nil {
+			t.Fatal(err)
+		}
+		if all := f.changes(t); all[len(all)-1].Detail != nil {
+			t.Errorf("%s recorded detail %s, want none", body, all[len(all)-1].Detail)
+		}
+	}
+	for _, cookie := range mine.cookies {
+		if _, ok := f.dir.VerifySession(ctx, cookie); ok {
+			t.Error("a session from before the deactivation verifies after the reactivation")
+		}
+	}
+}

@@ -264,12 +264,30 @@ func (s *Service) write(ctx context.Context, tx store.Tx, c Caller, rt *schema.R
 	if ed != nil {
 		ev.Edges, ev.Detail = ed.edges, ed.detail()
 	}
+	if rt == schema.UserType && active(before) && !active(next) {
+		// Deactivation ends the user's browser sessions, in the same
+		// transaction: suspending an account is how an incident starts,
+		// and a session stolen before must not come back with a
+		// reactivation. Access tokens stay, refused while the owner is
+		// inactive (scripts keep working once the owner is back).
+		sessions, err := tx.DeleteSessions(ctx, c.TenantID, r.ID)
+		if err != nil {
+			return err
+		}
+		if len(sessions) > 0 {
+			ev.Detail = marshalJSON(map[string]any{"sessions_deleted": sessions})
+		}
+	}
 	if err := tx.AppendChange(ctx, ev); err != nil {
 		return err
 	}
 	*r = *nr
 	return nil
 }
+
+// active reports whether a user document is active: "active" absent
+// counts as true, as the engine reads it.
+func active(doc map[string]any) bool { return doc["active"] != false }
 
 // Delete removes a resource with its memberships and records a tombstone
 // event listing the removed edges.

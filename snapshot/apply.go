@@ -105,6 +105,7 @@ func (e *editor) apply(c store.Change) error {
 			return fmt.Errorf("change %d: user document: %w", c.Seq, err)
 		}
 		e.putUser(k, &d)
+		e.deleteCredentials(c.Detail) // a deactivation ends sessions
 		return e.edges(c)
 	case store.TypeGroup:
 		if err := e.edges(c); err != nil {
@@ -206,6 +207,15 @@ func (e *editor) deleteUser(k Key, detail []byte) {
 		}
 		e.unindexAttrs(old)
 		e.users.del(k)
+	}
+	e.deleteCredentials(detail)
+}
+
+// deleteCredentials removes the tokens and sessions a change's detail
+// says it deleted.
+func (e *editor) deleteCredentials(detail []byte) {
+	if len(detail) == 0 {
+		return
 	}
 	var d struct {
 		AccessTokens []string `json:"access_tokens_deleted"`

@@ -551,9 +551,14 @@ func TestBrowserSignIn(t *testing.T) {
 		tb := signedInTab(t)
 		g.setActive(t, user, false)
 		defer g.setActive(t, user, true) // the next subtests sign in as this user
-		p := tb.open(t, app)
-		if p.status != http.StatusForbidden || !strings.Contains(p.text, "user-inactive") || !strings.Contains(p.text, "Route app") {
-			t.Errorf("the navigation after deactivation: %v; want 403 user-inactive on route app", p)
+		// The deactivation ended the session: the next navigation goes to
+		// sign in, and signing in again is refused while deactivated.
+		if p := tb.open(t, app); !strings.HasPrefix(p.url, loginPage) {
+			t.Errorf("the navigation after deactivation: %v; want the provider's login page (the session ended)", p)
+		}
+		p := tb.login(t, providerUser, providerPassword)
+		if p.status != http.StatusForbidden || !strings.Contains(p.text, "deactivated") {
+			t.Errorf("signing in again while deactivated: %v; want 403 saying the account is deactivated", p)
 		}
 	})
 

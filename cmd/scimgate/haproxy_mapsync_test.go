@@ -299,9 +299,14 @@ func TestHAProxyMapSync(t *testing.T) {
 		patch(t, "/Users/"+alice, `[{"op":"replace","path":"active","value":false}]`)
 		d = until(t, aliceB, "/whoami/", http.StatusUnauthorized, 5*time.Second)
 		t.Logf("deactivation denied %v after the SCIM response", d.Round(10*time.Microsecond))
-		// Deactivation does not end sessions (as with every adapter):
-		// reactivation lets the same cookie through again.
+		// Deactivation ended alice's sessions (as with every adapter):
+		// reactivated, her old cookie stays refused, and she signs in again.
 		patch(t, "/Users/"+alice, `[{"op":"replace","path":"active","value":true}]`)
+		time.Sleep(200 * time.Millisecond) // time enough for a wrongly revived session to show
+		if st, _ := get(t, aliceB, "/whoami/", nil); st != http.StatusUnauthorized {
+			t.Errorf("the session from before the deactivation after reactivation = %d, want 401", st)
+		}
+		aliceB = signIn(t, "a1", "alice@example.com")
 		until(t, aliceB, "/whoami/", http.StatusOK, 5*time.Second)
 	})
 

@@ -145,11 +145,19 @@ func TestSignIn(t *testing.T) {
 	if st, _, _ := navigate(t, b, s.srv.URL+"/admin/"); st != http.StatusForbidden {
 		t.Errorf("a route alice's groups do not admit = %d, want 403", st)
 	}
-	// Deprovisioning over SCIM: the next navigation is refused, and sign-in
-	// cannot make a new session either.
+	// Deprovisioning over SCIM ends the session: the next navigation is
+	// sent to sign in, as if the browser had none.
 	s.mustSCIM(http.StatusOK, "PATCH", "/Users/"+alice, patchOps(`[{"op":"replace","value":{"active":false}}]`))
-	if st, _, body := navigate(t, b, app); st != http.StatusForbidden || !strings.Contains(body, "user-inactive") {
-		t.Errorf("after deactivation = %d %q, want 403 user-inactive", st, body)
+	noFollow := &http.Client{Jar: b.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", app, nil)
+	req.Header.Set("Accept", "text/html")
+	if resp, err := noFollow.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "/.scimgate/signin") {
+			t.Errorf("after deactivation = %d to %q, want 302 to sign in (the session ended)", resp.StatusCode, loc)
+		}
 	}
 
 	t.Run("tampered cookie", func(t *testing.T) {
