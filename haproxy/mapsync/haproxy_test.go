@@ -341,12 +341,18 @@ func TestHAProxy(t *testing.T) {
 		t.Logf("offboarding latency over %d changes: min %v, median %v, max %v", len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1])
 	}
 
-	t.Run("reactivated users get back in", func(t *testing.T) {
+	t.Run("reactivated users get back in with a new session", func(t *testing.T) {
 		f.SetActive("dave", true)
-		// The session survived (not revoked); the cookie works again.
+		// The deactivation deleted the session: the old cookie stays
+		// refused, a new sign-in's works.
+		old := jwt["dave"]
+		sid["dave"], jwt["dave"] = st.session(t, "dave")
 		waitFor(t, 5*time.Second, "dave allowed", func() bool {
 			return do(t, addr, "GET", "app.test", "/app/x", cookie(jwt["dave"])...).status == 200
 		})
+		if r := do(t, addr, "GET", "app.test", "/app/x", cookie(old)...); r.status != 401 {
+			t.Errorf("the session from before the deactivation = %d, want 401", r.status)
+		}
 	})
 
 	t.Run("revoked sessions are refused", func(t *testing.T) {
