@@ -177,3 +177,28 @@ routes:
 		}
 	}
 }
+
+// TestJWTCookieName: the session's JWT cookie, on which HAProxy's
+// map-sync configuration admits a browser alone, is prefixed as the
+// session cookie is: a __Host- cookie over https without a cookie domain,
+// so that no sibling host can plant its own.
+func TestJWTCookieName(t *testing.T) {
+	for _, tt := range []struct{ public, domain, want string }{
+		{"https://gate.example.test", "", "__Host-scimgate_jwt"},
+		{"https://gate.example.test", ".example.test", "scimgate_jwt"},
+		{"http://127.0.0.1:8080", "", "scimgate_jwt"},
+	} {
+		pub, _ := url.Parse(tt.public)
+		s, err := New(Options{
+			OIDC:      &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: tt.public + "/.scimgate/callback"},
+			Sessions:  config.Sessions{CookieName: "scimgate_session", CookieDomain: tt.domain},
+			PublicURL: pub, SessionJWT: &minted{}, SessionJWTCookie: "scimgate_jwt",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.JWTCookieName(); got != tt.want {
+			t.Errorf("%s, cookie domain %q: JWTCookieName() = %q, want %q", tt.public, tt.domain, got, tt.want)
+		}
+	}
+}

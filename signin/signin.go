@@ -150,12 +150,25 @@ func New(o Options) (*Service, error) {
 	if o.Sessions.CookieName, err = sessionCookieName(o.Sessions, o.PublicURL); err != nil {
 		return nil, err
 	}
+	if o.SessionJWTCookie != "" {
+		// HAProxy admits a browser on this cookie alone: it must be as
+		// hard to plant as the session cookie.
+		js := o.Sessions
+		js.CookieName = o.SessionJWTCookie
+		if o.SessionJWTCookie, err = sessionCookieName(js, o.PublicURL); err != nil {
+			return nil, err
+		}
+	}
 	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path, sealer: sl}, nil
 }
 
 // CookieName is the name the session cookie is set under: see
 // sessionCookieName.
 func (s *Service) CookieName() string { return s.o.Sessions.CookieName }
+
+// JWTCookieName is the name the session's JWT cookie (Options.SessionJWTCookie)
+// is set under, prefixed as the session cookie is.
+func (s *Service) JWTCookieName() string { return s.o.SessionJWTCookie }
 
 // sessionCookieName is the name of the session cookie. Over https, and
 // unless it must reach other hosts (sessions.cookie_domain), it is a

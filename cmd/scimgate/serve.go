@@ -288,7 +288,14 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		}
 		authOpts = authn.Options{CookieName: signIn.CookieName(), Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
 		if jwtCookie != nil {
-			authOpts.JWTCookieName = mapsync.DefaultCookieName
+			authOpts.JWTCookieName = signIn.JWTCookieName()
+			if name := signIn.JWTCookieName(); name != mapsync.DefaultCookieName {
+				// The example haproxy.cfg reads scimgate_jwt; over https
+				// without a cookie domain the cookie is prefixed so that no
+				// sibling host can plant one.
+				log.Warn("the session JWT cookie is set as "+name+": haproxy.cfg must read req.cook("+name+") where examples/haproxy/mapsync/haproxy.cfg reads req.cook(scimgate_jwt)",
+					"cookie", name, "see", "docs/haproxy.md")
+			}
 			if name := signIn.CookieName(); name != cfg.Sessions.CookieName {
 				// HAProxy's configuration names the cookies it keeps from
 				// applications; one copied from an older example names
