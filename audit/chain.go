@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scimgate/scimgate/store"
 )
@@ -74,7 +75,17 @@ const (
 	// (changes, policies) has a retention anchor: someone wrote it, to
 	// hide records deleted before it. Verify ignores it.
 	ProblemForeignAnchor = "foreign-anchor"
+	// ProblemImpossibleAnchor: the decision stream's retention anchor is
+	// one retention never writes: at or past the stream's last record
+	// (retention keeps the newest decision), or for a decision less than
+	// the shortest retention period (an hour) old when it was pruned. It
+	// was written to hide records deleted before it.
+	ProblemImpossibleAnchor = "impossible-anchor"
 )
+
+// minRetention is the shortest retention period the configuration
+// accepts (config: audit.retention.decisions).
+const minRetention = time.Hour
 
 // Finding is one problem verify found.
 type Finding struct {
@@ -193,6 +204,10 @@ func (c *chain) movedFrom(seq int64, hash []byte, rehash func(int64) []byte) (in
 // was checked: a head whose record is not there is a finding, never a
 // pass.
 func (c *chain) finish(counter int64) {
+	if c.anchor > 0 && c.anchor >= counter {
+		c.report(c.anchor, ProblemImpossibleAnchor, "the retention anchor at seq %d is at or past the stream's last seq %d; "+
+			"retention always keeps the newest decision", c.anchor, counter)
+	}
 	if counter > c.lastSeq {
 		c.report(c.lastSeq+1, ProblemDeleted, "%s at the end: the stream's counter is at %d", missing(c.lastSeq+1, counter), counter)
 	}

@@ -217,6 +217,10 @@ func startAfterAnchor(ctx context.Context, tx store.ReadTx, c *chain) error {
 			"it was written to hide records deleted before it, and is ignored", a.Seq)
 		return nil
 	}
+	if a.At.After(a.Pruned.Add(-minRetention)) {
+		c.report(a.Seq, ProblemImpossibleAnchor, "the retention anchor says a decision of %s was pruned at %s, "+
+			"less than the shortest retention period (%s) later", a.At.UTC().Format(time.RFC3339Nano), a.Pruned.UTC().Format(time.RFC3339Nano), minRetention)
+	}
 	c.anchor, c.lastSeq, c.lastHash = a.Seq, a.Seq, a.Hash
 	if want, ok := c.kept[a.Seq]; ok {
 		c.checked[a.Seq] = true

@@ -314,8 +314,15 @@ func TestVerifyForgedAnchor(t *testing.T) {
 		seq     int64
 		problem string
 	}
+	// anchorAt writes an anchor for a decision of time at, pruned at
+	// pruned (Unix nanoseconds); anchor one that retention could have
+	// written, for a decision two hours old when it was pruned.
+	anchorAt := func(stream string, seq int64, hash []byte, at, pruned int64) string {
+		return fmt.Sprintf(`INSERT INTO audit_anchors (stream, seq, hash, at, pruned) VALUES ('%s', %d, x'%x', %d, %d)`, stream, seq, hash, at, pruned)
+	}
+	const t0 = int64(1_700_000_000_000_000_000)
 	anchor := func(stream string, seq int64, hash []byte) string {
-		return fmt.Sprintf(`INSERT INTO audit_anchors (stream, seq, hash, at, pruned) VALUES ('%s', %d, x'%x', 0, 0)`, stream, seq, hash)
+		return anchorAt(stream, seq, hash, t0, t0+int64(2*time.Hour))
 	}
 	tests := []struct {
 		name   string
@@ -339,6 +346,16 @@ func TestVerifyForgedAnchor(t *testing.T) {
 		{"decisions: kept head after the anchor", store.StreamDecisions, 6, func(h [][]byte) []string {
 			return []string{`DELETE FROM decisions WHERE seq <= 2`, anchor("decisions", 2, h[1])}
 		}, nil},
+		{"decisions: every record deleted behind an anchor at the last", store.StreamDecisions, 0, func(h [][]byte) []string {
+			n := len(h)
+			return []string{`DELETE FROM decisions`, anchor("decisions", int64(n), h[n-1])}
+		}, []finding{{6, audit.ProblemImpossibleAnchor}}}, // newTrail appends 6
+		{"decisions: an anchor for a decision pruned under an hour old", store.StreamDecisions, 0, func(h [][]byte) []string {
+			return []string{`DELETE FROM decisions WHERE seq <= 2`, anchorAt("decisions", 2, h[1], t0, t0+int64(time.Minute))}
+		}, []finding{{2, audit.ProblemImpossibleAnchor}}},
+		{"decisions: an anchor with no times", store.StreamDecisions, 0, func(h [][]byte) []string {
+			return []string{`DELETE FROM decisions WHERE seq <= 2`, anchorAt("decisions", 2, h[1], 0, 0)}
+		}, []finding{{2, audit.ProblemImpossibleAnchor}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
