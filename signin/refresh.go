@@ -34,10 +34,13 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// returnTo is absolute (on the host the browser came from), as a
+	// sign-in, which starts on the callback's host, must have it.
+	back := returnTo
 	if rd := r.URL.Query().Get("rd"); strings.HasPrefix(rd, "/") {
 		// A path: back on the host the browser came from, which HAProxy
 		// sent here with a relative redirect, whatever its scheme.
-		returnTo = rd
+		back = rd
 	}
 	var sid string
 	if c, err := r.Cookie(s.o.Sessions.CookieName); err == nil {
@@ -76,7 +79,7 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, s.named(s.o.SessionJWTCookie, jwt, ss.Expires))
-	http.Redirect(w, r, returnTo, http.StatusFound)
+	http.Redirect(w, r, back, http.StatusFound)
 }
 
 // renewals counts the refreshes of each session in a short window, to

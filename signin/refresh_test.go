@@ -75,8 +75,14 @@ routes:
 	}
 	toSignIn := func(t *testing.T, w *httptest.ResponseRecorder) {
 		t.Helper()
-		if loc := w.Header().Get("Location"); w.Code != http.StatusFound || !strings.Contains(loc, StartPath+"?rd=") {
+		loc := w.Header().Get("Location")
+		if w.Code != http.StatusFound || !strings.Contains(loc, StartPath+"?rd=") {
 			t.Errorf("%d to %q; want 302 to sign-in", w.Code, loc)
+		}
+		// Sign-in starts on the gateway's host: it must come back to the
+		// application's, where the refresh was asked.
+		if u, err := url.Parse(loc); err != nil || !strings.HasPrefix(u.Query().Get("rd"), "https://app.example.test/") {
+			t.Errorf("sign-in at %q returns to %q, want the application's host https://app.example.test/", loc, u.Query().Get("rd"))
 		}
 		if strings.Contains(w.Header().Get("Set-Cookie"), "scimgate_jwt=jwt") {
 			t.Errorf("a JWT was set: %q", w.Header().Get("Set-Cookie"))
