@@ -274,4 +274,15 @@ func (a *Authenticator) flush(ctx context.Context) {
 	if len(seen) > 0 {
 		_ = a.o.Touch(ctx, seen)
 	}
+	// Forget what no idle check needs any longer (every session ever
+	// used would stay otherwise): a session unused for longer than the
+	// idle timeout is refused whatever its entry says, and without an
+	// idle timeout nothing reads them.
+	cutoff := a.o.Now().Add(-a.o.Idle)
+	a.seen.Range(func(k, v any) bool {
+		if v.(time.Time).Before(cutoff) {
+			a.seen.Delete(k)
+		}
+		return true
+	})
 }

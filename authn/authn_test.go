@@ -1,10 +1,12 @@
 package authn
 
 import (
+	"context"
 	"crypto/sha256"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHashSecret(t *testing.T) {
@@ -39,5 +41,30 @@ func TestCookies(t *testing.T) {
 				t.Errorf("Cookies() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestFlushForgetsIdleSessions: the per-process record of when each
+// session was last used keeps only what an idle check may still need.
+func TestFlushForgetsIdleSessions(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	for _, tt := range []struct {
+		idle time.Duration
+		want []string
+	}{
+		{10 * time.Minute, []string{"recent"}},
+		{0, nil}, // no idle timeout: nothing reads them
+	} {
+		a := New(nil, Options{Idle: tt.idle, Now: func() time.Time { return now },
+			Touch: func(context.Context, map[string]time.Time) error { return nil }})
+		a.seen.Store("recent", now.Add(-time.Minute))
+		a.seen.Store("idle", now.Add(-11*time.Minute))
+		a.dirty.Store("recent", now.Add(-time.Minute))
+		a.flush(context.Background())
+		var got []string
+		a.seen.Range(func(k, _ any) bool { got = append(got, k.(string)); return true })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("idle %v: sessions remembered after flush %v, want %v", tt.idle, got, tt.want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/scim/schema"
+	"github.com/scimgate/scimgate/snapshot"
 	"github.com/scimgate/scimgate/store"
 )
 
@@ -368,5 +369,95 @@ func TestDeactivateEndsSessions(t *testing.T) {
 		if _, ok := f.dir.VerifySession(ctx, cookie); ok {
 			t.Error("a session from before the deactivation verifies after the reactivation")
 		}
+	}
+}
+
+// TestPurgeSessions: sessions that ended (expired, or revoked) before the
+// cutoff are deleted, each with a change event (op delete, actor
+// retention); live ones and those that ended after it stay.
+func TestPurgeSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.user(t, "alice")
+	mk := func(lifetime time.Duration) (string, string) {
+		cookie, sess, err := f.dir.CreateSession(ctx, directory.NewSession{TenantID: f.c.TenantID, UserID: alice, Lifetime: lifetime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.ID, cookie
+	}
+	expiredLongAgo, _ := mk(time.Hour)
+	revokedLongAgo, _ := mk(72 * time.Hour)
+	if err := f.dir.RevokeSession(ctx, revokedLongAgo, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(48 * time.Hour) // both ended two days ago, or nearly
+	expiredLately, _ := mk(time.Hour)
+	revokedLately, _ := mk(72 * time.Hour)
+	if err := f.dir.RevokeSession(ctx, revokedLately, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	live, liveCookie := mk(72 * time.Hour)
+	f.clock.Advance(2 * time.Hour) // expiredLately ended an hour ago
+
+	before := len(f.changes(t))
+	n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor))
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeSessions = %d, %v; want the 2 sessions that ended over a day ago", n, err)
+	}
+	_, ss, _ := storedCreds(t, f.st, f.c.TenantID, alice, creds{sessions: []string{expiredLongAgo, revokedLongAgo, expiredLately, revokedLately, live}})
+	if want := []string{expiredLately, revokedLately, live}; !slices.Equal(ss, want) {
+		t.Errorf("sessions left %v, want %v", ss, want)
+	}
+	if _, ok := f.dir.VerifySession(ctx, liveCookie); !ok {
+		t.Error("the live session no longer verifies")
+	}
+	var purged []string
+	for _, ev := range f.changes(t)[before:] {
+		if ev.ResourceType != store.TypeSession || ev.Op != store.OpDelete || ev.Actor != "retention" {
+			t.Errorf("event %s %s %s by %s, want session deletes by retention", ev.ResourceType, ev.ResourceID, ev.Op, ev.Actor)
+		}
+		purged = append(purged, ev.ResourceID)
+	}
+	slices.Sort(purged)
+	if want := slices.Sorted(slices.Values([]string{expiredLongAgo, revokedLongAgo})); !slices.Equal(purged, want) {
+		t.Errorf("delete events for %v, want %v", purged, want)
+	}
+	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor)); err != nil || n != 0 {
+		t.Errorf("a second PurgeSessions = %d, %v; want 0", n, err)
+	}
+}
+
+// TestPurgedSessionLeavesSnapshot: the live snapshot drops a purged
+// session with its change event, as a server running beside the purge
+// sees it.
+func TestPurgedSessionLeavesSnapshot(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // before the store closes
+	alice := f.user(t, "alice")
+	live, err := snapshot.Start(ctx, f.st, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sess, err := f.dir.CreateSession(ctx, directory.NewSession{TenantID: f.c.TenantID, UserID: alice, Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Current().Session(sess.ID); !ok {
+		t.Fatal("the new session is not in the snapshot")
+	}
+	f.clock.Advance(26 * time.Hour)
+	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor)); err != nil || n != 1 {
+		t.Fatalf("PurgeSessions = %d, %v; want 1", n, err)
+	}
+	if err := live.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Current().Session(sess.ID); ok {
+		t.Error("the purged session is still in the snapshot")
 	}
 }

@@ -123,6 +123,65 @@ func (s *Service) revokeSession(ctx context.Context, tx store.Tx, sess store.Ses
 		ResourceID: sess.ID, Op: store.OpRevoke, Before: sessionEvent(sess)})
 }
 
+// SessionsKeptFor is how long an ended session (expired or revoked) stays
+// in the store, listed by `sessions list`, before PurgeSessions deletes
+// it.
+const SessionsKeptFor = 24 * time.Hour
+
+// PurgeSessions deletes the sessions that ended (expired or revoked)
+// before before, in transactions of at most a thousand, each with a
+// change event per session (op delete, by actor "retention"), which
+// takes it out of every snapshot. It returns how many it deleted.
+func (s *Service) PurgeSessions(ctx context.Context, before time.Time) (int, error) {
+	const batch = 1000
+	total := 0
+	for {
+		n := 0
+		err := s.update(ctx, func(tx store.Tx) error {
+			gone, err := tx.PurgeSessions(ctx, before, batch)
+			if err != nil {
+				return err
+			}
+			now := s.now().UTC()
+			for _, sess := range gone {
+				if err := tx.AppendChange(ctx, &store.Change{TenantID: sess.TenantID, At: now, Actor: "retention",
+					ResourceType: store.TypeSession, ResourceID: sess.ID, Op: store.OpDelete, Before: sessionEvent(sess)}); err != nil {
+					return err
+				}
+			}
+			n = len(gone)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		if total += n; n < batch {
+			return total, nil
+		}
+	}
+}
+
+// RunSessionPurge purges the sessions that ended more than
+// SessionsKeptFor ago, now and then every interval, until ctx ends.
+func (s *Service) RunSessionPurge(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := s.PurgeSessions(ctx, s.now().Add(-SessionsKeptFor))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("purge ended sessions", "err", err)
+		case n > 0:
+			s.log.Info("ended sessions purged", "sessions", n, "ended_before", s.now().Add(-SessionsKeptFor).UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // SessionInfo is a session with its owner's names, for listings.
 type SessionInfo struct {
 	store.Session

@@ -146,6 +146,8 @@ func (e *editor) apply(c store.Change) error {
 				revoked.Revoked = true
 				e.sessions.set(c.ResourceID, &revoked)
 			}
+		case store.OpDelete: // purged once ended
+			e.sessions.del(c.ResourceID)
 		}
 	case store.TypeAccessToken:
 		switch c.Op {

@@ -294,6 +294,9 @@ type Tx interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	// DeleteSessions deletes every session of a user and returns their ids.
 	DeleteSessions(ctx context.Context, tenantID int64, userID string) ([]string, error)
+	// PurgeSessions deletes at most limit sessions that expired, or were
+	// revoked, before before, and returns them.
+	PurgeSessions(ctx context.Context, before time.Time, limit int) ([]Session, error)
 
 	// AppendChange adds c to the change log and sets c.Seq, c.Prev and
 	// c.Hash.

@@ -310,6 +310,7 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		signIn.UseSessions(auth)
 	}
 	go auth.Run(ctx)
+	go a.dir.RunSessionPurge(ctx, time.Hour)
 	recOpts := audit.OptionsFrom(cfg.Audit.Decisions)
 	recOpts.Metrics, recOpts.Log = a.metrics.AuditDecisions(), log
 	a.rec = audit.NewRecorder(st, recOpts)

@@ -53,6 +53,16 @@ func (t *txn) TouchSession(ctx context.Context, id string, at time.Time) error {
 	return t.execOne(ctx, `UPDATE sessions SET last_seen = max(last_seen, ?) WHERE id = ?`, nanos(at), id)
 }
 
+func (t *txn) PurgeSessions(ctx context.Context, before time.Time, limit int) ([]store.Session, error) {
+	if err := t.mustWrite(); err != nil {
+		return nil, err
+	}
+	b := nanos(before)
+	return queryAll(ctx, t.q, scanSession, `DELETE FROM sessions WHERE id IN
+		(SELECT id FROM sessions WHERE expires < ? OR (revoked != 0 AND revoked < ?) ORDER BY id LIMIT ?)
+		RETURNING `+sessionCols, b, b, limit)
+}
+
 func (t *txn) DeleteSessions(ctx context.Context, tenantID int64, userID string) ([]string, error) {
 	if err := t.mustWrite(); err != nil {
 		return nil, err
