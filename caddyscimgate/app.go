@@ -222,6 +222,7 @@ func openCore(path string, cfg config.Config, log *slog.Logger) (*core, error) {
 	c := &core{st: st, dir: directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults}),
 		live: live, streams: gateway.NewStreams(log), cancel: cancel}
 	go c.streams.Watch(ctx, live.Subscribe())
+	go c.dir.RunSessionPurge(ctx, time.Hour)
 	log.Info("scimgate store opened", "store", path)
 	return c, nil
 }
