@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -149,4 +150,51 @@ func sessionSet(w *httptest.ResponseRecorder, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestDiscoveryRetryDoesNotBlock: once discovery has failed, a request
+// answers with that failure at once, also while a retry is reaching a
+// provider that hangs, rather than queue behind it.
+func TestDiscoveryRetryDoesNotBlock(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			<-release // the retry hangs
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	defer close(release)
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pub, _ := url.Parse("https://gate.example.test")
+	s, err := New(Options{OIDC: &config.OIDC{Issuer: srv.URL, ClientID: "client", RedirectURL: "https://gate.example.test/oauth2/callback"},
+		Sessions: config.Sessions{CookieName: "scimgate_session"}, PublicURL: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.provider(ctx); err == nil {
+		t.Fatal("discovery against a provider that is down succeeded")
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Second) // time for a retry
+	mu.Unlock()
+	retry := make(chan error, 1)
+	go func() { retry <- s.provider(ctx) }()
+	for calls.Load() < 2 {
+		time.Sleep(time.Millisecond) // the retry is at the provider
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.provider(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a request during the retry succeeded, want the last failure")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request waited behind the retry of a hanging provider")
+	}
 }

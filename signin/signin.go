@@ -106,6 +106,7 @@ type Service struct {
 
 	mu        sync.Mutex
 	ready     bool
+	inflight  chan struct{} // closed when the discovery under way ends
 	lastTry   time.Time
 	oauth     oauth2.Config
 	ids       *oidc.IDTokenVerifier // ID tokens of sign-ins (aud = client id)
@@ -205,26 +206,64 @@ func (s *Service) Handles(path string) bool {
 func (s *Service) UseSessions(c SessionChecker) { s.sessions.Store(&c) }
 
 // provider discovers the provider on first use, retrying failures at most
-// every 10 seconds.
+// every 10 seconds. The network is reached outside mu: once a discovery
+// has failed, requests answer with that failure at once, also while a
+// retry is under way, rather than queue behind it (an identity provider
+// that is down must not hold every bearer JWT for seconds); only the
+// first discovery is waited for, as long as the request lasts.
 func (s *Service) provider(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ready {
-		return nil
+	for {
+		if s.ready {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.discovery != nil && (s.inflight != nil || s.o.Now().Sub(s.lastTry) < 10*time.Second) {
+			err := s.discovery
+			s.mu.Unlock()
+			return err
+		}
+		if s.inflight == nil {
+			break
+		}
+		ch := s.inflight
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
 	}
-	if s.discovery != nil && s.o.Now().Sub(s.lastTry) < 10*time.Second {
-		return s.discovery
-	}
-	s.lastTry = s.o.Now()
+	ch := make(chan struct{})
+	s.inflight, s.lastTry = ch, s.o.Now()
+	s.mu.Unlock()
+	err := s.discover(ctx)
+	s.mu.Lock()
+	s.inflight = nil
+	close(ch)
+	s.mu.Unlock()
+	return err
+}
+
+// discover reaches the provider and, on success, sets up the service
+// under mu; a failure is kept in s.discovery.
+func (s *Service) discover(ctx context.Context) error {
 	o := s.o.OIDC
+	fail := func(err error, msg string, args ...any) error {
+		s.o.Log.Error(msg, args...)
+		s.mu.Lock()
+		s.discovery = err
+		s.mu.Unlock()
+		return err
+	}
 	// Not cut short when the asking request goes away: a client that hangs
 	// up at once would make discovery fail, and sign-in wait 10 s.
 	pctx := oidc.ClientContext(context.WithoutCancel(ctx), s.o.Client)
 	p, err := oidc.NewProvider(pctx, o.Issuer)
 	if err != nil {
-		s.discovery = fmt.Errorf("discover %s: %w", o.Issuer, err)
-		s.o.Log.Error("OpenID Connect discovery failed; sign-in is unavailable until it succeeds", "err", err)
-		return s.discovery
+		return fail(fmt.Errorf("discover %s: %w", o.Issuer, err),
+			"OpenID Connect discovery failed; sign-in is unavailable until it succeeds", "err", err)
 	}
 	var meta struct {
 		EndSession string   `json:"end_session_endpoint"`
@@ -233,14 +272,16 @@ func (s *Service) provider(ctx context.Context) error {
 		AuthMeths  []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
-		s.discovery = fmt.Errorf("discover %s: no jwks_uri", o.Issuer)
-		s.o.Log.Error("OpenID Connect discovery names no key set; sign-in is unavailable until it does", "issuer", o.Issuer)
-		return s.discovery
+		return fail(fmt.Errorf("discover %s: no jwks_uri", o.Issuer),
+			"OpenID Connect discovery names no key set; sign-in is unavailable until it does", "issuer", o.Issuer)
 	}
 	keys := newKeySet(meta.JWKS, s.o.Client, s.o.Now)
 	algs := acceptedAlgs(meta.Algs)
-	s.oauth = oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
-	s.oauth.Endpoint.AuthStyle = authStyle(meta.AuthMeths)
+	oauth := oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
+	oauth.Endpoint.AuthStyle = authStyle(meta.AuthMeths)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth = oauth
 	// Expiry and not-before are checked by timesOK, within clock_skew
 	// either way; go-oidc would shift both by the same clock and let nbf
 	// run 5 minutes ahead whatever the skew.
