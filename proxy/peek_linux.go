@@ -6,6 +6,10 @@ import (
 	"unsafe"
 )
 
+// peekable: pooled connections can be checked (alive), so the transport
+// carries requests itself.
+const peekable = true
+
 // peeker asks the kernel whether a pooled connection can carry another
 // request, without blocking and without taking anything from it.
 type peeker struct {

@@ -48,13 +48,17 @@ type h1Transport struct {
 // http.Transport's MaxResponseHeaderBytes does for the fallback.
 const maxResponseHeaderBytes = 1 << 20
 
-// max1xx is how many informational answers may precede the final one.
-const max1xx = 5
+// max1xx is how many informational answers (103 Early Hints, 100
+// Continue) may precede the final one. http.Transport sets no number
+// when, as for the reverse proxy, someone takes them; one answer that
+// never ends must still end.
+const max1xx = 100
 
 var (
 	errHeaderTooLarge = errors.New("proxy: upstream answer header exceeds 1 MiB")
 	errSwitching      = errors.New("proxy: upstream switched protocols for a request without an upgrade")
 	errTooMany1xx     = errors.New("proxy: too many informational answers from upstream")
+	errBodyClosed     = errors.New("proxy: read on a closed answer body")
 )
 
 func newH1Transport(fallback http.RoundTripper, dialer net.Dialer, maxIdle int, idleTimeout time.Duration) *h1Transport {
@@ -90,10 +94,20 @@ func (c *upConn) Read(p []byte) (int, error) {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme != "http" || (r.Body != nil && r.Body != http.NoBody) || len(r.Header["Upgrade"]) > 0 {
+	if !peekable || r.URL.Scheme != "http" || (r.Body != nil && r.Body != http.NoBody) || len(r.Header["Upgrade"]) > 0 || len(r.Trailer) > 0 {
 		return t.fallback.RoundTrip(r)
 	}
-	// As http.Transport: a header it would refuse is refused here too.
+	// A request whose context ended (its client gone, its user's access
+	// revoked) is not sent at all.
+	ctx := r.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// As http.Transport: a method or header it would refuse is refused
+	// here too.
+	if !httpguts.ValidHeaderFieldName(r.Method) {
+		return nil, fmt.Errorf("proxy: invalid method %q", r.Method)
+	}
 	for k, vv := range r.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return nil, fmt.Errorf("proxy: invalid header field name %q", k)
@@ -108,7 +122,6 @@ func (t *h1Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Port() == "" {
 		addr = net.JoinHostPort(r.URL.Hostname(), "80")
 	}
-	ctx := r.Context()
 	c, reused, err := t.conn(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -158,6 +171,9 @@ func (t *h1Transport) exchange(ctx context.Context, c *upConn, r *http.Request) 
 		_ = c.nc.Close()
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(err) // it ended as the connection was taken
+	}
 	if err := r.Write(c.bw); err != nil {
 		return fail(err)
 	}
@@ -188,10 +204,10 @@ func (t *h1Transport) exchange(ctx context.Context, c *upConn, r *http.Request) 
 		c.limit = maxResponseHeaderBytes
 	}
 	c.limit = math.MaxInt64
-	b := &upBody{t: t, c: c, stop: stop, ctx: ctx, keep: !res.Close}
+	b := &upBody{t: t, c: c, stop: stop, ctx: ctx, keep: !res.Close && !r.Close}
 	if res.Body == http.NoBody {
 		// HEAD, 204, 304, an empty body: the answer is complete.
-		b.finish(true)
+		b.finish(true, io.EOF)
 		return res, nil
 	}
 	b.rc = res.Body
@@ -209,37 +225,46 @@ type upBody struct {
 	ctx   context.Context
 	keep  bool        // neither side asked to close the connection
 	state atomic.Bool // finished: the connection is pooled or closed
+	mu    sync.Mutex
+	err   error // what Read returns once finished
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
 	if b.state.Load() {
-		return 0, io.EOF
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return 0, b.err
 	}
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
-		b.finish(true)
+		b.finish(true, err)
 	case err != nil:
-		b.finish(false)
 		if b.ctx.Err() != nil {
 			err = b.ctx.Err()
 		}
+		b.finish(false, err)
 	}
 	return n, err
 }
 
 func (b *upBody) Close() error {
-	b.finish(false)
+	b.finish(false, errBodyClosed)
 	return nil
 }
 
-// finish ends the body once: the connection goes back to the pool when
-// the body was read to its end (complete) and may carry another request,
-// else it is closed.
-func (b *upBody) finish(complete bool) {
-	if !b.state.CompareAndSwap(false, true) {
+// finish ends the body once, with err for later reads: the connection
+// goes back to the pool when the body was read to its end (complete) and
+// may carry another request, else it is closed.
+func (b *upBody) finish(complete bool, err error) {
+	b.mu.Lock()
+	if b.state.Load() {
+		b.mu.Unlock()
 		return
 	}
+	b.err = err
+	b.state.Store(true)
+	b.mu.Unlock()
 	// stop reports false when the context ended and its function ran:
 	// the connection's deadline is in the past.
 	if !b.stop() || !complete || !b.keep || b.c.br.Buffered() > 0 {
@@ -261,7 +286,11 @@ func (t *h1Transport) conn(ctx context.Context, addr string) (c *upConn, reused 
 		}
 		c = list[len(list)-1]
 		list[len(list)-1] = nil
-		t.idle[addr] = list[:len(list)-1]
+		if len(list) == 1 {
+			delete(t.idle, addr) // the reaper stops when the map is empty
+		} else {
+			t.idle[addr] = list[:len(list)-1]
+		}
 		t.mu.Unlock()
 		if c.alive() {
 			return c, true, nil
@@ -295,38 +324,45 @@ func (t *h1Transport) put(c *upConn) {
 	}
 	t.idle[c.addr] = append(list, c)
 	if t.reaper == nil {
-		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+		t.reaper = time.AfterFunc(t.reapEvery(), t.reap)
 	}
 	t.mu.Unlock()
 }
 
-// reap closes the connections idle longer than idleTimeout, and runs
-// again while any remain.
+// reapEvery is how often the reaper runs while connections are idle.
+func (t *h1Transport) reapEvery() time.Duration { return min(t.idleTimeout/3, 10*time.Second) }
+
+// reap closes the idle connections that the upstream closed (which would
+// otherwise wait in CLOSE_WAIT until taken) or that were idle longer than
+// idleTimeout, and runs again while any remain. It checks them under mu:
+// nobody takes one meanwhile.
 func (t *h1Transport) reap() {
 	cutoff := time.Now().Add(-t.idleTimeout)
-	var old []*upConn
+	var gone []*upConn
 	t.mu.Lock()
 	for addr, list := range t.idle {
-		n := 0 // the oldest are first
-		for n < len(list) && list[n].idleSince.Before(cutoff) {
-			n++
+		kept := list[:0]
+		for _, c := range list {
+			if c.idleSince.Before(cutoff) || !c.alive() {
+				gone = append(gone, c)
+			} else {
+				kept = append(kept, c)
+			}
 		}
-		old = append(old, list[:n]...)
-		if n == len(list) {
+		clear(list[len(kept):])
+		if len(kept) == 0 {
 			delete(t.idle, addr)
 		} else {
-			kept := copy(list, list[n:])
-			clear(list[kept:])
-			t.idle[addr] = list[:kept]
+			t.idle[addr] = kept
 		}
 	}
 	if len(t.idle) > 0 {
-		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+		t.reaper = time.AfterFunc(t.reapEvery(), t.reap)
 	} else {
 		t.reaper = nil
 	}
 	t.mu.Unlock()
-	for _, c := range old {
+	for _, c := range gone {
 		_ = c.nc.Close()
 	}
 }

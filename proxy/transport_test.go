@@ -429,3 +429,117 @@ func TestH1TransportIdleTimeout(t *testing.T) {
 		t.Errorf("%d idle connections after the timeout, want 0", n)
 	}
 }
+
+// TestH1TransportEndedContextNotSent: a request whose context ended
+// before it was sent (its user's access revoked, its client gone) never
+// reaches the upstream, also when a pooled connection is at hand.
+func TestH1TransportEndedContextNotSent(t *testing.T) {
+	var deletes atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "DELETE" {
+			deletes.Add(1)
+		}
+	}))
+	defer s.Close()
+	tr, _ := testTransport(t, time.Minute)
+	revoked := errors.New("revoked")
+	for range 50 {
+		get(t, tr, "GET", s.URL) // a pooled connection
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(revoked)
+		req, _ := http.NewRequestWithContext(ctx, "DELETE", s.URL, nil)
+		if res, err := tr.RoundTrip(req); !errors.Is(err, context.Canceled) {
+			if res != nil {
+				res.Body.Close()
+			}
+			t.Fatalf("DELETE with an ended context: %v, want context.Canceled", err)
+		}
+	}
+	if n := deletes.Load(); n != 0 {
+		t.Errorf("%d DELETEs with an ended context reached the upstream, want none", n)
+	}
+}
+
+// TestH1TransportReapsClosedIdle: a pooled connection the upstream closed
+// is closed here too long before the idle timeout, not left half-closed.
+func TestH1TransportReapsClosedIdle(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s.Config.IdleTimeout = 50 * time.Millisecond
+	s.Start()
+	defer s.Close()
+	tr, _ := testTransport(t, 3*time.Second) // the reaper runs every second
+	get(t, tr, "GET", s.URL)
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for tr.idleCount() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a connection the upstream closed is still pooled 2.5s later (idle timeout 3s)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestH1TransportBodyAfterEnd: a body read again after an error or after
+// Close says so, never a clean end; a request asking to close its
+// connection does not leave it pooled; a method http.Transport refuses is
+// refused.
+func TestH1TransportBodyAfterEnd(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "12345") // short: the upstream ends early
+	}))
+	defer s.Close()
+	tr, _ := testTransport(t, time.Minute)
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Fatal("a short body read without error")
+	}
+	if _, err := res.Body.Read(make([]byte, 1)); err == nil || err == io.EOF {
+		t.Errorf("read after a truncated body: %v, want the error again", err)
+	}
+	res.Body.Close()
+
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer ok.Close()
+	req, _ = http.NewRequest("GET", ok.URL, nil)
+	if res, err = tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if _, err := res.Body.Read(make([]byte, 1)); !errors.Is(err, errBodyClosed) {
+		t.Errorf("read after Close: %v, want %v", err, errBodyClosed)
+	}
+
+	// An upstream that keeps the connection whatever the request asks.
+	keeps := rawServer(t, func(c net.Conn, br *bufio.Reader, n int) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	tr2, _ := testTransport(t, time.Minute)
+	req, _ = http.NewRequest("GET", keeps, nil)
+	req.Close = true
+	if res, err = tr2.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := tr2.idleCount(); n != 0 {
+		t.Errorf("%d idle connections after a request with Close set, want 0", n)
+	}
+
+	req, _ = http.NewRequest("GET", ok.URL, nil)
+	req.Method = "GET /x HTTP/1.1\r\nX-Injected: 1\r\n"
+	if res, err := tr.RoundTrip(req); err == nil {
+		res.Body.Close()
+		t.Error("a method with CR LF was sent")
+	}
+}
