@@ -69,7 +69,9 @@ type TypedQuery struct {
 	Query *scim.Query
 }
 
-// hit is one matching resource of a search with its sort key.
+// hit is one matching resource of a search with its sort key. r has no
+// document: a search may match every resource of a tenant, and only a
+// page of them is rendered, loaded again.
 type hit struct {
 	part *TypedQuery
 	r    *store.Resource
@@ -87,22 +89,11 @@ func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, star
 		sorted := false
 		for i := range parts {
 			p := &parts[i]
-			rows, err := s.match(ctx, tx, c, p.Type, p.Query.Filter)
-			if err != nil {
+			var err error
+			if hits, err = s.match(ctx, tx, c, p, hits); err != nil {
 				return err
 			}
-			sortBy := p.Query.SortBy
-			sorted = sorted || sortBy != nil
-			for _, r := range rows {
-				h := hit{part: p, r: r}
-				if sortBy != nil {
-					v := &view{ctx: ctx, tx: tx, c: c, rt: p.Type, r: r, version: sortBy.String() == "meta.version"}
-					if h.key = sortKey(*sortBy, v); v.err != nil {
-						return v.err
-					}
-				}
-				hits = append(hits, h)
-			}
+			sorted = sorted || p.Query.SortBy != nil
 		}
 		if sorted {
 			sortHits(hits, parts[0].Query.Descending)
@@ -113,7 +104,11 @@ func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, star
 			return nil
 		}
 		for _, h := range hits[offset:min(offset+count, len(hits))] {
-			res, err := s.build(ctx, tx, c, h.part.Type, h.r, h.part.Query.Projection)
+			r, err := tx.Resource(ctx, c.TenantID, storeType(h.part.Type), h.r.ID)
+			if err != nil {
+				return err // the read transaction sees what the match saw
+			}
+			res, err := s.build(ctx, tx, c, h.part.Type, r, h.part.Query.Projection)
 			if err != nil {
 				return err
 			}
@@ -124,24 +119,32 @@ func (s *Service) Search(ctx context.Context, c Caller, parts []TypedQuery, star
 	return page, err
 }
 
-// match returns every resource the filter selects, in creation order.
-func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, rt *schema.ResourceType, f *filter.Filter) ([]*store.Resource, error) {
+// match appends to out every resource of part p that its filter selects,
+// in creation order, with its sort key when p sorts, and without its
+// document (see hit).
+func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, p *TypedQuery, out []hit) ([]hit, error) {
+	rt, f, sortBy := p.Type, p.Query.Filter, p.Query.SortBy
 	typ := storeType(rt)
-	var out []*store.Resource
 	version := f != nil && f.Reads("meta.version")
 	test := func(r *store.Resource) error {
-		if f == nil {
-			out = append(out, r)
-			return nil
+		if f != nil {
+			v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: version}
+			ok := f.Match(v)
+			if v.err != nil || !ok {
+				return v.err
+			}
 		}
-		v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: version}
-		ok := f.Match(v)
-		if v.err != nil {
-			return v.err
+		h := hit{part: p}
+		if sortBy != nil {
+			v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: sortBy.String() == "meta.version"}
+			if h.key = sortKey(*sortBy, v); v.err != nil {
+				return v.err
+			}
 		}
-		if ok {
-			out = append(out, r)
-		}
+		slim := *r
+		slim.Doc = nil
+		h.r = &slim
+		out = append(out, h)
 		return nil
 	}
 	if f != nil {
