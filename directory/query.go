@@ -126,9 +126,11 @@ func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, p *Typed
 	rt, f, sortBy := p.Type, p.Query.Filter, p.Query.SortBy
 	typ := storeType(rt)
 	version := f != nil && f.Reads("meta.version")
+	sortVersion := sortBy != nil && sortBy.String() == "meta.version"
 	test := func(r *store.Resource) error {
+		var v *view
 		if f != nil {
-			v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: version}
+			v = &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: version}
 			ok := f.Match(v)
 			if v.err != nil || !ok {
 				return v.err
@@ -136,7 +138,9 @@ func (s *Service) match(ctx context.Context, tx store.ReadTx, c Caller, p *Typed
 		}
 		h := hit{part: p}
 		if sortBy != nil {
-			v := &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: sortBy.String() == "meta.version"}
+			if v == nil || v.version != sortVersion {
+				v = &view{ctx: ctx, tx: tx, c: c, rt: rt, r: r, version: sortVersion}
+			} // else the filter's view, its document decoded once
 			if h.key = sortKey(*sortBy, v); v.err != nil {
 				return v.err
 			}
