@@ -126,10 +126,15 @@ type chain struct {
 	checked  map[int64]bool
 	findings []Finding
 	omitted  int
+	// derivedPrev: a record's prev is not stored but taken from the
+	// stored hash of the record before it (decisions, kept in batches).
+	// A record rewritten with a recomputed hash then shows as its
+	// successor edited, and the finding says so.
+	derivedPrev bool
 }
 
 func newChain(stream string, kept []Head) *chain {
-	c := &chain{stream: stream, kept: map[int64][]byte{}, checked: map[int64]bool{}}
+	c := &chain{stream: stream, kept: map[int64][]byte{}, checked: map[int64]bool{}, derivedPrev: stream == store.StreamDecisions}
 	for _, h := range kept {
 		if h.Stream == stream {
 			c.kept[h.Seq] = h.Hash
@@ -163,6 +168,9 @@ func (c *chain) add(seq int64, prev, hash []byte, rehash func(s int64) []byte) {
 		bad = true
 		if from, ok := c.movedFrom(seq, hash, rehash); ok {
 			c.report(seq, ProblemReordered, "holds the record written as seq %d", from)
+		} else if c.derivedPrev && c.records > 0 && !gap {
+			c.report(seq, ProblemEdited, "the stored hash does not match the record's content: this record was edited, "+
+				"or seq %d was rewritten with a recomputed hash (a decision's prev is the stored hash of the one before it)", c.lastSeq)
 		} else {
 			c.report(seq, ProblemEdited, "the stored hash does not match the record's content")
 		}

@@ -1,8 +1,12 @@
 package audit_test
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimgate/scimgate/audit"
 	"github.com/scimgate/scimgate/store"
@@ -53,5 +57,52 @@ func TestVerifyDecisionBatchRows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyRewrittenInsideBatch: a decision rewritten inside its batch
+// with a recomputed hash verifies itself (its successor's prev is taken
+// from its stored hash); the finding, on the successor, names both.
+func TestVerifyRewrittenInsideBatch(t *testing.T) {
+	tr := newTrail(t)
+	ctx := context.Background()
+	err := tr.st.Update(ctx, func(tx store.Tx) error {
+		var ds []store.Decision
+		for i := range 3 {
+			ds = append(ds, store.Decision{At: t0.Add(time.Hour), TenantID: 1, UserID: "u1", UserName: "user1", Route: "app",
+				Method: "GET", Host: "app.test", Path: fmt.Sprintf("/batch/%d", i), Allow: true, Reason: "group-ok", Adapter: "proxy"})
+		}
+		return tx.AppendDecisions(ctx, ds) // seqs 7, 8, 9 in one batch
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.st.Close()
+	db, err := sql.Open("sqlite", "file:"+tr.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev, data []byte
+	if err := db.QueryRow(`SELECT prev, data FROM decision_batches WHERE last_seq = 9`).Scan(&prev, &data); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := store.DecodeDecisionBatch(prev, data)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("decode: %d decisions, %v", len(ds), err)
+	}
+	ds[1].UserName = "someone-else"
+	ds[1].Hash = store.HashDecision(ds[1].Prev, &ds[1])
+	if _, err := db.Exec(`UPDATE decision_batches SET data = ? WHERE last_seq = 9`, store.EncodeDecisionBatch(ds)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	tr.open(t)
+	rep := tr.verify(t)
+	if len(rep.Findings) != 1 {
+		t.Fatalf("findings %v, want one", rep.Findings)
+	}
+	f := rep.Findings[0]
+	if f.Seq != 9 || f.Problem != audit.ProblemEdited || !strings.Contains(f.Detail, "seq 8 was rewritten") {
+		t.Errorf("finding %s, want seq 9 edited, naming seq 8 as possibly rewritten", f)
 	}
 }
