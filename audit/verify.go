@@ -21,6 +21,9 @@ type StreamReport struct {
 	HeadSeq  int64  `json:"head_seq"`  // the last record's, 0 when empty
 	HeadHash string `json:"head_hash"` // hex
 	Omitted  int    `json:"omitted_findings,omitempty"`
+	// AnchorSeq is the seq of the retention anchor the stream starts
+	// after: retention deleted the records up to it. 0: none.
+	AnchorSeq int64 `json:"anchor_seq,omitempty"`
 }
 
 // Head returns the stream's head, to keep outside the database.
@@ -68,7 +71,7 @@ func Verify(ctx context.Context, v Viewer, kept []Head) (Report, error) {
 			return Report{}, fmt.Errorf("verify %s: %w", stream, err)
 		}
 		rep.Streams = append(rep.Streams, StreamReport{Stream: stream, Records: c.records, FirstSeq: c.first,
-			HeadSeq: c.lastSeq, HeadHash: hex.EncodeToString(c.lastHash), Omitted: c.omitted})
+			HeadSeq: c.lastSeq, HeadHash: hex.EncodeToString(c.lastHash), Omitted: c.omitted, AnchorSeq: c.anchor})
 		rep.Findings = append(rep.Findings, c.findings...)
 	}
 	rep.OK = len(rep.Findings) == 0

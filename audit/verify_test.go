@@ -374,6 +374,13 @@ func TestVerifyForgedAnchor(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(finding{})); diff != "" {
 				t.Errorf("Verify findings mismatch (-want +got):\n%s\n%v", diff, rep.Findings)
 			}
+			// The report names a decision anchor it started after, for the
+			// command line to show.
+			for _, s := range rep.Streams {
+				if s.Stream == store.StreamDecisions && tt.stream == store.StreamDecisions && s.AnchorSeq == 0 {
+					t.Errorf("decisions report %+v names no anchor", s)
+				}
+			}
 			if rep.OK != (len(tt.want) == 0) {
 				t.Errorf("Report.OK = %v with findings %v", rep.OK, rep.Findings)
 			}

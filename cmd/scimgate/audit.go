@@ -53,7 +53,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, st, err := src.openExisting(ctx)
+	cfg, st, err := src.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -87,6 +87,16 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		tw.Flush()
 		fmt.Fprintln(stdout)
+		for _, s := range rep.Streams {
+			if s.AnchorSeq == 0 {
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: records up to seq %d were pruned by retention (the stream starts after its anchor there)\n", s.Stream, s.AnchorSeq)
+			if src.config != "" && cfg.Audit.Retention.Decisions == "" {
+				fmt.Fprintf(stdout, "%s: note: %s sets no audit.retention.decisions; if retention never ran on this store, the anchor was written to hide deleted records\n",
+					s.Stream, src.config)
+			}
+		}
 		for _, f := range rep.Findings {
 			fmt.Fprintln(stdout, f)
 		}
