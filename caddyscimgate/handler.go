@@ -2,6 +2,9 @@ package caddyscimgate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -44,6 +47,12 @@ type Handler struct {
 	app    *App
 	engine *engine.Engine
 	gate   *gateway.Gate
+	// streamKey, for a handler whose rules are its own and unnamed, is
+	// the key its open streams are decided again by after a reload: its
+	// rules' digest, not its name, which depends on the handlers' order
+	// ("caddy-2" may name other rules after a reload). Empty: the route
+	// name.
+	streamKey string
 }
 
 // CaddyModule implements caddy.Module.
@@ -84,6 +93,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
 		h.app.engines[h.Name] = h.engine
+		if !explicit {
+			h.streamKey = rulesKey(r)
+			h.app.engines[h.streamKey] = h.engine
+		}
 	}
 	id := h.app.identity
 	if !h.Policy {
@@ -91,6 +104,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.gate = h.app.gate(h.engine, id)
 	return nil
+}
+
+// rulesKey identifies an unnamed handler's rules across reloads: "rules "
+// and a digest of the rules without the name (no route name has a
+// space). A reload that keeps the rules keeps the key, whatever the
+// handler is called then; one that drops or changes them leaves the
+// streams they admitted without a decider, and they are cut.
+func rulesKey(r config.Route) string {
+	r.Name = ""
+	b, _ := json.Marshal(r)
+	sum := sha256.Sum256(b)
+	return "rules " + hex.EncodeToString(sum[:12])
 }
 
 // route is the handler's own rules as a route that admits any host and
@@ -150,7 +175,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// decision (its groups may have changed meanwhile).
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	defer h.gate.Streams.Track(gateway.Tracked{Decider: current{c: h.app.core, name: c.Decision.Route.Name},
+	key := c.Decision.Route.Name
+	if h.streamKey != "" {
+		key = h.streamKey
+	}
+	defer h.gate.Streams.Track(gateway.Tracked{Decider: current{c: h.app.core, name: key},
 		Principal: c.Principal, Request: req, Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: h.gate.Audit}, cancel)()
 	c = h.gate.Confirm(r.Context(), r.RemoteAddr, c)
 	vars.d = c.Decision

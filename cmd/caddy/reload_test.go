@@ -254,3 +254,69 @@ func TestCaddyReloadTightensOpenStreams(t *testing.T) {
 	case <-time.After(1500 * time.Millisecond):
 	}
 }
+
+// TestCaddyReloadUnnamedHandlersKeepTheirRules: unnamed handlers are
+// called caddy, caddy-2... in the order Caddy provisions them (routes
+// with longer paths first). A reload that adds one before another shifts
+// their names, not the rules an open stream is decided by: alice's
+// WebSocket, admitted by the rules that allow eng, stays open though
+// "caddy" now names the rules that allow ops. A reload that drops those
+// rules cuts it.
+func TestCaddyReloadUnnamedHandlersKeepTheirRules(t *testing.T) {
+	up := newUpstream(t)
+	caddyfile := func(c *caddyProc, paths ...string) string {
+		groups := map[string]string{"/a": "eng", "/longer": "ops"}
+		var blocks string
+		for _, path := range paths {
+			blocks += fmt.Sprintf(`	handle %s/* {
+		scimgate {
+			allow groups %s
+		}
+		reverse_proxy %s {
+			stream_close_delay 1m
+		}
+	}
+`, path, groups[path], up.URL)
+		}
+		return fmt.Sprintf(`{
+	admin %s
+	scimgate {
+		store sqlite:%s
+	}
+}
+%s {
+	handle /scim/v2/* {
+		scimgate_scim
+	}
+%s}
+`, c.admin, c.db, c.site, blocks)
+	}
+	c := startCaddy(t, func(c *caddyProc) { c.write("Caddyfile", caddyfile(c, "/a")) }) // eng is "caddy"
+	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
+	alice := scim.createUser(t, "alice@example.com")
+	scim.createGroup(t, "eng", alice)
+	scim.createGroup(t, "ops")
+	closed, closeWS := c.echoSocket(t, "/a/ws/echo", c.scimgate(t, "access-token", "create", "--user", "alice@example.com"), 1)
+	defer closeWS()
+
+	c.write("Caddyfile", caddyfile(c, "/a", "/longer")) // ops is "caddy" now, eng "caddy-2"
+	c.reload("Caddyfile")
+	select {
+	case <-closed:
+		t.Fatal("alice's WebSocket was cut by a reload that kept the rules that admitted her, under another name")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if st, _, body := c.do(t, "GET", "/a/x", bearer(c.scimgate(t, "access-token", "create", "--user", "alice@example.com")), ""); st != http.StatusOK {
+		t.Fatalf("alice on /a after the reload = %d %s, want 200", st, body)
+	}
+
+	c.write("Caddyfile", caddyfile(c, "/longer")) // the eng rules are gone
+	reloaded := time.Now()
+	c.reload("Caddyfile")
+	select {
+	case at := <-closed:
+		t.Logf("alice's WebSocket closed %v after the reload that dropped its rules", at.Sub(reloaded))
+	case <-time.After(3 * time.Second):
+		t.Fatal("alice's WebSocket is still open 3s after a reload that dropped the rules that admitted her")
+	}
+}
