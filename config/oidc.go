@@ -34,6 +34,12 @@ type OIDC struct {
 	Audiences []string `yaml:"jwt_audiences"`
 	// ClockSkew tolerated when checking token times; default 1m.
 	ClockSkew time.Duration `yaml:"clock_skew"`
+	// TokenAuthMethod is how the client authenticates at the token
+	// endpoint: client_secret_basic or client_secret_post, as registered
+	// with the provider. Empty: try basic, then post, and keep what
+	// worked (a forged callback before the first sign-in costs the
+	// provider two requests instead of one).
+	TokenAuthMethod string `yaml:"token_auth_method"`
 }
 
 // Sessions configures browser sessions.
@@ -115,6 +121,12 @@ func validateOIDC(o *OIDC, add func(path, msg, hint string)) {
 	}
 	if o.ClockSkew < 0 || o.ClockSkew > 10*time.Minute {
 		add("oidc.clock_skew", fmt.Sprintf("%s is out of range", o.ClockSkew), "between 0 and 10m; the default is 1m")
+	}
+	switch o.TokenAuthMethod {
+	case "", "client_secret_basic", "client_secret_post":
+	default:
+		add("oidc.token_auth_method", fmt.Sprintf("%q is not a method scimgate uses", o.TokenAuthMethod),
+			"client_secret_basic or client_secret_post, as the client is registered with the provider; leave it out to detect it")
 	}
 }
 

@@ -106,6 +106,7 @@ func TestValidateOIDC(t *testing.T) {
   scopes: [email]
   user_attribute: upn
   clock_skew: 1h
+  token_auth_method: private_key_jwt
 sessions: {cookie_name: "a b", cookie_domain: "localhost", idle: 10s, lifetime: 5s}`, []string{
 			`oidc.issuer: "idp.test" is not an http(s) URL`,
 			"oidc.client_id: is required",
@@ -114,6 +115,7 @@ sessions: {cookie_name: "a b", cookie_domain: "localhost", idle: 10s, lifetime: 
 			"oidc.scopes: must include openid",
 			`oidc.user_attribute: "upn" is not a user attribute`,
 			"oidc.clock_skew: 1h0m0s is out of range",
+			`oidc.token_auth_method: "private_key_jwt" is not a method scimgate uses`,
 			`sessions.cookie_name: "a b" is not a cookie name`,
 			`sessions.cookie_domain: "localhost" is not a domain`,
 			"sessions.idle: 10s is too short",

@@ -56,6 +56,7 @@ func TestCallbackEmailVerification(t *testing.T) {
 func TestCallbackOnce(t *testing.T) {
 	p := newFakeIdP(t)
 	s := idpService(t, p)
+	s.o.OIDC.TokenAuthMethod = "client_secret_basic" // pinned: one request per code
 	p.set(func(p *fakeIdP) { p.refuseCodes = true })
 	state, cookies := startSignIn(t, s, p, "/app/")
 	before := p.tokenCalls.Load()
@@ -136,22 +137,46 @@ func TestVerifyJWTIssuer(t *testing.T) {
 	}
 }
 
-// TestAuthStyle: the client secret goes in the form when the provider
-// lists that, else in the Authorization header.
+// TestAuthStyle: the client authenticates as configured, or detects the
+// method (the header first, then the form) when nothing is configured.
 func TestAuthStyle(t *testing.T) {
-	for _, tt := range []struct {
-		supported []string
-		want      oauth2.AuthStyle
-	}{
-		{nil, oauth2.AuthStyleInHeader},
-		{[]string{"client_secret_basic"}, oauth2.AuthStyleInHeader},
-		{[]string{"client_secret_basic", "client_secret_post"}, oauth2.AuthStyleInParams},
-		{[]string{"client_secret_post"}, oauth2.AuthStyleInParams},
-		{[]string{"private_key_jwt", "client_secret_post"}, oauth2.AuthStyleInParams},
-		{[]string{"private_key_jwt"}, oauth2.AuthStyleInHeader},
+	for configured, want := range map[string]oauth2.AuthStyle{
+		"":                    oauth2.AuthStyleAutoDetect,
+		"client_secret_basic": oauth2.AuthStyleInHeader,
+		"client_secret_post":  oauth2.AuthStyleInParams,
 	} {
-		if got := authStyle(tt.supported); got != tt.want {
-			t.Errorf("authStyle(%q) = %v, want %v", tt.supported, got, tt.want)
+		if got := authStyle(configured); got != want {
+			t.Errorf("authStyle(%q) = %v, want %v", configured, got, want)
 		}
+	}
+}
+
+// TestTokenAuthMethod: a provider that takes only the method its client
+// is registered with (Okta's client_secret_basic by default) signs people
+// in when nothing is configured, and when that method is configured; the
+// other method configured is refused by the provider.
+func TestTokenAuthMethod(t *testing.T) {
+	for _, tt := range []struct {
+		provider, configured string
+		want                 int
+	}{
+		{"client_secret_basic", "", http.StatusFound},
+		{"client_secret_post", "", http.StatusFound},
+		{"client_secret_basic", "client_secret_basic", http.StatusFound},
+		{"client_secret_post", "client_secret_post", http.StatusFound},
+		{"client_secret_basic", "client_secret_post", http.StatusBadGateway},
+	} {
+		t.Run(tt.provider+"/"+tt.configured, func(t *testing.T) {
+			p := newFakeIdP(t)
+			s := idpService(t, p)
+			s.o.OIDC.TokenAuthMethod = tt.configured
+			p.set(func(p *fakeIdP) {
+				p.authMethod, p.idClaims = tt.provider, map[string]any{"email": "victim@example.test"}
+			})
+			state, cookies := startSignIn(t, s, p, "/app/")
+			if w := callbackWith(s, state, "code", cookies); w.Code != tt.want {
+				t.Errorf("callback = %d, want %d", w.Code, tt.want)
+			}
+		})
 	}
 }

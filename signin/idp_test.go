@@ -30,6 +30,9 @@ type fakeIdP struct {
 	userinfo    map[string]any
 	nonce       string
 	refuseCodes bool // the token endpoint answers invalid_grant
+	// authMethod, when set, is the only client authentication the token
+	// endpoint takes, as a provider enforcing the registered method does.
+	authMethod string
 }
 
 func newFakeIdP(t *testing.T) *fakeIdP {
@@ -58,6 +61,12 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		_, _, basic := r.BasicAuth()
+		if (p.authMethod == "client_secret_basic" && !basic) || (p.authMethod == "client_secret_post" && (basic || r.PostFormValue("client_secret") == "")) {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
 		if p.refuseCodes {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,7 +268,6 @@ func (s *Service) discover(ctx context.Context) error {
 		EndSession string   `json:"end_session_endpoint"`
 		JWKS       string   `json:"jwks_uri"`
 		Algs       []string `json:"id_token_signing_alg_values_supported"`
-		AuthMeths  []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
 		return fail(fmt.Errorf("discover %s: no jwks_uri", o.Issuer),
@@ -278,7 +276,7 @@ func (s *Service) discover(ctx context.Context) error {
 	keys := newKeySet(meta.JWKS, s.o.Client, s.o.Now)
 	algs := acceptedAlgs(meta.Algs)
 	oauth := oauth2.Config{ClientID: o.ClientID, ClientSecret: s.secret, RedirectURL: o.RedirectURL, Endpoint: p.Endpoint(), Scopes: o.Scopes}
-	oauth.Endpoint.AuthStyle = authStyle(meta.AuthMeths)
+	oauth.Endpoint.AuthStyle = authStyle(o.TokenAuthMethod)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.oauth = oauth
@@ -291,17 +289,20 @@ func (s *Service) discover(ctx context.Context) error {
 	return nil
 }
 
-// authStyle is how the client authenticates at the token endpoint: in
-// the form (client_secret_post) when the provider lists it, else in the
-// Authorization header (client_secret_basic, the default of OpenID
-// Connect Discovery). Never both in turn: oauth2's auto-detection would
-// retry every refused code, so that anyone could make the gateway call
-// the provider twice per forged callback.
-func authStyle(supported []string) oauth2.AuthStyle {
-	if slices.Contains(supported, "client_secret_post") {
+// authStyle is how the client authenticates at the token endpoint:
+// oidc.token_auth_method, or oauth2's detection, which tries the
+// Authorization header (client_secret_basic) and then the form, and keeps
+// what worked. Providers list both methods in discovery and still refuse
+// the one a client is not registered with (Okta, Authelia), so discovery
+// cannot choose.
+func authStyle(configured string) oauth2.AuthStyle {
+	switch configured {
+	case "client_secret_basic":
+		return oauth2.AuthStyleInHeader
+	case "client_secret_post":
 		return oauth2.AuthStyleInParams
 	}
-	return oauth2.AuthStyleInHeader
+	return oauth2.AuthStyleAutoDetect
 }
 
 // acceptedAlgs are the signature algorithms the provider says it signs ID
