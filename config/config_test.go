@@ -320,6 +320,12 @@ func TestValidate(t *testing.T) {
 		{"spoe runtime API without agent", func(c *Config) { c.SPOE.RuntimeAPI = "/run/h.sock" }, []string{"spoe.runtime_api"}},
 		{"spoe frame size", func(c *Config) { c.SPOE = SPOE{Listen: ":1", MaxFrameSize: 255} }, []string{"spoe.max_frame_size"}},
 		{"haproxy maps", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "/run/h.sock", "/etc/haproxy/scimgate" }, nil},
+		{"haproxy maps jwt cookie", func(c *Config) {
+			c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir, c.HAProxyMaps.JWTCookie = "/run/h.sock", "/etc/haproxy/scimgate", "__Host-scimgate_jwt"
+		}, nil},
+		{"haproxy maps jwt cookie not a name", func(c *Config) {
+			c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir, c.HAProxyMaps.JWTCookie = "/run/h.sock", "/etc/haproxy/scimgate", "a b"
+		}, []string{"haproxy_maps.jwt_cookie"}},
 		{"haproxy maps dir relative", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "127.0.0.1:9999", "maps" }, []string{"haproxy_maps.dir"}},
 		{"haproxy maps dir without runtime API", func(c *Config) { c.HAProxyMaps.Dir = "/etc/haproxy/scimgate" }, []string{"haproxy_maps.runtime_api"}},
 		{"haproxy maps bad runtime API", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "admin.sock", "/m" }, []string{"haproxy_maps.runtime_api"}},

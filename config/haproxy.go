@@ -79,6 +79,11 @@ type HAProxyMaps struct {
 	// last successful sync; past it the documented haproxy.cfg denies
 	// every request. Default 30s; at least twice drift_every.
 	MaxStale time.Duration `yaml:"max_stale"`
+	// JWTCookie names the cookie with the session's JWT that sign-in sets
+	// and haproxy.cfg reads; default "scimgate_jwt". Over https without
+	// sessions.cookie_domain, "__Host-scimgate_jwt" keeps other hosts from
+	// planting one (haproxy.cfg must then read that name).
+	JWTCookie string `yaml:"jwt_cookie"`
 }
 
 // Enabled reports whether map sync is configured.
@@ -99,6 +104,9 @@ func validateHAProxyMaps(m HAProxyMaps, add func(path, msg, hint string)) {
 	}
 	if m.DriftEvery <= 0 {
 		add("haproxy_maps.drift_every", fmt.Sprintf("%v is not positive", m.DriftEvery), "for example 10s")
+	}
+	if strings.ContainsAny(m.JWTCookie, " \t\r\n;,=\"") {
+		add("haproxy_maps.jwt_cookie", fmt.Sprintf("%q is not a cookie name", m.JWTCookie), `for example "scimgate_jwt", or "__Host-scimgate_jwt" over https`)
 	}
 	if m.MaxStale < 2*m.DriftEvery {
 		add("haproxy_maps.max_stale", fmt.Sprintf("%v is less than twice drift_every (%v)", m.MaxStale, m.DriftEvery), "each read-back renews HAProxy's deadline; for example 30s with drift_every 10s")

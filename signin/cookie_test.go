@@ -178,27 +178,30 @@ routes:
 	}
 }
 
-// TestJWTCookieName: the session's JWT cookie, on which HAProxy's
-// map-sync configuration admits a browser alone, is prefixed as the
-// session cookie is: a __Host- cookie over https without a cookie domain,
-// so that no sibling host can plant its own.
+// TestJWTCookieName: the session's JWT cookie is set under the name
+// configured (haproxy_maps.jwt_cookie), which haproxy.cfg reads: never
+// renamed behind it. A __Host- or __Secure- name the browser would refuse
+// where it is set is a configuration error.
 func TestJWTCookieName(t *testing.T) {
-	for _, tt := range []struct{ public, domain, want string }{
-		{"https://gate.example.test", "", "__Host-scimgate_jwt"},
-		{"https://gate.example.test", ".example.test", "scimgate_jwt"},
-		{"http://127.0.0.1:8080", "", "scimgate_jwt"},
+	for _, tt := range []struct{ public, domain, name, want string }{
+		{"https://gate.example.test", "", "scimgate_jwt", "scimgate_jwt"},
+		{"https://gate.example.test", "", "__Host-scimgate_jwt", "__Host-scimgate_jwt"},
+		{"https://gate.example.test", ".example.test", "__Host-scimgate_jwt", ""},
+		{"http://127.0.0.1:8080", "", "__Host-scimgate_jwt", ""},
+		{"http://127.0.0.1:8080", "", "__Secure-scimgate_jwt", ""},
+		{"http://127.0.0.1:8080", "", "scimgate_jwt", "scimgate_jwt"},
 	} {
 		pub, _ := url.Parse(tt.public)
 		s, err := New(Options{
 			OIDC:      &config.OIDC{Issuer: "https://idp.test", ClientID: "c", RedirectURL: tt.public + "/.scimgate/callback"},
 			Sessions:  config.Sessions{CookieName: "scimgate_session", CookieDomain: tt.domain},
-			PublicURL: pub, SessionJWT: &minted{}, SessionJWTCookie: "scimgate_jwt",
+			PublicURL: pub, SessionJWT: &minted{}, SessionJWTCookie: tt.name,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := s.JWTCookieName(); got != tt.want {
-			t.Errorf("%s, cookie domain %q: JWTCookieName() = %q, want %q", tt.public, tt.domain, got, tt.want)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("%s, domain %q: %s accepted, want an error", tt.public, tt.domain, tt.name)
+		case tt.want != "" && (err != nil || s.JWTCookieName() != tt.want):
+			t.Errorf("%s, domain %q: %s: %v, want it set as %s", tt.public, tt.domain, tt.name, err, tt.want)
 		}
 	}
 }

@@ -150,14 +150,8 @@ func New(o Options) (*Service, error) {
 	if o.Sessions.CookieName, err = sessionCookieName(o.Sessions, o.PublicURL); err != nil {
 		return nil, err
 	}
-	if o.SessionJWTCookie != "" {
-		// HAProxy admits a browser on this cookie alone: it must be as
-		// hard to plant as the session cookie.
-		js := o.Sessions
-		js.CookieName = o.SessionJWTCookie
-		if o.SessionJWTCookie, err = sessionCookieName(js, o.PublicURL); err != nil {
-			return nil, err
-		}
+	if err := prefixOK(o.SessionJWTCookie, o.Sessions.CookieDomain, o.PublicURL); err != nil {
+		return nil, fmt.Errorf("haproxy_maps.jwt_cookie: %w", err)
 	}
 	return &Service{o: o, secret: secret, callbackURL: cb, callbackPath: cb.Path, sealer: sl}, nil
 }
@@ -167,8 +161,21 @@ func New(o Options) (*Service, error) {
 func (s *Service) CookieName() string { return s.o.Sessions.CookieName }
 
 // JWTCookieName is the name the session's JWT cookie (Options.SessionJWTCookie)
-// is set under, prefixed as the session cookie is.
+// is set under.
 func (s *Service) JWTCookieName() string { return s.o.SessionJWTCookie }
+
+// prefixOK reports a cookie name whose __Host- or __Secure- prefix the
+// browser would refuse, where the cookie is set.
+func prefixOK(name, domain string, public *url.URL) error {
+	https := public != nil && public.Scheme == "https"
+	switch {
+	case strings.HasPrefix(name, "__Host-") && (!https || domain != ""):
+		return fmt.Errorf("%q: browsers take a __Host- cookie only over https and without a domain (sessions.cookie_domain %q, public URL %s)", name, domain, public)
+	case strings.HasPrefix(name, "__Secure-") && !https:
+		return fmt.Errorf("%q: browsers take a __Secure- cookie only over https (public URL %s)", name, public)
+	}
+	return nil
+}
 
 // sessionCookieName is the name of the session cookie. Over https, and
 // unless it must reach other hosts (sessions.cookie_domain), it is a
@@ -178,17 +185,13 @@ func (s *Service) JWTCookieName() string { return s.o.SessionJWTCookie }
 // cookie in a victim's browser and have the victim act as the attacker.
 // A name the operator prefixed is kept, if the browser will take it.
 func sessionCookieName(s config.Sessions, public *url.URL) (string, error) {
-	https := public != nil && public.Scheme == "https"
-	name := s.CookieName
-	switch {
-	case strings.HasPrefix(name, "__Host-") && (!https || s.CookieDomain != ""):
-		return "", fmt.Errorf("sessions.cookie_name %q: browsers take a __Host- cookie only over https and without a domain (sessions.cookie_domain %q, public URL %s)", name, s.CookieDomain, public)
-	case strings.HasPrefix(name, "__Secure-") && !https:
-		return "", fmt.Errorf("sessions.cookie_name %q: browsers take a __Secure- cookie only over https (public URL %s)", name, public)
-	case https && s.CookieDomain == "" && !strings.HasPrefix(name, "__"):
-		return "__Host-" + name, nil
+	if err := prefixOK(s.CookieName, s.CookieDomain, public); err != nil {
+		return "", fmt.Errorf("sessions.cookie_name %w", err)
 	}
-	return name, nil
+	if public != nil && public.Scheme == "https" && s.CookieDomain == "" && !strings.HasPrefix(s.CookieName, "__") {
+		return "__Host-" + s.CookieName, nil
+	}
+	return s.CookieName, nil
 }
 
 // CallbackPath is the path of the redirect URL.

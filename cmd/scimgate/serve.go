@@ -281,7 +281,7 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		}
 		signIn, err = signin.New(signin.Options{
 			OIDC: cfg.OIDC, Sessions: cfg.Sessions, PublicURL: pub, Dir: a.dir, Snapshots: a.live, Log: log,
-			SessionJWT: jwtCookie, SessionJWTCookie: mapsync.DefaultCookieName, StateKey: stateKey,
+			SessionJWT: jwtCookie, SessionJWTCookie: jwtCookieName(cfg.HAProxyMaps), StateKey: stateKey,
 		})
 		if err != nil {
 			return fail(err)
@@ -289,12 +289,10 @@ func newApp(ctx context.Context, cfg *config.Config, configPath, publicURL strin
 		authOpts = authn.Options{CookieName: signIn.CookieName(), Idle: cfg.Sessions.Idle, JWTs: signIn, Touch: a.dir.TouchSessions}
 		if jwtCookie != nil {
 			authOpts.JWTCookieName = signIn.JWTCookieName()
-			if name := signIn.JWTCookieName(); name != mapsync.DefaultCookieName {
-				// The example haproxy.cfg reads scimgate_jwt; over https
-				// without a cookie domain the cookie is prefixed so that no
-				// sibling host can plant one.
-				log.Warn("the session JWT cookie is set as "+name+": haproxy.cfg must read req.cook("+name+") where examples/haproxy/mapsync/haproxy.cfg reads req.cook(scimgate_jwt)",
-					"cookie", name, "see", "docs/haproxy.md")
+			if name := signIn.JWTCookieName(); pub.Scheme == "https" && cfg.Sessions.CookieDomain == "" && !strings.HasPrefix(name, "__Host-") {
+				// HAProxy admits a browser on this cookie alone.
+				log.Warn("the session JWT cookie "+name+" could be planted by another host under the same domain: set haproxy_maps.jwt_cookie to __Host-"+name+
+					" and read that name in haproxy.cfg", "cookie", name, "see", "docs/haproxy.md")
 			}
 			if name := signIn.CookieName(); name != cfg.Sessions.CookieName {
 				// HAProxy's configuration names the cookies it keeps from
@@ -427,4 +425,16 @@ func printBanner(w io.Writer, base, tenant, secret, configPath string, tenants [
 		"    -d '{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"alice@example.com\",\"active\":true}' \\\n"+
 		"    %s/Users\n", base)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $SCIM_TOKEN\" '%s/Users?filter=userName%%20eq%%20%%22alice@example.com%%22'\n\n", base)
+}
+
+// jwtCookieName is the cookie sign-in sets the session's JWT in for
+// HAProxy's map-sync configuration; "" when map sync is off.
+func jwtCookieName(m config.HAProxyMaps) string {
+	switch {
+	case !m.Enabled():
+		return ""
+	case m.JWTCookie != "":
+		return m.JWTCookie
+	}
+	return mapsync.DefaultCookieName
 }
