@@ -119,3 +119,46 @@ func TestStreamCutAudited(t *testing.T) {
 		t.Errorf("audited %q, want %q", a.got, want)
 	}
 }
+
+// hookDecider refuses, after running hook: what happens to the stream
+// while it is being decided again.
+type hookDecider struct{ hook func() }
+
+func (d hookDecider) Decide(engine.Principal, engine.Request) engine.Decision {
+	d.hook()
+	return engine.Decision{Reason: engine.ReasonUserInactive}
+}
+
+// TestStreamCutOnce: a stream is cut and recorded once, also when two
+// rechecks refuse it at the same time, and not at all when it ended while
+// it was being decided again.
+func TestStreamCutOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		during  func(s *gateway.Streams, done func())
+		records int
+	}{
+		{"another recheck cuts it first", func(s *gateway.Streams, _ func()) { s.Recheck() }, 1},
+		{"it ends meanwhile", func(_ *gateway.Streams, done func()) { done() }, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &auditor{}
+			s := gateway.NewStreams(nil)
+			var done func()
+			nested := false
+			d := hookDecider{hook: func() {
+				if !nested {
+					nested = true
+					tt.during(s, done)
+				}
+			}}
+			cancels := 0
+			done = s.Track(gateway.Tracked{Decider: d, Adapter: "proxy", Remote: "192.0.2.1:1", Audit: a},
+				func(error) { cancels++ })
+			s.Recheck()
+			if len(a.got) != tt.records || cancels != tt.records {
+				t.Errorf("recorded %q and cancelled %d times, want %d of each", a.got, cancels, tt.records)
+			}
+		})
+	}
+}

@@ -99,11 +99,17 @@ func (s *Streams) Recheck() int {
 		if d.Allow {
 			continue
 		}
-		st.cancel(ErrAccessRevoked)
-		cut++
+		// Cut once, and only what is still open: another Recheck may have
+		// cut it meanwhile, or the request ended on its own.
 		s.mu.Lock()
+		_, open := s.m[st]
 		delete(s.m, st)
 		s.mu.Unlock()
+		if !open {
+			continue
+		}
+		st.cancel(ErrAccessRevoked)
+		cut++
 		if st.Audit != nil {
 			st.Audit.Record(st.Adapter+"-cut", st.Remote, st.Principal, st.Request, d)
 		}
