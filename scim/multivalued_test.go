@@ -201,3 +201,29 @@ func patchOps(t testing.TB, ops ...map[string]any) []PatchOp {
 	}
 	return mustParsePatch(t, schema.UserType, string(b))
 }
+
+// TestApplyPatchRemoveFilteredMany: a value filter that selects every
+// other value of a long list removes them all and keeps the others in
+// order.
+func TestApplyPatchRemoveFilteredMany(t *testing.T) {
+	const n = 20_000
+	doc := manyEmails(n)
+	for i, e := range doc["emails"].([]any) {
+		if i%2 == 1 {
+			e.(map[string]any)["type"] = "home"
+		}
+	}
+	out, err := ApplyPatch(schema.UserType, doc, patchOps(t, map[string]any{"op": "remove", "path": `emails[type eq "work"]`}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := out["emails"].([]any)
+	if len(kept) != n/2 {
+		t.Fatalf("%d addresses kept, want %d", len(kept), n/2)
+	}
+	for i, e := range kept {
+		if want := fmt.Sprintf("u%d@x.org", 2*i+1); e.(map[string]any)["value"] != want {
+			t.Fatalf("kept[%d] = %v, want %s", i, e, want)
+		}
+	}
+}

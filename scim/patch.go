@@ -339,12 +339,23 @@ func (pa *patcher) filtered(op string, c map[string]any, p *filter.Path, value a
 			// applyMembers), which this path serves without an editor.
 			return Errorf(CodeNoTarget, "no value of %s matches %s", a.Name, p.String())
 		}
-		for j := len(hits) - 1; j >= 0; j-- {
-			if p.Sub != nil {
-				delete(elem(hits[j]), p.Sub.Name)
-			} else {
-				list = append(list[:hits[j]], list[hits[j]+1:]...)
+		if p.Sub != nil {
+			for _, i := range hits {
+				delete(elem(i), p.Sub.Name)
 			}
+		} else {
+			// One pass: removing each hit by shifting the rest would cost
+			// the list's length for every hit.
+			kept, h := list[:0], 0
+			for i, e := range list {
+				if h < len(hits) && hits[h] == i {
+					h++
+					continue
+				}
+				kept = append(kept, e)
+			}
+			clear(list[len(kept):])
+			list = kept
 		}
 		setOrDelete(c, a.Name, compact(list))
 		return nil
