@@ -281,7 +281,7 @@ func (a *Authenticator) flush(ctx context.Context) {
 	cutoff := a.o.Now().Add(-a.o.Idle)
 	a.seen.Range(func(k, v any) bool {
 		if v.(time.Time).Before(cutoff) {
-			a.seen.Delete(k)
+			a.seen.CompareAndDelete(k, v) // not a use stored meanwhile
 		}
 		return true
 	})
