@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"sync"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,11 @@ type core struct {
 	dir     *directory.Service
 	live    *snapshot.Live
 	streams *gateway.Streams
+	ctx     context.Context // ends when the core is destructed
 	cancel  context.CancelFunc
+	// purge starts the purge of ended sessions once, when a
+	// configuration first starts (not when one is only validated).
+	purge sync.Once
 	// engines are the deciders of the configuration started last, by
 	// route name: open streams are decided again by the rules in force,
 	// not those they were admitted by, across reloads.
@@ -220,9 +225,8 @@ func openCore(path string, cfg config.Config, log *slog.Logger) (*core, error) {
 		return nil, err
 	}
 	c := &core{st: st, dir: directory.New(st, directory.Options{Logger: log, MaxResults: cfg.SCIM.MaxResults}),
-		live: live, streams: gateway.NewStreams(log), cancel: cancel}
+		live: live, streams: gateway.NewStreams(log), ctx: ctx, cancel: cancel}
 	go c.streams.Watch(ctx, live.Subscribe())
-	go c.dir.RunSessionPurge(ctx, time.Hour)
 	log.Info("scimgate store opened", "store", path)
 	return c, nil
 }
@@ -315,6 +319,7 @@ func (a *App) Start() error {
 	a.published = &m
 	a.replaced = a.core.engines.Swap(a.published)
 	a.core.streams.Recheck()
+	a.core.purge.Do(func() { go a.core.dir.RunSessionPurge(a.core.ctx, time.Hour) })
 	return nil
 }
 
