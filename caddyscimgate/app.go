@@ -15,8 +15,8 @@ import (
 	"os"
 	"reflect"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
