@@ -401,7 +401,7 @@ func TestPurgeSessions(t *testing.T) {
 	f.clock.Advance(2 * time.Hour) // expiredLately ended an hour ago
 
 	before := len(f.changes(t))
-	n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor))
+	n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor), 100)
 	if err != nil || n != 2 {
 		t.Fatalf("PurgeSessions = %d, %v; want the 2 sessions that ended over a day ago", n, err)
 	}
@@ -423,7 +423,7 @@ func TestPurgeSessions(t *testing.T) {
 	if want := slices.Sorted(slices.Values([]string{expiredLongAgo, revokedLongAgo})); !slices.Equal(purged, want) {
 		t.Errorf("delete events for %v, want %v", purged, want)
 	}
-	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor)); err != nil || n != 0 {
+	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor), 100); err != nil || n != 0 {
 		t.Errorf("a second PurgeSessions = %d, %v; want 0", n, err)
 	}
 }
@@ -451,7 +451,7 @@ func TestPurgedSessionLeavesSnapshot(t *testing.T) {
 		t.Fatal("the new session is not in the snapshot")
 	}
 	f.clock.Advance(26 * time.Hour)
-	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor)); err != nil || n != 1 {
+	if n, err := f.dir.PurgeSessions(ctx, f.clock.Now().Add(-directory.SessionsKeptFor), 100); err != nil || n != 1 {
 		t.Fatalf("PurgeSessions = %d, %v; want 1", n, err)
 	}
 	if err := live.Sync(ctx); err != nil {
@@ -459,5 +459,25 @@ func TestPurgedSessionLeavesSnapshot(t *testing.T) {
 	}
 	if _, ok := live.Current().Session(sess.ID); ok {
 		t.Error("the purged session is still in the snapshot")
+	}
+}
+
+// TestPurgeSessionsLimit: one purge deletes at most its limit; the next
+// takes the rest.
+func TestPurgeSessionsLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.user(t, "alice")
+	for range 3 {
+		if _, _, err := f.dir.CreateSession(ctx, directory.NewSession{TenantID: f.c.TenantID, UserID: alice, Lifetime: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(48 * time.Hour)
+	cutoff := f.clock.Now().Add(-directory.SessionsKeptFor)
+	for i, want := range []int{2, 1, 0} {
+		if n, err := f.dir.PurgeSessions(ctx, cutoff, 2); err != nil || n != want {
+			t.Errorf("purge %d = %d, %v; want %d", i+1, n, err, want)
+		}
 	}
 }

@@ -128,14 +128,14 @@ func (s *Service) revokeSession(ctx context.Context, tx store.Tx, sess store.Ses
 // it.
 const SessionsKeptFor = 24 * time.Hour
 
-// PurgeSessions deletes the sessions that ended (expired or revoked)
-// before before, in transactions of at most a thousand, each with a
-// change event per session (op delete, by actor "retention"), which
-// takes it out of every snapshot. It returns how many it deleted.
-func (s *Service) PurgeSessions(ctx context.Context, before time.Time) (int, error) {
-	const batch = 1000
+// PurgeSessions deletes at most limit sessions that ended (expired or
+// revoked) before before, in transactions of at most a thousand, each
+// with a change event per session (op delete, by actor "retention"),
+// which takes it out of every snapshot. It returns how many it deleted.
+func (s *Service) PurgeSessions(ctx context.Context, before time.Time, limit int) (int, error) {
 	total := 0
-	for {
+	for total < limit {
+		batch := min(1000, limit-total)
 		n := 0
 		err := s.update(ctx, func(tx store.Tx) error {
 			gone, err := tx.PurgeSessions(ctx, before, batch)
@@ -159,7 +159,13 @@ func (s *Service) PurgeSessions(ctx context.Context, before time.Time) (int, err
 			return total, nil
 		}
 	}
+	return total, nil
 }
+
+// purgePerRun bounds one run of RunSessionPurge: the first one after an
+// upgrade may find every session ever ended, and each deleted session is
+// a change event that audit exports deliver.
+const purgePerRun = 20_000
 
 // RunSessionPurge purges the sessions that ended more than
 // SessionsKeptFor ago, now and then every interval, until ctx ends.
@@ -167,7 +173,7 @@ func (s *Service) RunSessionPurge(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := s.PurgeSessions(ctx, s.now().Add(-SessionsKeptFor))
+		n, err := s.PurgeSessions(ctx, s.now().Add(-SessionsKeptFor), purgePerRun)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("purge ended sessions", "err", err)
