@@ -322,11 +322,19 @@ func TestVerifySessionExpiry(t *testing.T) {
 // delete nothing more.
 func TestDeactivateEndsSessions(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // before the store closes
 	alice := f.user(t, "alice")
 	bob := f.user(t, "bob")
 	mine := f.giveCreds(t, "alice", alice, 1, 2, false)
 	theirs := f.giveCreds(t, "bob", bob, 1, 1, false)
+	live, err := snapshot.Start(ctx, f.st, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Current().Session(mine.sessions[0]); !ok {
+		t.Fatal("alice's session is not in the snapshot")
+	}
 	active := func(v string) string {
 		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":` + v + `}]}`
 	}
@@ -341,6 +349,17 @@ func TestDeactivateEndsSessions(t *testing.T) {
 		if _, ok := f.dir.VerifySession(ctx, cookie); ok {
 			t.Error("a session cookie of deactivated alice still verifies")
 		}
+	}
+	if err := live.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range mine.sessions {
+		if _, ok := live.Current().Session(id); ok {
+			t.Errorf("alice's session %s is still in the snapshot after her deactivation", id)
+		}
+	}
+	if _, ok := live.Current().Session(theirs.sessions[0]); !ok {
+		t.Error("bob's session left the snapshot with alice's deactivation")
 	}
 	if tks, ss, _ := storedCreds(t, f.st, f.c.TenantID, bob, theirs); !slices.Equal(tks, theirs.tokens) || !slices.Equal(ss, theirs.sessions) {
 		t.Errorf("bob's credentials after deactivating alice: tokens %v sessions %v", tks, ss)
