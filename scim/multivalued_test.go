@@ -139,15 +139,7 @@ func TestApplyPatchRemoveManyValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept := out["emails"].([]any)
-	if len(kept) != n/2 {
-		t.Fatalf("%d addresses kept, want %d", len(kept), n/2)
-	}
-	for i, e := range kept {
-		if want := fmt.Sprintf("u%d@x.org", 2*i+1); e.(map[string]any)["value"] != want {
-			t.Fatalf("kept[%d] = %v, want %s", i, e, want)
-		}
-	}
+	checkOddKept(t, out, n)
 }
 
 // TestApplyPatchWorkBounded: a PATCH whose operations would walk long
@@ -217,7 +209,14 @@ func TestApplyPatchRemoveFilteredMany(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept := out["emails"].([]any)
+	checkOddKept(t, out, n)
+}
+
+// checkOddKept checks that of manyEmails(n) the odd addresses are left,
+// in order.
+func checkOddKept(t *testing.T, out map[string]any, n int) {
+	t.Helper()
+	kept, _ := out["emails"].([]any)
 	if len(kept) != n/2 {
 		t.Fatalf("%d addresses kept, want %d", len(kept), n/2)
 	}
