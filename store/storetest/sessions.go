@@ -83,4 +83,60 @@ func testSessions(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	testPurgeSessions(t, s, tn.ID)
+}
+
+// testPurgeSessions: PurgeSessions deletes, up to its limit, the sessions
+// that expired or were revoked before the cutoff, and returns them whole.
+func testPurgeSessions(t *testing.T, s store.Store, tenant int64) {
+	ctx := context.Background()
+	cutoff := t0.Add(100 * time.Hour)
+	mk := func(id string, expires, revoked time.Time) store.Session {
+		return store.Session{ID: id, TenantID: tenant, UserID: "u9", Hash: []byte{9}, Created: t0, LastSeen: t0, Expires: expires, Revoked: revoked}
+	}
+	sessions := []store.Session{
+		mk("p1", cutoff.Add(-time.Hour), time.Time{}),            // expired before: purged
+		mk("p2", cutoff.Add(time.Hour), cutoff.Add(-time.Hour)),  // revoked before: purged
+		mk("p3", cutoff.Add(-time.Minute), time.Time{}),          // expired before: purged, once the limit allows
+		mk("k1", cutoff.Add(time.Hour), time.Time{}),             // live
+		mk("k2", cutoff.Add(time.Hour), cutoff.Add(time.Minute)), // revoked after
+		mk("k3", cutoff, time.Time{}),                            // expires at the cutoff: not before it
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, x := range sessions {
+			if err := tx.PutSession(ctx, x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var purged []string
+	for _, limit := range []int{2, 10, 10} {
+		update(t, s, func(tx store.Tx) error {
+			got, err := tx.PurgeSessions(ctx, cutoff, limit)
+			if len(got) > limit {
+				t.Errorf("PurgeSessions(limit %d) returned %d sessions", limit, len(got))
+			}
+			for _, x := range got {
+				if x.UserID == "" || x.TenantID != tenant || x.Expires.IsZero() {
+					t.Errorf("PurgeSessions returned %+v, want the whole session", x)
+				}
+				purged = append(purged, x.ID)
+			}
+			return err
+		})
+	}
+	sort.Strings(purged)
+	// s3, left from above, expired an hour after t0.
+	if fmt.Sprint(purged) != "[p1 p2 p3 s3]" {
+		t.Errorf("PurgeSessions purged %v, want [p1 p2 p3 s3]", purged)
+	}
+	view(t, s, func(tx store.ReadTx) error {
+		for _, id := range []string{"k1", "k2", "k3"} {
+			if _, err := tx.Session(ctx, id); err != nil {
+				t.Errorf("Session(%s) after the purge: %v, want it kept", id, err)
+			}
+		}
+		return nil
+	})
 }
