@@ -121,8 +121,16 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 // another caller fetched since, else freshly fetched ones unless the last
 // fetch began less than keyRefreshEvery ago, else seen (nil when there
 // are none, with errNoKeys or the fetch's error).
+//
+// A caller that holds keys does not wait behind a fetch under way: it
+// verifies with them (a provider that hangs would otherwise hold every
+// verification for the HTTP client's timeout).
 func (k *keySet) refresh(ctx context.Context, seen *[]jose.JSONWebKey) (*[]jose.JSONWebKey, error) {
-	k.mu.Lock()
+	if seen == nil {
+		k.mu.Lock()
+	} else if !k.mu.TryLock() {
+		return seen, errNoKeys
+	}
 	defer k.mu.Unlock()
 	if cur := k.keys.Load(); cur != seen {
 		return cur, nil

@@ -207,3 +207,65 @@ func TestCheckTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestKeySetFetchDoesNotBlock: while one verification fetches keys from a
+// provider that hangs, others verify with the keys held rather than wait,
+// also those whose token names a key not held (they would have waited for
+// the fetch, and every such token would have queued behind it).
+func TestKeySetFetchDoesNotBlock(t *testing.T) {
+	p := &provider{keys: map[string]*ecdsa.PrivateKey{}}
+	p.add(t, "k1")
+	release := make(chan struct{})
+	var requests sync.WaitGroup
+	requests.Add(2) // the first fetch, and the one that hangs
+	var n int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		hang, counted := n > 1, n <= 2
+		mu.Unlock()
+		if counted {
+			requests.Done()
+		}
+		if hang {
+			<-release
+		}
+		p.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer close(release)
+	var clockMu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	ks := newKeySet(srv.URL, srv.Client(), clock)
+	ctx := context.Background()
+	good := p.sign(t, "k1", nil)
+	if _, err := ks.VerifySignature(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	clockMu.Lock()
+	now = now.Add(keyMaxAge + time.Second) // the keys held are due for a fetch
+	clockMu.Unlock()
+	go func() { _, _ = ks.VerifySignature(ctx, good) }() // fetches, and hangs
+	requests.Wait()
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tt := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"a good token", good, true},
+		{"a token naming a key not held (a rotation, or a forgery)", p.sign(t, "k9", stranger), false},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := ks.VerifySignature(ctx, tt.raw); done <- err }()
+		select {
+		case err := <-done:
+			if (err == nil) != tt.ok {
+				t.Errorf("%s beside a hanging fetch: %v, want ok=%v", tt.name, err, tt.ok)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s waited behind a fetch from a provider that hangs", tt.name)
+		}
+	}
+}
