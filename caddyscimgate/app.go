@@ -73,8 +73,8 @@ type App struct {
 	// their own, part of the policy version recorded at Start. Caddy
 	// provisions the modules of a configuration one at a time.
 	rules []config.Route
-	// engines are the handlers' deciders by route name, published to the
-	// core when this configuration starts.
+	// engines are the handlers' deciders by stream key (Handler.streamKey),
+	// published to the core when this configuration starts.
 	engines map[string]*engine.Engine
 	// published is what Start put in the core, replaced what was there:
 	// a configuration that fails to start after this one's Start gives
@@ -101,8 +101,9 @@ type core struct {
 	// configuration first starts (not when one is only validated).
 	purge sync.Once
 	// engines are the deciders of the configuration started last, by
-	// route name: open streams are decided again by the rules in force,
-	// not those they were admitted by, across reloads.
+	// route name or an unnamed handler's rules digest: open streams are
+	// decided again by the rules in force, not those they were admitted
+	// by, across reloads.
 	engines atomic.Pointer[map[string]*engine.Engine]
 }
 

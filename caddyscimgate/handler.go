@@ -47,11 +47,11 @@ type Handler struct {
 	app    *App
 	engine *engine.Engine
 	gate   *gateway.Gate
-	// streamKey, for a handler whose rules are its own and unnamed, is
-	// the key its open streams are decided again by after a reload: its
-	// rules' digest, not its name, which depends on the handlers' order
-	// ("caddy-2" may name other rules after a reload). Empty: the route
-	// name.
+	// streamKey, for a handler whose rules are its own, is the key its
+	// engine is published under and its open streams are decided again by
+	// after a reload: its name, or when it has none its rules' digest (the
+	// name it is given depends on the handlers' order: "caddy-2" may name
+	// other rules after a reload). Empty: the decision's route name.
 	streamKey string
 }
 
@@ -92,11 +92,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 		h.engine = engine.New(h.app.core.live, p, engine.Options{MaxSnapshotAge: h.app.cfg.Gateway.MaxSnapshotAge, Logger: h.app.log})
-		h.app.engines[h.Name] = h.engine
+		h.streamKey = h.Name
 		if !explicit {
 			h.streamKey = rulesKey(r)
-			h.app.engines[h.streamKey] = h.engine
 		}
+		h.app.engines[h.streamKey] = h.engine
 	}
 	id := h.app.identity
 	if !h.Policy {
