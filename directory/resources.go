@@ -264,7 +264,7 @@ func (s *Service) write(ctx context.Context, tx store.Tx, c Caller, rt *schema.R
 	if ed != nil {
 		ev.Edges, ev.Detail = ed.edges, ed.detail()
 	}
-	if rt == schema.UserType && active(before) && !active(next) {
+	if rt == schema.UserType && r.Active && !nr.Active {
 		// Deactivation ends the user's browser sessions, in the same
 		// transaction: suspending an account is how an incident starts,
 		// and a session stolen before must not come back with a
@@ -284,10 +284,6 @@ func (s *Service) write(ctx context.Context, tx store.Tx, c Caller, rt *schema.R
 	*r = *nr
 	return nil
 }
-
-// active reports whether a user document is active: "active" absent
-// counts as true, as the engine reads it.
-func active(doc map[string]any) bool { return doc["active"] != false }
 
 // Delete removes a resource with its memberships and records a tombstone
 // event listing the removed edges.

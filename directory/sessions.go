@@ -173,12 +173,13 @@ func (s *Service) RunSessionPurge(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := s.PurgeSessions(ctx, s.now().Add(-SessionsKeptFor), purgePerRun)
+		before := s.now().Add(-SessionsKeptFor)
+		n, err := s.PurgeSessions(ctx, before, purgePerRun)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("purge ended sessions", "err", err)
 		case n > 0:
-			s.log.Info("ended sessions purged", "sessions", n, "ended_before", s.now().Add(-SessionsKeptFor).UTC().Format(time.RFC3339))
+			s.log.Info("ended sessions purged", "sessions", n, "ended_before", before.UTC().Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():
