@@ -79,25 +79,22 @@ func (e Entry) Text() string {
 // safe quotes a value that anyone may have chosen (a path, a userName)
 // when it holds a space or a character that is not printable, so that it
 // can neither pass for more fields or another line nor drive the terminal.
-func safe(s string) string {
-	for _, r := range s {
-		if r == ' ' || r == utf8.RuneError || !strconv.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
+func safe(s string) string { return quoteUnsafe(s, false) }
 
-// Field is s as one field of tab-separated output: quoted (Go syntax)
-// when it holds a tab, a line break or another character that is not
-// printable, or starts with a quote, so that a name from the directory
-// cannot end its field or line and forge another.
-func Field(s string) string {
+// Field is s as one field of tab-separated output: quoted like safe's,
+// but spaces are kept, so that a name from the directory cannot end its
+// field or line and forge another.
+func Field(s string) string { return quoteUnsafe(s, true) }
+
+// quoteUnsafe quotes s (Go syntax) when it starts with a quote (it would
+// read as quoted), or holds a character that is not printable, or a space
+// unless spaces are allowed.
+func quoteUnsafe(s string, spaces bool) string {
 	if strings.HasPrefix(s, `"`) {
 		return strconv.Quote(s)
 	}
 	for _, r := range s {
-		if r != ' ' && (r == utf8.RuneError || !strconv.IsPrint(r)) {
+		if (r == ' ' && !spaces) || (r != ' ' && (r == utf8.RuneError || !strconv.IsPrint(r))) {
 			return strconv.Quote(s)
 		}
 	}
