@@ -105,7 +105,7 @@ func validateHAProxyMaps(m HAProxyMaps, add func(path, msg, hint string)) {
 	if m.DriftEvery <= 0 {
 		add("haproxy_maps.drift_every", fmt.Sprintf("%v is not positive", m.DriftEvery), "for example 10s")
 	}
-	if strings.ContainsAny(m.JWTCookie, " \t\r\n;,=\"") {
+	if m.JWTCookie != "" && !validCookieName(m.JWTCookie) {
 		add("haproxy_maps.jwt_cookie", fmt.Sprintf("%q is not a cookie name", m.JWTCookie), `for example "scimgate_jwt", or "__Host-scimgate_jwt" over https`)
 	}
 	if m.MaxStale < 2*m.DriftEvery {

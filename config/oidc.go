@@ -130,8 +130,14 @@ func validateOIDC(o *OIDC, add func(path, msg, hint string)) {
 	}
 }
 
+// validCookieName reports whether name can be a cookie's name: no
+// separator a Cookie or Set-Cookie header would split it at.
+func validCookieName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, " ;=,\t\r\n\"")
+}
+
 func validateSessions(s Sessions, add func(path, msg, hint string)) {
-	if s.CookieName == "" || strings.ContainsAny(s.CookieName, " ;=,\t\"") {
+	if !validCookieName(s.CookieName) {
 		add("sessions.cookie_name", fmt.Sprintf("%q is not a cookie name", s.CookieName), `the default is "scimgate_session"`)
 	}
 	if s.CookieDomain != "" && (strings.ContainsAny(s.CookieDomain, "/: ") || !strings.Contains(strings.Trim(s.CookieDomain, "."), ".")) {
