@@ -149,6 +149,23 @@ func (c *caddyProc) waitUp() {
 
 // reload runs `caddy reload` with the named configuration file of Caddy's
 // directory.
+// scimSite is a Caddyfile with scimgate on c's store and one site that
+// serves SCIM and then handles, a Caddyfile fragment inside the site.
+func (c *caddyProc) scimSite(handles string) string {
+	return fmt.Sprintf(`{
+	admin %s
+	scimgate {
+		store sqlite:%s
+	}
+}
+%s {
+	handle /scim/v2/* {
+		scimgate_scim
+	}
+%s}
+`, c.admin, c.db, c.site, handles)
+}
+
 func (c *caddyProc) reload(file string) {
 	c.t.Helper()
 	args := []string{"reload", "--config", file, "--address", c.admin}

@@ -202,17 +202,7 @@ func jsonConfig(admin, site, upstream string) string {
 func TestCaddyReloadTightensOpenStreams(t *testing.T) {
 	up := newUpstream(t)
 	caddyfile := func(c *caddyProc, groups string) string {
-		return fmt.Sprintf(`{
-	admin %s
-	scimgate {
-		store sqlite:%s
-	}
-}
-%s {
-	handle /scim/v2/* {
-		scimgate_scim
-	}
-	handle /ws/* {
+		return c.scimSite(fmt.Sprintf(`	handle /ws/* {
 		scimgate {
 			name ws
 			allow groups %s
@@ -221,8 +211,7 @@ func TestCaddyReloadTightensOpenStreams(t *testing.T) {
 			stream_close_delay 1m
 		}
 	}
-}
-`, c.admin, c.db, c.site, groups, up.URL)
+`, groups, up.URL))
 	}
 	c := startCaddy(t, func(c *caddyProc) { c.write("Caddyfile", caddyfile(c, "eng")) })
 	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
@@ -278,18 +267,7 @@ func TestCaddyReloadUnnamedHandlersKeepTheirRules(t *testing.T) {
 	}
 `, path, groups[path], up.URL)
 		}
-		return fmt.Sprintf(`{
-	admin %s
-	scimgate {
-		store sqlite:%s
-	}
-}
-%s {
-	handle /scim/v2/* {
-		scimgate_scim
-	}
-%s}
-`, c.admin, c.db, c.site, blocks)
+		return c.scimSite(blocks)
 	}
 	c := startCaddy(t, func(c *caddyProc) { c.write("Caddyfile", caddyfile(c, "/a")) }) // eng is "caddy"
 	scim := scimClient{c: c, token: c.scimgate(t, "scim-token", "create", "--tenant", "acme")}
