@@ -506,3 +506,41 @@ func TestPurgeSessionsLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeSessionsBatches: a purge larger than one transaction's batch
+// goes on batch after batch up to its limit, an event per session, and
+// stops at a batch that comes back short.
+func TestPurgeSessionsBatches(t *testing.T) {
+	t.Cleanup(directory.SetPurgeBatch(2))
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.user(t, "alice")
+	var ids []string
+	for range 7 {
+		_, sess, err := f.dir.CreateSession(ctx, directory.NewSession{TenantID: f.c.TenantID, UserID: alice, Lifetime: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sess.ID)
+	}
+	f.clock.Advance(48 * time.Hour)
+	cutoff := f.clock.Now().Add(-directory.SessionsKeptFor)
+	before := len(f.changes(t))
+	if n, err := f.dir.PurgeSessions(ctx, cutoff, 5); err != nil || n != 5 {
+		t.Fatalf("PurgeSessions(limit 5, batches of 2) = %d, %v; want 5", n, err)
+	}
+	if n, err := f.dir.PurgeSessions(ctx, cutoff, 100); err != nil || n != 2 {
+		t.Fatalf("the next PurgeSessions = %d, %v; want the 2 left", n, err)
+	}
+	var purged []string
+	for _, ev := range f.changes(t)[before:] {
+		if ev.ResourceType == store.TypeSession && ev.Op == store.OpDelete {
+			purged = append(purged, ev.ResourceID)
+		}
+	}
+	slices.Sort(purged)
+	slices.Sort(ids)
+	if !slices.Equal(purged, ids) {
+		t.Errorf("delete events for %v, want one for each of %v", purged, ids)
+	}
+}

@@ -128,14 +128,18 @@ func (s *Service) revokeSession(ctx context.Context, tx store.Tx, sess store.Ses
 // it.
 const SessionsKeptFor = 24 * time.Hour
 
+// purgeBatch is how many sessions one transaction of PurgeSessions
+// deletes at most (a variable for tests).
+var purgeBatch = 1000
+
 // PurgeSessions deletes at most limit sessions that ended (expired or
-// revoked) before before, in transactions of at most a thousand, each
+// revoked) before before, in transactions of at most purgeBatch, each
 // with a change event per session (op delete, by actor "retention"),
 // which takes it out of every snapshot. It returns how many it deleted.
 func (s *Service) PurgeSessions(ctx context.Context, before time.Time, limit int) (int, error) {
 	total := 0
 	for total < limit {
-		batch := min(1000, limit-total)
+		batch := min(purgeBatch, limit-total)
 		n := 0
 		err := s.update(ctx, func(tx store.Tx) error {
 			gone, err := tx.PurgeSessions(ctx, before, batch)
