@@ -311,6 +311,11 @@ func testHAProxySPOE(t *testing.T, network string) {
 	})
 
 	t.Run("agent killed, then refused", func(t *testing.T) {
+		// spoe.conf's dontlog-normal: every decision so far went
+		// unlogged by the SPOE; the failures below are logged.
+		if logs := hp.Logs(); strings.Contains(logs, "SPOE: [scimgate]") {
+			t.Errorf("HAProxy logged normal SPOE processing:\n%s", logs)
+		}
 		srv.kill()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -327,6 +332,9 @@ func testHAProxySPOE(t *testing.T, network string) {
 			if res.StatusCode != 503 || !strings.Contains(string(b), "authorization-unavailable") {
 				t.Errorf("GET %s with the agent down = %d %s, want 503", path, res.StatusCode, b)
 			}
+		}
+		if logs := hp.Logs(); !strings.Contains(logs, "SPOE: [scimgate]") {
+			t.Errorf("HAProxy did not log the SPOE's failures:\n%s", logs)
 		}
 	})
 }
