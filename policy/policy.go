@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/scimgate/scimgate/config"
 )
@@ -95,7 +98,7 @@ func Compile(routes []config.Route, source string, now time.Time) (*Policy, erro
 		}
 		p.Routes = append(p.Routes, r)
 		p.trieFor(r.Host).insert(r, r.Path)
-		lower := strings.ToLower(r.Path)
+		lower := FoldCase(r.Path)
 		p.folded.trieFor(r.Host).insert(r, lower)
 		p.upper = p.upper || lower != r.Path
 	}
@@ -186,10 +189,50 @@ func (p *Policy) CaseAmbiguous(host, path, method string, r *Route) bool {
 	if !p.upper && !mayFold(path) {
 		return false
 	}
-	return p.folded.Match(host, strings.ToLower(path), method) != r
+	var buf [512]byte
+	f := appendFold(buf[:0], path)
+	// Match keeps nothing of the path it is given: a view of the buffer
+	// spares paths with upper-case letters an allocation per request.
+	return p.folded.Match(host, unsafe.String(unsafe.SliceData(f), len(f)), method) != r
 }
 
-// mayFold reports whether strings.ToLower could change s.
+// FoldCase folds the letters of s to one case, as servers that read paths
+// without regard to case equate them: ASCII letters to lower case, the
+// others as strings.ToLower(strings.ToUpper(s)) would, so that the four
+// non-ASCII letters whose case mappings reach ASCII ones (ſ and s, ı and
+// İ and i, the Kelvin sign and k) fold together. Bytes that are not UTF-8
+// stay as they are.
+func FoldCase(s string) string {
+	if !mayFold(s) {
+		return s
+	}
+	return string(appendFold(make([]byte, 0, len(s)), s))
+}
+
+func appendFold(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		dst = utf8.AppendRune(dst, unicode.ToLower(unicode.ToUpper(r)))
+		i += n
+	}
+	return dst
+}
+
+// mayFold reports whether FoldCase could change s.
 func mayFold(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; ('A' <= c && c <= 'Z') || c >= 0x80 {

@@ -307,6 +307,13 @@ func TestCaseAmbiguous(t *testing.T) {
 		{"/REPORTS", true},
 		{"/café/ÉTÉ", false},
 		{"/Docs/x", false}, // app.test's routes claim it either way
+		// Non-ASCII letters whose case mappings reach ASCII ones.
+		{"/\u017Fecret", false},    // ſ: no route under /secret here
+		{"/adm\u0131n", true},      // ı upper-cases to I
+		{"/ADM\u0130N", true},      // İ lower-cases to i
+		{"/report\u017F/q1", true}, // ſ and s: /Reports, folded
+		{"/\u212Aey", false},       // Kelvin sign: no /key route
+		{"/admin\xff/x", false},    // not UTF-8: kept as it is
 	}
 	for _, tt := range tests {
 		r := p.Match("app.test", tt.path, "GET")
@@ -320,5 +327,30 @@ func TestCaseAmbiguous(t *testing.T) {
 		lower.CaseAmbiguous("app.example.com", "/api/items/42", "GET", lower.Match("app.example.com", "/api/items/42", "GET"))
 	}); n != 0 {
 		t.Errorf("CaseAmbiguous of a lower-case path allocates %v times, want 0", n)
+	}
+	// Nor does one with upper-case letters.
+	if n := testing.AllocsPerRun(100, func() {
+		p.CaseAmbiguous("app.test", "/Docs/Index.html", "GET", p.Match("app.test", "/Docs/Index.html", "GET"))
+	}); n != 0 {
+		t.Errorf("CaseAmbiguous of a path with upper case allocates %v times, want 0", n)
+	}
+}
+
+// TestFoldCase: ASCII letters fold to lower case, and so do the four
+// non-ASCII letters case-insensitive servers equate with ASCII ones.
+func TestFoldCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"/Admin":            "/admin",
+		"/\u017Fecret":      "/secret",
+		"/adm\u0131n":       "/admin",
+		"/ADM\u0130N":       "/admin",
+		"/\u212Aey":         "/key",
+		"/Caf\u00C9":        "/caf\u00e9",
+		"/x\xff\xfeY":       "/x\xff\xfey",
+		"/already/lower/42": "/already/lower/42",
+	} {
+		if got := FoldCase(in); got != want {
+			t.Errorf("FoldCase(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -31,6 +31,7 @@ routes:
   - {name: dots, host: app.test, path: "/v1.0/a+b", allow: {public: true}}
   - {name: space, host: App.Test, path: "/with space", allow: {public: true}}
   - {name: reports, host: app.test, path: /Reports, methods: [GET], allow: {public: true}}
+  - {name: keys, host: app.test, path: /keys, allow: {public: true}}
 `
 
 // requestShapes are the requests both matchers are asked about: method,
@@ -42,7 +43,10 @@ func requestShapes() (out [][3]string) {
 		"/app/a/b/c/d", "/app/a/b", "/x", "/x/", "/x/y", "/x/y/z", "/v1.0/a+b/c", "/v1x0/a+b", "/with%20space/x",
 		"/%61pp/x", "/app/%7e", "/App/x", "/APP/READ", "/Api/x", "/X/y", "/Reports/q", "/reports/q", "/REPORTS", "/%41pp",
 		// PCRE's "$" also matches before a final line feed.
-		"/api%0a", "/app/read%0A", "/x/y%0d", "/app%09", "/app%0a/x"}
+		"/api%0a", "/app/read%0A", "/x/y%0d", "/app%09", "/app%0a/x",
+		// Non-ASCII letters that fold to ASCII ones: dotless and dotted
+		// I, long s, the Kelvin sign; and ones that do not.
+		"/ap%C4%B1/x", "/AP%C4%B0", "/report%C5%BF/q", "/%E2%84%AAeys/x", "/%C3%A4pp/x", "/caf%C3%A9"}
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PURGE"} {
 		for _, h := range hosts {
 			for _, p := range paths {
@@ -92,6 +96,8 @@ func matchPath(t testing.TB, escaped string) (path string, refused bool) {
 	return p, true
 }
 
+func foldsToASCII(r rune) bool { return r == 0x130 || r == 0x131 || r == 0x17F || r == 0x212A }
+
 // pick is the route the first expression matching key names, "" for none.
 func pick(res []*regexp.Regexp, entries []hxruntime.Entry, key string) (string, bool) {
 	for i, re := range res {
@@ -118,7 +124,7 @@ func TestRouteEntriesGo(t *testing.T) {
 		res[i] = regexp.MustCompile(e.Key)
 	}
 	// status.map's "fold": a route's path has upper case.
-	fold := slices.ContainsFunc(p.Routes, func(r *policy.Route) bool { return lowerASCII(r.Path) != r.Path })
+	fold := slices.ContainsFunc(p.Routes, func(r *policy.Route) bool { return foldLikeHAProxy(r.Path) != r.Path })
 	if !fold {
 		t.Fatal("matchRoutes lost its route with upper case")
 	}
@@ -143,8 +149,8 @@ func TestRouteEntriesGo(t *testing.T) {
 		}
 		// haproxy.cfg: the folded key finds another route, or one where
 		// the key found none or none where it found one.
-		if strings.ContainsFunc(path, func(r rune) bool { return 'A' <= r && r <= 'Z' }) || fold {
-			folded, ffound := pick(res, entries, "|"+lowerASCII(method+"|"+strings.ToLower(host)+path))
+		if strings.ContainsFunc(path, func(r rune) bool { return 'A' <= r && r <= 'Z' || foldsToASCII(r) }) || fold {
+			folded, ffound := pick(res, entries, "|"+foldLikeHAProxy(method+"|"+strings.ToLower(host)+path))
 			if found != ffound || folded != got {
 				got = ambiguous
 			}
@@ -162,7 +168,18 @@ func TestRouteEntriesGo(t *testing.T) {
 // of the example haproxy.cfg and compares the route HAProxy picks with
 // policy.Match.
 func TestRouteEntriesHAProxy(t *testing.T) {
-	p := gatetest.Compile(t, matchRoutes)
+	// With the reports route, a route has upper case: every request is
+	// looked up folded. Without it, only those haproxy.cfg sees may fold.
+	lowerRoutes := strings.Replace(matchRoutes, "  - {name: reports, host: app.test, path: /Reports, methods: [GET], allow: {public: true}}\n", "", 1)
+	if lowerRoutes == matchRoutes {
+		t.Fatal("matchRoutes lost its reports route")
+	}
+	t.Run("fold", func(t *testing.T) { testRouteEntriesHAProxy(t, matchRoutes, true) })
+	t.Run("lower", func(t *testing.T) { testRouteEntriesHAProxy(t, lowerRoutes, false) })
+}
+
+func testRouteEntriesHAProxy(t *testing.T, routes string, fold bool) {
+	p := gatetest.Compile(t, routes)
 	entries, err := RouteEntries(p)
 	if err != nil {
 		t.Fatal(err)
@@ -175,8 +192,11 @@ func TestRouteEntriesHAProxy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, RoutesMap), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The reports route has upper case: every request is looked up folded.
-	if err := os.WriteFile(filepath.Join(dir, StatusMap), []byte("fold 1\n"), 0o644); err != nil {
+	status := ""
+	if fold {
+		status = "fold 1\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, StatusMap), []byte(status), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h := haproxytest.Start(t, `

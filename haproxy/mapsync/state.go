@@ -109,7 +109,7 @@ func compute(d Decider, known map[string]bool, now time.Time, until time.Time) (
 		return nil, stats, err
 	}
 	st.routes = routes
-	if slices.ContainsFunc(pol.Routes, func(r *policy.Route) bool { return lowerASCII(r.Path) != r.Path }) {
+	if slices.ContainsFunc(pol.Routes, func(r *policy.Route) bool { return foldLikeHAProxy(r.Path) != r.Path }) {
 		// Every request is then looked up folded too: /reports may be
 		// /Reports to the upstream.
 		st.kv[StatusMap]["fold"] = "1"
@@ -345,14 +345,14 @@ func RouteEntries(p *policy.Policy) ([]runtime.Entry, error) {
 		}
 		out = append(out, runtime.Entry{Key: routeRegex(it.r), Value: it.value})
 	}
-	// The same routes again for the request folded to lower case (ASCII,
-	// as HAProxy's lower converter folds), "|" before it: no request's own
+	// The same routes again for the request folded as haproxy.cfg folds
+	// it (foldLikeHAProxy), "|" before it: no request's own
 	// key starts with "|", so neither half matches the other's keys.
 	// haproxy.cfg refuses a request whose folded key finds another route
 	// (policy.Policy.CaseAmbiguous).
 	for _, it := range items {
 		r := *it.r
-		r.Path = lowerASCII(r.Path)
+		r.Path = foldLikeHAProxy(r.Path)
 		r.Methods = nil
 		for _, m := range it.r.Methods {
 			r.Methods = append(r.Methods, lowerASCII(m))
@@ -361,6 +361,15 @@ func RouteEntries(p *policy.Policy) ([]runtime.Entry, error) {
 	}
 	return out, nil
 }
+
+// foldLikeHAProxy folds s as haproxy.cfg folds a request's key: the four
+// non-ASCII letters policy.FoldCase folds to ASCII ones replaced by them
+// (its regsubs), then the ASCII letters to lower case (its lower).
+func foldLikeHAProxy(s string) string {
+	return lowerASCII(asciiFolds.Replace(s))
+}
+
+var asciiFolds = strings.NewReplacer("\u0130", "i", "\u0131", "i", "\u017F", "s", "\u212A", "k")
 
 // lowerASCII folds the ASCII letters of s to lower case, as HAProxy's
 // lower converter does.
