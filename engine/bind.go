@@ -156,6 +156,9 @@ func bind(p *policy.Policy, s *snapshot.Snapshot) *bindings {
 			b.bindGroup(s, &rb.denyGroups, ref, at("deny group", ref), true)
 		}
 		for _, ref := range r.AllowUsers {
+			if b.unknownTenant(s, ref, at("allow user", ref)) {
+				continue
+			}
 			rb.allowUsers = append(rb.allowUsers, userRuleOf(s, ref))
 			b.checkUser(s, ref, at("allow user", ref), false)
 		}
@@ -167,14 +170,36 @@ func bind(p *policy.Policy, s *snapshot.Snapshot) *bindings {
 	return b
 }
 
+// unknownTenant reports, with a warning, whether an allow rule's
+// "tenant/name" names a tenant the directory does not have (yet). Such a
+// rule admits nobody: read as a whole name instead, it would let any
+// other tenant's IdP create "tenant/name" and be admitted. A name that
+// has a slash of its own is written with its tenant first
+// ("okta/Eng/Platform"). Deny rules keep reading it as a whole name too,
+// which only refuses more.
+func (b *bindings) unknownTenant(s *snapshot.Snapshot, ref policy.Ref, where string) bool {
+	if ref.Tenant == "" {
+		return false
+	}
+	if _, ok := s.TenantID(ref.Tenant); ok {
+		return false
+	}
+	b.warnings = append(b.warnings, where+": no tenant "+ref.Tenant+" (yet), so it admits nobody; a name with a slash of its own is written after its tenant's, as in TENANT/"+strings.TrimSpace(ref.Raw))
+	return true
+}
+
 // bindGroup sets the indexes of the groups ref names. "tenant/name" names a
-// group of that tenant when the tenant exists (otherwise the whole string
-// is a group name). An unqualified name that several tenants use fails
+// group of that tenant; when the tenant does not exist, an allow rule
+// binds nothing (unknownTenant) and a deny rule reads the whole string as
+// a group name. An unqualified name that several tenants use fails
 // closed either way: in an allow rule it binds nothing, rather than let
 // one IdP's group grant access meant for another's; in a deny rule it
 // binds the groups of every tenant, so that another IdP creating a group
 // of the same name cannot switch the rule off.
 func (b *bindings) bindGroup(s *snapshot.Snapshot, set *bitset, ref policy.Ref, where string, deny bool) {
+	if !deny && b.unknownTenant(s, ref, where) {
+		return
+	}
 	if ref.Tenant != "" {
 		if tid, ok := s.TenantID(ref.Tenant); ok {
 			n := 0

@@ -42,6 +42,7 @@ routes:
   - {name: shared-user-acme, host: app.test, path: /shared-acme, allow: {users: [acme/shared@x]}}
   - {name: deny-case, host: app.test, path: /deny-case, allow: {groups: [Acme/admins]}, deny: {groups: [ACME/contractors], users: [Acme/bob@acme]}}
   - {name: deny-any, host: app.test, path: /deny-any, allow: {users: [acme/erin@acme, acme/shared@x, globex/gina@globex, acme/alice@acme]}, deny: {groups: [ops], users: [shared@x]}}
+  - {name: pre-tenant, host: app.test, path: /pre, allow: {groups: [initech/admins], users: [initech/mallory, acme/alice@acme]}, deny: {groups: [initech/blocked]}}
 `
 
 func newWorld(t *testing.T) *world {
@@ -167,6 +168,10 @@ func (w *world) seed() {
 	w.group(a, "contractors", "dave@acme")
 	w.group(a, "ops", "erin@acme")
 	w.group(g, "ops", "gina@globex") // the same name in another tenant
+	// Names of a tenant not created yet, made by another tenant's IdP.
+	w.user(g, "initech/mallory", true)
+	w.group(g, "initech/admins", "gina@globex")
+	w.group(a, "initech/blocked", "alice@acme")
 }
 
 func TestDecide(t *testing.T) {
@@ -209,6 +214,12 @@ func TestDecide(t *testing.T) {
 		{w.who(g, "shared@x"), "/shared-acme", false, engine.ReasonNotAllowed},
 		{engine.Principal{User: snapshot.Key{Tenant: a.TenantID, ID: "gone"}}, "/eng", false, engine.ReasonUserUnknown},
 		{w.who(a, "alice@acme"), "/public", true, engine.ReasonPublic},
+		// initech does not exist: its names in allow rules admit nobody,
+		// though globex has a group and a user called by them; in deny
+		// rules they are read as whole names.
+		{w.who(g, "gina@globex"), "/pre", false, engine.ReasonNotAllowed},
+		{w.who(g, "initech/mallory"), "/pre", false, engine.ReasonNotAllowed},
+		{w.who(a, "alice@acme"), "/pre", false, engine.ReasonDeniedGroup},
 	}
 	for _, tt := range tests {
 		w.expect(tt.who, tt.path, tt.allow, tt.reason)
@@ -217,6 +228,8 @@ func TestDecide(t *testing.T) {
 	for _, want := range []string{
 		`route ops-any: allow group "ops": several tenants have a group of that name, so it admits nobody`,
 		`route deny-any: deny group "ops": several tenants have a group of that name, so it refuses the members of all of them`,
+		`route pre-tenant: allow group "initech/admins": no tenant initech (yet), so it admits nobody`,
+		`route pre-tenant: allow user "initech/mallory": no tenant initech (yet), so it admits nobody`,
 	} {
 		if !strings.Contains(warnings, want) {
 			t.Errorf("Warnings() = %q, want %q", warnings, want)
