@@ -148,17 +148,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	assertion.Strip(r.Header) // before anything could copy them upstream
 	req, refused := gateway.RequestFrom(r)
 	var orig *http.Request
+	var also engine.Request // the path that arrived, when rewritten to another
 	if refused == "" {
+		var origPath string
 		var ok bool
-		if orig, ok = decidedOriginal(r, req.Path); !ok {
+		if orig, origPath, ok = decidedOriginal(r, req.Path); !ok {
 			refused = engine.ReasonBadPath
+		} else if origPath != req.Path {
+			also = req
+			also.Path = origPath
 		}
 	}
 	var c gateway.Check
 	if refused != "" {
 		c = h.gate.BadRequest("caddy", r, req.Host, r.Method, refused)
 	} else {
-		c = h.gate.Decide("caddy", r, req)
+		// A rewrite before this handler (rewrite, try_files, uri) leaves
+		// two paths that later handlers read: both must be allowed.
+		c = h.gate.DecideBoth("caddy", r, req, also)
 	}
 	vars := &placeholders{d: c.Decision}
 	if repl != nil {
@@ -180,7 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		key = h.streamKey
 	}
 	defer h.gate.Streams.Track(gateway.Tracked{Decider: current{c: h.app.core, name: key},
-		Principal: c.Principal, Request: req, Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: h.gate.Audit}, cancel)()
+		Principal: c.Principal, Request: req, Also: also, Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: h.gate.Audit}, cancel)()
 	c = h.gate.Confirm(r.Context(), r.RemoteAddr, c)
 	vars.d = c.Decision
 	if !c.Decision.Allow {
@@ -211,28 +218,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // decidedOriginal returns the request as it arrived, which Caddy keeps for
 // FastCGI's REQUEST_URI (what PHP routers read) and the
 // {http.request.orig_*} placeholders, with its path normalized as r's was
-// into decided; nil when it needs no change. ok is false when that path
-// is one scimgate refuses.
-func decidedOriginal(r *http.Request, decided string) (orig *http.Request, ok bool) {
+// into decided; nil when it needs no change. path is that normalized
+// path: decided unless the request was rewritten to another path since it
+// arrived. ok is false when it is one scimgate refuses.
+func decidedOriginal(r *http.Request, decided string) (orig *http.Request, path string, ok bool) {
 	o, found := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !found || o.URL == nil {
-		return nil, true
+		return nil, decided, true
 	}
 	p := decided
 	if o.URL.Path != r.URL.Path || o.URL.RawPath != r.URL.RawPath {
 		// Rewritten since it arrived: normalize its own path.
 		var err error
 		if p, err = policy.NormalizePath(o.URL.EscapedPath()); err != nil {
-			return nil, false
+			return nil, "", false
 		}
 	}
 	if p == o.URL.Path && o.URL.RawPath == "" {
-		return nil, true
+		return nil, p, true
 	}
 	u := *o.URL
 	u.Path, u.RawPath = p, ""
 	o.URL = &u
-	return &o, true
+	return &o, p, true
 }
 
 // placeholders makes the decision available to later directives:

@@ -217,10 +217,16 @@ func (e *Engine) decide(s *snapshot.Snapshot, b *bindings, p Principal, route *p
 // (expiry, a stale snapshot) is the periodic recheck's to catch, as for
 // every stream.
 func (e *Engine) Confirm(p Principal, r Request, d Decision) Decision {
-	if d.Snap == e.src.Current() && d.policy == e.policy.Load() {
+	if e.Current(d) {
 		return d
 	}
 	return e.Decide(p, r)
+}
+
+// Current reports whether d was made on the snapshot and the policy that
+// are current: deciding again would give d again.
+func (e *Engine) Current(d Decision) bool {
+	return d.Snap == e.src.Current() && d.policy == e.policy.Load()
 }
 
 // principal resolves p against the snapshot: the user, or the reason the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,5 +161,51 @@ func TestStreamCutOnce(t *testing.T) {
 				t.Errorf("recorded %q and cancelled %d times, want %d of each", a.got, cancels, tt.records)
 			}
 		})
+	}
+}
+
+// TestDecideBoth: a request read at two paths (Caddy after a rewrite) is
+// allowed only when both are, recorded once, naming the path refused; its
+// confirmation and its stream's recheck decide both paths too.
+func TestDecideBoth(t *testing.T) {
+	f, a, r, tokenID := auditFixture(t)
+	rewritten := engine.Request{Host: "app.test", Path: "/public/x", Method: "GET"}
+	arrived := engine.Request{Host: "app.test", Path: "/app/x", Method: "GET"}
+
+	anon := httptest.NewRequest("GET", "http://app.test/public/x", nil)
+	anon.RemoteAddr = r.RemoteAddr
+	if c := f.Gate.DecideBoth("caddy", anon, rewritten, arrived); c.Decision.Allow || c.Request != arrived || c.Also != rewritten {
+		t.Errorf("anonymous = %v %s for %s, want a refusal of %s", c.Decision.Allow, c.Decision.Reason, c.Request.Path, arrived.Path)
+	}
+	if c := f.Gate.DecideBoth("caddy", anon, rewritten, engine.Request{}); !c.Decision.Allow {
+		t.Errorf("anonymous, the public path alone = %s, want allowed", c.Decision.Reason)
+	}
+	c := f.Gate.DecideBoth("caddy", r, rewritten, arrived)
+	if !c.Decision.Allow || c.Request != rewritten {
+		t.Fatalf("alice = %v %s for %s, want allowed", c.Decision.Allow, c.Decision.Reason, c.Request.Path)
+	}
+
+	streams := gateway.NewStreams(nil)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	t.Cleanup(func() { cancel(nil) })
+	defer streams.Track(gateway.Tracked{Decider: f.Eng, Principal: c.Principal, Request: c.Request, Also: c.Also,
+		Adapter: c.Adapter, Remote: r.RemoteAddr, Audit: a}, cancel)()
+	f.RemoveMember("engineering", "alice") // /public still admits her, /app no longer
+	if again := f.Gate.Confirm(context.Background(), r.RemoteAddr, c); again.Decision.Allow || again.Request != arrived {
+		t.Errorf("confirmed after the group change: %v %s for %s, want a refusal of %s",
+			again.Decision.Allow, again.Decision.Reason, again.Request.Path, arrived.Path)
+	}
+	if n := streams.Recheck(); n != 1 || !errors.Is(context.Cause(ctx), gateway.ErrAccessRevoked) {
+		t.Errorf("Recheck cut %d streams (cause %v), want alice's", n, context.Cause(ctx))
+	}
+	want := []string{
+		"caddy 192.0.2.1:1000  GET app.test/app/x unauthenticated",
+		"caddy 192.0.2.1:1000  GET app.test/public/x public",
+		"caddy 192.0.2.1:1000 " + tokenID + " GET app.test/public/x public",
+		"caddy 192.0.2.1:1000 " + tokenID + " GET app.test/app/x not-allowed",
+		"caddy-cut 192.0.2.1:1000 " + tokenID + " GET app.test/app/x not-allowed",
+	}
+	if strings.Join(a.got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audited\n%s\nwant\n%s", strings.Join(a.got, "\n"), strings.Join(want, "\n"))
 	}
 }

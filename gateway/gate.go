@@ -50,7 +50,11 @@ type Check struct {
 	Adapter   string
 	Principal engine.Principal
 	Request   engine.Request
-	Decision  engine.Decision
+	// Also, when its Method is set, is the request read at a second path
+	// that must be allowed too (see DecideBoth). A refusal of Also's path
+	// is named by Request, and Also then holds the other.
+	Also     engine.Request
+	Decision engine.Decision
 }
 
 // Decide authenticates r and decides req for it, and records the outcome:
@@ -68,10 +72,42 @@ func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, co
 	return g.decide(ctx, adapter, remote, g.Auth.Credentials(ctx, authorization, cookie), req, start)
 }
 
+// DecideBoth is Decide for a request that the handlers after the adapter
+// read at two paths: in Caddy after a rewrite (try_files), file_server and
+// reverse_proxy use the rewritten path, req, while FastCGI hands the
+// application the path that arrived, also, as REQUEST_URI. It is allowed
+// only when both are, and recorded once: as the refusal of the path
+// refused, or as req's allow. An also without a Method is none.
+func (g *Gate) DecideBoth(adapter string, r *http.Request, req, also engine.Request) Check {
+	start := time.Now()
+	c := Check{Adapter: adapter, Principal: g.Auth.Authenticate(r), Request: req, Also: also}
+	c = g.decideCheck(c)
+	now := time.Now()
+	g.record(r.Context(), r.RemoteAddr, c, now, now.Sub(start))
+	return c
+}
+
 func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Principal, req engine.Request, start time.Time) Check {
 	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: g.Engine.Decide(p, req)}
 	now := time.Now()
 	g.record(ctx, remote, c, now, now.Sub(start))
+	return c
+}
+
+// decideCheck decides c.Request, and c.Also when that is allowed.
+func (g *Gate) decideCheck(c Check) Check {
+	c.Decision = g.Engine.Decide(c.Principal, c.Request)
+	return g.decideAlso(c)
+}
+
+// decideAlso refuses an allowed c when c.Also is refused.
+func (g *Gate) decideAlso(c Check) Check {
+	if !c.Decision.Allow || c.Also.Method == "" {
+		return c
+	}
+	if d := g.Engine.Decide(c.Principal, c.Also); !d.Allow {
+		c.Request, c.Also, c.Decision = c.Also, c.Request, d
+	}
 	return c
 }
 
@@ -80,13 +116,15 @@ func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Prin
 // missed. A decision that turns into a refusal is recorded, logged and
 // counted like any other, and returned in the check.
 func (g *Gate) Confirm(ctx context.Context, remote string, c Check) Check {
-	d := g.Engine.Confirm(c.Principal, c.Request, c.Decision)
-	if d.Allow || !c.Decision.Allow {
+	if !c.Decision.Allow || g.Engine.Current(c.Decision) {
 		return c
 	}
-	c.Decision = d
-	g.record(ctx, remote, c, time.Now(), 0)
-	return c
+	again := g.decideCheck(c)
+	if again.Decision.Allow {
+		return c
+	}
+	g.record(ctx, remote, again, time.Now(), 0)
+	return again
 }
 
 // BadRequest records and returns a decision for a request whose path

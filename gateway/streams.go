@@ -32,6 +32,8 @@ type Tracked struct {
 	Decider   Decider
 	Principal engine.Principal
 	Request   engine.Request
+	// Also, when its Method is set, is decided too (see Check.Also).
+	Also engine.Request
 	// Adapter and Remote name the adapter and the client's address, and
 	// Audit (nil: none) records a cut as a refusal in the audit trail,
 	// with the adapter named Adapter + "-cut" ("proxy-cut").
@@ -95,7 +97,10 @@ func (s *Streams) Recheck() int {
 	s.mu.Unlock()
 	cut := 0
 	for _, st := range list {
-		d := st.Decider.Decide(st.Principal, st.Request)
+		req, d := st.Request, st.Decider.Decide(st.Principal, st.Request)
+		if d.Allow && st.Also.Method != "" {
+			req, d = st.Also, st.Decider.Decide(st.Principal, st.Also)
+		}
 		if d.Allow {
 			continue
 		}
@@ -111,9 +116,9 @@ func (s *Streams) Recheck() int {
 		st.cancel(ErrAccessRevoked)
 		cut++
 		if st.Audit != nil {
-			st.Audit.Record(st.Adapter+"-cut", st.Remote, st.Principal, st.Request, d)
+			st.Audit.Record(st.Adapter+"-cut", st.Remote, st.Principal, req, d)
 		}
-		s.log.Info("stream cut", "reason", d.Reason, "host", st.Request.Host, "path", st.Request.Path,
+		s.log.Info("stream cut", "reason", d.Reason, "host", req.Host, "path", req.Path,
 			"user_id", st.Principal.User.ID, "open_ms", time.Since(st.start).Milliseconds())
 	}
 	return cut
