@@ -151,6 +151,12 @@ func (e *Engine) Snapshot() *snapshot.Snapshot { return e.src.Current() }
 func (e *Engine) Decide(p Principal, r Request) Decision {
 	s := e.src.Current()
 	b := e.bindingsFor(s)
+	if r.Host == "" && b.policy.NamesHosts() {
+		// No Host header (HTTP/1.0, or an absolute-form request line a
+		// proxy passes on as it came): the upstream may serve it as any
+		// host, so it is not decided under the routes for any host alone.
+		return Decision{Reason: ReasonBadHost, Snap: s, policy: b.policy}
+	}
 	route := b.policy.Match(r.Host, r.Path, r.Method)
 	if b.policy.CaseAmbiguous(r.Host, r.Path, r.Method, route) {
 		// The upstream may read the path as another route's: refused

@@ -430,3 +430,36 @@ func TestConfirmDoesNotDecideAgain(t *testing.T) {
 			d.Allow, d.Reason, n, src.ages)
 	}
 }
+
+// TestDecideWithoutHost: a request without a Host is refused as bad-host
+// when a route names a host (the upstream may serve it as that host), and
+// decided under the routes for any host when none does.
+func TestDecideWithoutHost(t *testing.T) {
+	s, err := snapshot.Build(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := engine.New(fixedSource{s}, compilePolicy(t, `routes:
+  - {name: landing, path: /, allow: {public: true}}
+  - {name: app, host: app.test, path: /, allow: {groups: [admins]}}
+`), engine.Options{})
+	anyHost := engine.New(fixedSource{s}, compilePolicy(t, `routes:
+  - {name: landing, path: /, allow: {public: true}}
+`), engine.Options{})
+	for _, tc := range []struct {
+		e      *engine.Engine
+		host   string
+		allow  bool
+		reason string
+	}{
+		{named, "", false, engine.ReasonBadHost},
+		{named, "app.test", false, engine.ReasonUnauthenticated},
+		{named, "other.test", true, engine.ReasonPublic},
+		{anyHost, "", true, engine.ReasonPublic},
+	} {
+		d := tc.e.Decide(engine.Principal{}, engine.Request{Host: tc.host, Path: "/admin", Method: "GET"})
+		if d.Allow != tc.allow || d.Reason != tc.reason {
+			t.Errorf("Host %q = %v %s, want %v %s", tc.host, d.Allow, d.Reason, tc.allow, tc.reason)
+		}
+	}
+}

@@ -242,6 +242,10 @@ func mayFold(s string) bool {
 	return false
 }
 
+// NamesHosts reports whether a route names a host, exactly or through a
+// wildcard.
+func (p *Policy) NamesHosts() bool { return len(p.exact) > 0 || len(p.wildcard) > 0 }
+
 // KnowsHost reports whether a route names host (lower-case, no port),
 // exactly or through a wildcard. Routes for any host do not count.
 func (p *Policy) KnowsHost(host string) bool {
