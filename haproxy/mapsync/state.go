@@ -481,11 +481,17 @@ func keySafe(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
 }
 
+// MaxValue is the longest userName the maps carry. An entry HAProxy's
+// runtime API cannot take (about 8 KiB with its key) would fail every
+// sync, for every user: a longer userName (SCIM sets no limit) leaves its
+// user out of the maps, denied, instead.
+const MaxValue = 1024
+
 // valueSafe reports whether s can be a map value and a header value: no
 // control character (a line break would end the entry), no leading blank
-// (HAProxy drops it), not empty.
+// (HAProxy drops it), not empty, and at most MaxValue bytes.
 func valueSafe(s string) bool {
-	if s == "" || s[0] == ' ' || s[0] == '\t' {
+	if s == "" || s[0] == ' ' || s[0] == '\t' || len(s) > MaxValue {
 		return false
 	}
 	return !strings.ContainsFunc(s, unicode.IsControl)

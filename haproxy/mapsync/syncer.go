@@ -285,8 +285,8 @@ func (s *Syncer) syncLocked(ctx context.Context) error {
 	}
 	if stats.SkippedUsers != s.status.SkippedUsers || !slices.Equal(stats.ShadowedRoutes, s.status.ShadowedRoutes) {
 		if stats.SkippedUsers > 0 {
-			s.o.Logger.Warn("users left out of the maps (denied): id or userName has whitespace or control characters",
-				"skipped_users", stats.SkippedUsers)
+			s.o.Logger.Warn("users left out of the maps (denied): id or userName has whitespace or control characters, or the userName is too long",
+				"skipped_users", stats.SkippedUsers, "max_username_bytes", MaxValue)
 		}
 		if len(stats.ShadowedRoutes) > 0 {
 			s.o.Logger.Warn("routes no request can reach", "routes", stats.ShadowedRoutes)
