@@ -551,3 +551,29 @@ func TestErrors(t *testing.T) {
 		t.Logf("%d-byte request: %v", size, err)
 	}
 }
+
+// TestReplaceCancelledAtCommit: a context that ends while the commit is
+// on its way never leaves the live map empty: the commit is seen through,
+// and the new version is not cleared after HAProxy made it the live one.
+func TestReplaceCancelledAtCommit(t *testing.T) {
+	f := start(t)
+	old := []Entry{{"alice", "engineering"}, {"bob", "ops admins"}}
+	next := []Entry{{"alice", "x"}, {"carol", "y"}}
+	for i := range 20 {
+		if err := f.c.Replace(ctx(t), f.mapF, old); err != nil {
+			t.Fatal(err)
+		}
+		c, cancel := context.WithCancel(ctx(t))
+		f.c.beforeCommit = func(string) { go cancel() }
+		err := f.c.Replace(c, f.mapF, next)
+		f.c.beforeCommit = nil
+		cancel()
+		got, gerr := f.c.MapEntries(ctx(t), f.mapF)
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		if !cmp.Equal(got, old) && !cmp.Equal(got, next) {
+			t.Fatalf("try %d: Replace = %v, and the live map holds %v: neither the old content nor the new", i, err, got)
+		}
+	}
+}

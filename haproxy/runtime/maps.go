@@ -124,7 +124,8 @@ func (c *Client) DelEntry(ctx context.Context, name, key string) error {
 // batches of payload lines, "commit map @<ver>" switches lookups to it in one
 // step and drops the old entries. Lookups see the old content until the
 // commit and the new one after; when any step fails the live map is left as
-// it was and the prepared version is cleared.
+// it was and the prepared version is cleared (unless the commit's answer
+// was lost: then the map holds the old content or the new).
 //
 // Duplicate keys are sent as given; HAProxy keeps them all, so avoid them.
 //
@@ -164,8 +165,15 @@ func (c *Client) Replace(ctx context.Context, name string, entries []Entry) erro
 	if c.beforeCommit != nil {
 		c.beforeCommit(ver)
 	}
-	if _, err := c.exec(ctx, "commit map @"+ver+" "+escape(name), ""); err != nil {
-		c.discard(ctx, name, ver)
+	// The commit is not cut short by ctx: HAProxy may have committed when
+	// the answer is abandoned, and the discard below would then clear the
+	// live map. Only an answer that says it failed is discarded after.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.exec(cctx, "commit map @"+ver+" "+escape(name), ""); err != nil {
+		if _, refused := errors.AsType[*Error](err); refused {
+			c.discard(ctx, name, ver)
+		}
 		return err
 	}
 	return nil
