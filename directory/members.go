@@ -16,7 +16,9 @@ import (
 // A member id that names no user or group of the tenant is skipped, not
 // rejected: Okta never retries a 400, so one stale id in a PATCH of a
 // thousand members must not throw the other 999 away. The skipped ids are
-// kept in the change event's detail and logged.
+// logged once the write commits, and kept in the change event's detail
+// when the write changed anything (a PATCH that only names ids of nobody
+// writes no event).
 type memberEditor struct {
 	ctx      context.Context
 	tx       store.Tx

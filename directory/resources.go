@@ -21,6 +21,7 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *schema.ResourceType,
 	members := takeMembers(rt, doc)
 	id := s.newID()
 	var out *Resource
+	var ed *memberEditor // a group's, for the ids it skipped
 	err = s.update(ctx, func(tx store.Tx) error {
 		now := s.now().UTC()
 		r := row(rt, c.TenantID, id, doc)
@@ -36,7 +37,7 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *schema.ResourceType,
 		}
 		ev := change(c, now, rt, id, store.OpCreate, nil, eventDoc(id, doc))
 		if rt == schema.GroupType {
-			ed := newMemberEditor(ctx, tx, c.TenantID, id)
+			ed = newMemberEditor(ctx, tx, c.TenantID, id)
 			if err := ed.Add(members); err != nil {
 				return err
 			}
@@ -51,7 +52,20 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *schema.ResourceType,
 	if err != nil {
 		return nil, err
 	}
+	s.logSkipped(c, ed)
 	return out, nil
+}
+
+// logSkipped logs the member ids a committed write skipped (see
+// memberEditor): an IdP that pushed a group before its members, or names
+// members of another tenant. A change event keeps them only when the
+// write changed something.
+func (s *Service) logSkipped(c Caller, ed *memberEditor) {
+	if ed == nil || ed.nSkipped == 0 {
+		return
+	}
+	s.log.Warn("group members skipped: the tenant has no user or group with these ids",
+		"tenant_id", c.TenantID, "group_id", ed.group, "skipped", ed.skipped, "skipped_count", ed.nSkipped)
 }
 
 // takeMembers removes the members list from a group document: members are
@@ -189,6 +203,7 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 	render bool, op string, fn func(cur map[string]any, ed *memberEditor) (map[string]any, error),
 ) (*Resource, error) {
 	var out *Resource
+	var ed *memberEditor
 	err := s.update(ctx, func(tx store.Tx) error {
 		r, err := tx.Resource(ctx, c.TenantID, storeType(rt), id)
 		if err != nil {
@@ -201,7 +216,7 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 		if err != nil {
 			return err
 		}
-		var ed *memberEditor
+		ed = nil
 		if rt == schema.GroupType {
 			ed = newMemberEditor(ctx, tx, c.TenantID, id)
 		}
@@ -226,6 +241,9 @@ func (s *Service) modify(ctx context.Context, c Caller, rt *schema.ResourceType,
 		out, err = s.build(ctx, tx, c, rt, r, proj)
 		return err
 	})
+	if err == nil {
+		s.logSkipped(c, ed)
+	}
 	return out, err
 }
 
