@@ -106,6 +106,54 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 		checkNames(r.Deny.Users, at("deny.users"), add)
 	}
 	checkShadowed(routes, add)
+	checkCaseTwins(routes, add)
+}
+
+// checkCaseTwins reports a route whose path differs from an earlier one's
+// on the same host only in letter case, for methods both take: requests
+// for either spelling fall under both once case is folded, so the later
+// route's are refused as ambiguous (bad-path), and it never decides.
+func checkCaseTwins(routes []Route, add func(path, msg, hint string)) {
+	type key struct{ host, path string }
+	seen := map[key][]int{}
+	for i, r := range routes {
+		if msg, _ := checkPath(r.Path); msg != "" || checkHost(r.Host) != "" || (r.Path != "" && !strings.HasPrefix(r.Path, "/")) {
+			continue // reported already
+		}
+		host := strings.ToLower(r.Host)
+		if host == "*" {
+			host = ""
+		}
+		p := strings.TrimRight(r.Path, "/")
+		if p == "" {
+			p = "/"
+		}
+		k := key{host, strings.ToLower(strings.ToUpper(p))}
+		for _, j := range seen[k] {
+			o := routes[j]
+			if strings.TrimRight(o.Path, "/") == strings.TrimRight(r.Path, "/") || !methodsMeet(o.Methods, r.Methods) {
+				continue
+			}
+			add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q differs from the path of the earlier routes[%d] (%q), %q, only in letter case: its requests are refused as ambiguous, and it never applies", r.Path, j, o.Name, o.Path),
+				"many servers read paths without regard to case: give the two routes paths that differ in more than case, or merge them")
+			break
+		}
+		seen[k] = append(seen[k], i)
+	}
+}
+
+// methodsMeet reports whether two routes' method lists share a method
+// (an empty list takes them all).
+func methodsMeet(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, m := range a {
+		if contains(b, m) || (m == "GET" && contains(b, "HEAD")) || (m == "HEAD" && contains(b, "GET")) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkShadowed reports a route that an earlier one on the same host and
@@ -198,16 +246,39 @@ func checkPath(p string) (msg, hint string) {
 	return "", ""
 }
 
+// checkHost reports what is wrong with a route's host, if anything: a
+// host no request could carry (requests are matched by their Host, ASCII
+// letters, digits, - and _ in dot-separated labels) would leave the
+// route's requests to broader routes, silently.
 func checkHost(h string) string {
 	switch {
 	case h == "" || h == "*":
 		return ""
+	case strings.HasPrefix(h, "."):
+		return fmt.Sprintf("%q: a leading dot matches no host here; name *%s for the subdomains, and %s in a route of its own", h, h, h[1:])
 	case strings.ContainsAny(h, "/:@ ") || strings.HasSuffix(h, "."):
 		return fmt.Sprintf("%q is not a host name (no scheme, port or path)", h)
 	case strings.Count(h, "*") > 1, strings.Contains(h, "*") && !strings.HasPrefix(h, "*."):
 		return fmt.Sprintf("%q: a wildcard may only be the first label, as in *.example.com", h)
 	case strings.HasPrefix(h, "*.") && !strings.Contains(h[2:], "."):
 		return fmt.Sprintf("%q is too broad: name at least two labels after *.", h)
+	}
+	for label := range strings.SplitSeq(strings.TrimPrefix(h, "*."), ".") {
+		if label == "" {
+			return fmt.Sprintf("%q has an empty label (..)", h)
+		}
+		if len(label) > 63 {
+			return fmt.Sprintf("%q: the label %.20q... is over 63 characters", h, label)
+		}
+		for _, c := range label {
+			switch {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+			case c >= 0x80:
+				return fmt.Sprintf("%q is not ASCII: write it in punycode (xn--...), as requests carry it", h)
+			default:
+				return fmt.Sprintf("%q: %q is not a host name character", h, c)
+			}
+		}
 	}
 	return ""
 }

@@ -41,8 +41,13 @@ func TestValidateRoutesShadowed(t *testing.T) {
   - {name: write, path: /api, methods: [POST, PUT], allow: {groups: [g]}}
   - {name: rest, path: /api, allow: {groups: [admins]}}
   - {name: other-host, host: b.example.com, path: /api, allow: {groups: [g]}}
-  - {name: deeper, path: /api/v2, allow: {groups: [g]}}
-  - {name: case, path: /API, allow: {groups: [g]}}`, nil},
+  - {name: deeper, path: /api/v2, allow: {groups: [g]}}`, nil},
+		{"a path that differs only in letter case", `routes:
+  - {name: read, path: /api, methods: [GET], allow: {public: true}}
+  - {name: write, path: /API, methods: [POST], allow: {groups: [g]}}
+  - {name: case, path: /Api/, allow: {groups: [g]}}
+  - {name: other-host, host: b.example.com, path: /API, allow: {groups: [g]}}`, []string{
+			`routes[2].path: "/Api/" differs from the path of the earlier routes[0] ("read"), "/api", only in letter case: its requests are refused as ambiguous, and it never applies (many servers read paths without regard to case: give the two routes paths that differ in more than case, or merge them)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,11 +24,22 @@ func TestValidateRoutes(t *testing.T) {
   - {name: a, host: "https://a.test", allow: {public: true}}
   - {name: b, host: "a.*.test", allow: {public: true}}
   - {name: c, host: "*.test", allow: {public: true}}
-  - {name: d, host: "a.test:8080", allow: {public: true}}`, []string{
+  - {name: d, host: "a.test:8080", allow: {public: true}}
+  - {name: e, host: ".example.com", allow: {public: true}}
+  - {name: f, host: "bücher.example", allow: {public: true}}
+  - {name: g, host: "app..example.com", allow: {public: true}}
+  - {name: h, host: "app,example.com", allow: {public: true}}
+  - {name: i, host: "*.a..test", allow: {public: true}}
+  - {name: ok, host: "xn--bcher-kva.Example_1.test", allow: {public: true}}`, []string{
 			`routes[0].host: "https://a.test" is not a host name`,
 			`routes[1].host: "a.*.test": a wildcard may only be the first label`,
 			`routes[2].host: "*.test" is too broad`,
-			`routes[3].host: "a.test:8080" is not a host name`}},
+			`routes[3].host: "a.test:8080" is not a host name`,
+			`routes[4].host: ".example.com": a leading dot matches no host here; name *.example.com for the subdomains, and example.com in a route of its own`,
+			`routes[5].host: "bücher.example" is not ASCII: write it in punycode (xn--...), as requests carry it`,
+			`routes[6].host: "app..example.com" has an empty label (..)`,
+			`routes[7].host: "app,example.com": ',' is not a host name character`,
+			`routes[8].host: "*.a..test" has an empty label (..)`}},
 		{"bad path, method, upstream", `routes:
   - {name: a, path: app, methods: [get, BREW], upstream: "ftp://x", allow: {public: true}}
   - {name: b, path: "/a/../b", upstream: "http://x/?q=1", allow: {public: true}}`, []string{
