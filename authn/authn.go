@@ -143,7 +143,11 @@ func (a *Authenticator) Credentials(ctx context.Context, authorization, cookie s
 }
 
 // Token verifies an access token. The secret is compared with the stored
-// hash in constant time; an unknown id costs the same as a wrong secret.
+// hash in constant time. An id the snapshot does not know yet costs a read
+// of the change log first (a token made a moment ago from the command
+// line): shared between callers and at most one every 10 ms, so unknown
+// ids cannot load the store, but they are answered later than known ones.
+// Ids are not secret (the log names them); the secret is what is guessed.
 func (a *Authenticator) Token(bearer string) engine.Principal {
 	id, secret, ok := directory.SplitAccessToken(bearer)
 	if !ok {

@@ -291,7 +291,7 @@ func (c *conn) hello(f spop.Frame) (healthcheck bool, err error) {
 	case size < 256:
 		return false, &protocolError{spop.StatusBadFrameSize, fmt.Sprintf("max-frame-size %d is below 256", size)}
 	}
-	if int(size) < c.maxSize {
+	if size < uint64(c.maxSize) {
 		c.maxSize = int(size)
 	}
 	agentCaps := ""
@@ -459,7 +459,9 @@ func (a *Agent) decide(ctx context.Context, out []byte, q *query) ([]byte, verdi
 	var c gateway.Check
 	if !policy.ValidHost(host) {
 		c = g.Refuse(ctx, Adapter, remote, host, q.method, engine.ReasonBadHost)
-	} else if p, err := policy.CanonicalPath(q.path); err != nil || q.method == "" {
+	} else if p, err := policy.CanonicalPath(q.path); err != nil || q.method == "" || strings.IndexByte(q.path, '#') >= 0 {
+		// A '#' in the request line (HAProxy refuses it, unless told to
+		// accept invalid requests) is part of a path it forwards as it is.
 		c = g.Refuse(ctx, Adapter, remote, host, q.method, engine.ReasonBadPath)
 	} else {
 		c = g.DecideCredentials(ctx, Adapter, q.authorization, session, remote,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -116,6 +117,17 @@ func helloFrame(versions string, size uint32, healthcheck bool) []byte {
 	return spop.FinishFrame(b, start)
 }
 
+// hugeHello is a HAPROXY-HELLO whose max-frame-size is 2^64-1, as a
+// 64-bit unsigned integer.
+func hugeHello() []byte {
+	b, start := spop.AppendFrameHeader(nil, spop.TypeHAProxyHello, spop.FlagFin, 0, 0)
+	b = spop.AppendKVString(b, "supported-versions", "2.0")
+	b = append(spop.AppendVarint(b, uint64(len("max-frame-size"))), "max-frame-size"...)
+	b = spop.AppendVarint(append(b, byte(spop.KindUint64)), math.MaxUint64)
+	b = spop.AppendKVString(b, "capabilities", "pipelining")
+	return spop.FinishFrame(b, start)
+}
+
 // notifyFrame is a NOTIFY carrying the scimgate message with args.
 func notifyFrame(stream, frame uint64, args map[string]string) []byte {
 	b, start := spop.AppendFrameHeader(nil, spop.TypeNotify, spop.FlagFin, stream, frame)
@@ -174,6 +186,8 @@ func TestHello(t *testing.T) {
 		{"no frame size", helloFrame("2.0", 0, false), spop.TypeAgentDisconnect, spop.StatusNoFrameSize, 0},
 		{"frame size too small", helloFrame("2.0", 100, false), spop.TypeAgentDisconnect, spop.StatusBadFrameSize, 0},
 		{"not a hello", notifyFrame(1, 1, nil), spop.TypeAgentDisconnect, spop.StatusInvalid, 0},
+		// A size past int64: ours, not a negative one that refuses every frame.
+		{"huge frame size", hugeHello(), spop.TypeAgentHello, 0, 4096},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,6 +257,10 @@ func TestNotify(t *testing.T) {
 		// HAProxy forwards the path as the client wrote it.
 		{"dot segments", map[string]string{"method": "GET", "host": "app.test", "path": "/public/../app/x", "authorization": "Bearer " + alice},
 			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
+		{"a fragment in the request line", map[string]string{"method": "GET", "host": "app.test", "path": "/public/x#frag"},
+			map[string]string{"allow": "false", "status": "400", "reason": "bad-path"}},
+		{"no Host, where routes name hosts", map[string]string{"method": "GET", "host": "", "path": "/public/x"},
+			map[string]string{"allow": "false", "status": "400", "reason": "bad-host"}},
 		{"bad token", map[string]string{"method": "GET", "host": "app.test", "path": "/app/x", "authorization": "Bearer sga_nope"},
 			map[string]string{"allow": "false", "status": "401", "reason": "token-invalid", "route": "app"}},
 		{"session", map[string]string{"method": "GET", "host": "app.test", "path": "/app/x", "cookie": "a=1; sg=" + session + "; b=2"},
