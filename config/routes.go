@@ -109,6 +109,23 @@ func validateRoutes(routes []Route, add func(path, msg, hint string)) {
 	checkCaseTwins(routes, add)
 }
 
+// place is where a valid route applies: its host, lower-case ("" for
+// any), and its path prefix as routes are matched on it; ok is false for
+// a route whose host or path is reported as wrong.
+func place(r Route) (host, path string, ok bool) {
+	if msg, _ := checkPath(r.Path); msg != "" || checkHost(r.Host) != "" || (r.Path != "" && !strings.HasPrefix(r.Path, "/")) {
+		return "", "", false
+	}
+	host = strings.ToLower(r.Host)
+	if host == "*" {
+		host = ""
+	}
+	if path = strings.TrimRight(r.Path, "/"); path == "" {
+		path = "/"
+	}
+	return host, path, true
+}
+
 // checkCaseTwins reports a route whose path differs from an earlier one's
 // on the same host only in letter case, for methods both take: requests
 // for either spelling fall under both once case is folded, so the later
@@ -117,16 +134,9 @@ func checkCaseTwins(routes []Route, add func(path, msg, hint string)) {
 	type key struct{ host, path string }
 	seen := map[key][]int{}
 	for i, r := range routes {
-		if msg, _ := checkPath(r.Path); msg != "" || checkHost(r.Host) != "" || (r.Path != "" && !strings.HasPrefix(r.Path, "/")) {
+		host, p, ok := place(r)
+		if !ok {
 			continue // reported already
-		}
-		host := strings.ToLower(r.Host)
-		if host == "*" {
-			host = ""
-		}
-		p := strings.TrimRight(r.Path, "/")
-		if p == "" {
-			p = "/"
 		}
 		k := key{host, strings.ToLower(strings.ToUpper(p))}
 		for _, j := range seen[k] {
@@ -171,16 +181,9 @@ func checkShadowed(routes []Route, add func(path, msg, hint string)) {
 	}
 	seen := map[key][]earlier{}
 	for i, r := range routes {
-		if msg, _ := checkPath(r.Path); msg != "" || checkHost(r.Host) != "" || (r.Path != "" && !strings.HasPrefix(r.Path, "/")) {
+		host, p, ok := place(r)
+		if !ok {
 			continue // reported already
-		}
-		host := strings.ToLower(r.Host)
-		if host == "*" {
-			host = ""
-		}
-		p := strings.TrimRight(r.Path, "/")
-		if p == "" {
-			p = "/"
 		}
 		k := key{host, p}
 		taken := func(m string) (int, bool) {

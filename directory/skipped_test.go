@@ -6,31 +6,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/scimgate/scimgate/directory"
 	"github.com/scimgate/scimgate/scim/schema"
 	"github.com/scimgate/scimgate/store/sqlite"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSkippedMembersLogged: member ids that name nobody of the tenant are
 // skipped and logged, by a create and by a PATCH that adds nothing else
@@ -42,7 +23,7 @@ func TestSkippedMembersLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var logs lockedBuffer
+	var logs bytes.Buffer // the directory logs from the caller's goroutine
 	dir := directory.New(st, directory.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	_, info, _, err := dir.CreateToken(ctx, "acme", "", 0, "test")
 	if err != nil {
