@@ -215,6 +215,9 @@ func (c *Config) Validate() error {
 	validateSPOE(c.SPOE, add)
 	validateAudit(c.Audit, add)
 	validateHAProxyMaps(c.HAProxyMaps, add)
+	if c.HAProxyMaps.Enabled() {
+		checkFoldableInHAProxy(c.Routes, add)
+	}
 	if _, err := c.SQLitePath(); err != nil {
 		add("store", err.Error(), `use "sqlite:./data/scimgate.db"`)
 	}

@@ -326,6 +326,17 @@ func TestValidate(t *testing.T) {
 		{"haproxy maps jwt cookie not a name", func(c *Config) {
 			c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir, c.HAProxyMaps.JWTCookie = "/run/h.sock", "/etc/haproxy/scimgate", "a b"
 		}, []string{"haproxy_maps.jwt_cookie"}},
+		{"haproxy maps with a route path HAProxy cannot fold", func(c *Config) {
+			c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "/run/h.sock", "/etc/haproxy/scimgate"
+			c.Routes = []Route{
+				{Name: "ascii", Path: "/docs", Allow: AllowRule{Public: true}},
+				{Name: "dotless", Path: "/ad\u0131n", Allow: AllowRule{Public: true}}, // folds to ASCII in haproxy.cfg too
+				{Name: "digits", Path: "/caf\u00e9/\u4e2d", Allow: AllowRule{Public: true}},
+			}
+		}, []string{"routes[2].path"}},
+		{"a route path with any letter, without map-sync", func(c *Config) {
+			c.Routes = []Route{{Name: "cafe", Path: "/caf\u00e9", Allow: AllowRule{Public: true}}}
+		}, nil},
 		{"haproxy maps dir relative", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "127.0.0.1:9999", "maps" }, []string{"haproxy_maps.dir"}},
 		{"haproxy maps dir without runtime API", func(c *Config) { c.HAProxyMaps.Dir = "/etc/haproxy/scimgate" }, []string{"haproxy_maps.runtime_api"}},
 		{"haproxy maps bad runtime API", func(c *Config) { c.HAProxyMaps.RuntimeAPI, c.HAProxyMaps.Dir = "admin.sock", "/m" }, []string{"haproxy_maps.runtime_api"}},

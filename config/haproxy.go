@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SPOE configures the HAProxy SPOE agent that `serve` runs.
@@ -110,5 +112,22 @@ func validateHAProxyMaps(m HAProxyMaps, add func(path, msg, hint string)) {
 	}
 	if m.MaxStale < 2*m.DriftEvery {
 		add("haproxy_maps.max_stale", fmt.Sprintf("%v is less than twice drift_every (%v)", m.MaxStale, m.DriftEvery), "each read-back renews HAProxy's deadline; for example 30s with drift_every 10s")
+	}
+}
+
+// checkFoldableInHAProxy reports a route path, in map-sync mode, with a
+// non-ASCII letter that has other cases: HAProxy folds ASCII letters
+// only (and the four that fold to them), so a request spelling it in
+// another case would be decided as another route than the engine's.
+func checkFoldableInHAProxy(routes []Route, add func(path, msg, hint string)) {
+	for i, r := range routes {
+		for _, c := range r.Path {
+			if c < utf8.RuneSelf || c == 0x130 || c == 0x131 || c == 0x17F || c == 0x212A || unicode.SimpleFold(c) == c {
+				continue
+			}
+			add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q has the letter %q, which HAProxy cannot match without regard to case", r.Path, c),
+				"in map-sync mode, keep route paths to ASCII letters; SPOE mode folds every letter as the engine does")
+			break
+		}
 	}
 }

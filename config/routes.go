@@ -139,31 +139,54 @@ func checkCaseTwins(routes []Route, add func(path, msg, hint string)) {
 			continue // reported already
 		}
 		k := key{host, strings.ToLower(strings.ToUpper(p))}
+		var twins, refused []string
+		all := false
 		for _, j := range seen[k] {
 			o := routes[j]
-			if strings.TrimRight(o.Path, "/") == strings.TrimRight(r.Path, "/") || !methodsMeet(o.Methods, r.Methods) {
+			if strings.TrimRight(o.Path, "/") == strings.TrimRight(r.Path, "/") {
 				continue
 			}
-			add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q differs from the path of the earlier routes[%d] (%q), %q, only in letter case: its requests are refused as ambiguous, and it never applies", r.Path, j, o.Name, o.Path),
-				"many servers read paths without regard to case: give the two routes paths that differ in more than case, or merge them")
-			break
+			ms, every := sharedMethods(o.Methods, r.Methods)
+			if len(ms) == 0 && !every {
+				continue
+			}
+			twins = append(twins, fmt.Sprintf("routes[%d] (%q, %q)", j, o.Name, o.Path))
+			all = all || every
+			for _, m := range ms {
+				if !contains(refused, m) {
+					refused = append(refused, m)
+				}
+			}
+		}
+		if len(twins) > 0 {
+			what := "every method"
+			if !all {
+				what = strings.Join(refused, ", ")
+			}
+			add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q differs from the path of the earlier %s only in letter case: its requests for %s are refused as ambiguous", r.Path, strings.Join(twins, " and "), what),
+				"many servers read paths without regard to case: give the routes paths that differ in more than case, or merge them")
 		}
 		seen[k] = append(seen[k], i)
 	}
 }
 
-// methodsMeet reports whether two routes' method lists share a method
-// (an empty list takes them all).
-func methodsMeet(a, b []string) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return true
+// sharedMethods returns the methods two routes' lists share, or every
+// true when both take every method (an empty list takes them all).
+func sharedMethods(a, b []string) (ms []string, every bool) {
+	switch {
+	case len(a) == 0 && len(b) == 0:
+		return nil, true
+	case len(a) == 0:
+		return b, false
+	case len(b) == 0:
+		return a, false
 	}
-	for _, m := range a {
-		if contains(b, m) || (m == "GET" && contains(b, "HEAD")) || (m == "HEAD" && contains(b, "GET")) {
-			return true
+	for _, m := range b {
+		if contains(a, m) || (m == "HEAD" && contains(a, "GET")) {
+			ms = append(ms, m)
 		}
 	}
-	return false
+	return ms, false
 }
 
 // checkShadowed reports a route that an earlier one on the same host and

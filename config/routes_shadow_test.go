@@ -47,7 +47,13 @@ func TestValidateRoutesShadowed(t *testing.T) {
   - {name: write, path: /API, methods: [POST], allow: {groups: [g]}}
   - {name: case, path: /Api/, allow: {groups: [g]}}
   - {name: other-host, host: b.example.com, path: /API, allow: {groups: [g]}}`, []string{
-			`routes[2].path: "/Api/" differs from the path of the earlier routes[0] ("read"), "/api", only in letter case: its requests are refused as ambiguous, and it never applies (many servers read paths without regard to case: give the two routes paths that differ in more than case, or merge them)`}},
+			`routes[2].path: "/Api/" differs from the path of the earlier routes[0] ("read", "/api") and routes[1] ("write", "/API") only in letter case: its requests for GET, POST are refused as ambiguous (many servers read paths without regard to case: give the routes paths that differ in more than case, or merge them)`}},
+		{"a path that differs only in case, for some methods", `routes:
+  - {name: read, path: /admin, methods: [GET], allow: {public: true}}
+  - {name: rest, path: /Admin, allow: {groups: [g]}}
+  - {name: both, path: /ADMIN, allow: {groups: [g]}}`, []string{
+			`routes[1].path: "/Admin" differs from the path of the earlier routes[0] ("read", "/admin") only in letter case: its requests for GET are refused as ambiguous (many servers read paths without regard to case: give the routes paths that differ in more than case, or merge them)`,
+			`routes[2].path: "/ADMIN" differs from the path of the earlier routes[0] ("read", "/admin") and routes[1] ("rest", "/Admin") only in letter case: its requests for every method are refused as ambiguous (many servers read paths without regard to case: give the routes paths that differ in more than case, or merge them)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -209,3 +209,22 @@ func TestDecideBoth(t *testing.T) {
 		t.Errorf("audited\n%s\nwant\n%s", strings.Join(a.got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestConfirmNamesGroupsNow: a decision confirmed after a change that
+// still allows names the user's groups as they are now, which the
+// identity headers carry.
+func TestConfirmNamesGroupsNow(t *testing.T) {
+	f, _, r, _ := auditFixture(t)
+	f.Group("ops", "alice")
+	req, _ := gateway.RequestFrom(r)
+	c := f.Gate.Decide("proxy", r, req)
+	f.RemoveMember("ops", "alice")
+	c = f.Gate.Confirm(context.Background(), r.RemoteAddr, c)
+	vals, ok, err := f.Gate.Identify(c)
+	if err != nil || !ok || !c.Decision.Allow {
+		t.Fatalf("confirmed %v %s, identify %v %v", c.Decision.Allow, c.Decision.Reason, ok, err)
+	}
+	if vals.Groups != "engineering" {
+		t.Errorf("groups %q after leaving ops, want engineering", vals.Groups)
+	}
+}

@@ -113,17 +113,17 @@ func (g *Gate) decideAlso(c Check) Check {
 
 // Confirm decides an allowed check again once its stream is tracked (see
 // engine.Engine.Confirm), so that a change landing in between is not
-// missed. A decision that turns into a refusal is recorded, logged and
-// counted like any other, and returned in the check.
+// missed, and returns the check with the decision as it stands. One that
+// turns into a refusal is recorded, logged and counted like any other.
 func (g *Gate) Confirm(ctx context.Context, remote string, c Check) Check {
 	if !c.Decision.Allow || g.Engine.Current(c.Decision) {
 		return c
 	}
 	again := g.decideCheck(c)
-	if again.Decision.Allow {
-		return c
+	if !again.Decision.Allow {
+		g.record(ctx, remote, again, time.Now(), 0)
 	}
-	g.record(ctx, remote, again, time.Now(), 0)
+	// Allowed again, the new decision names the user's groups now.
 	return again
 }
 

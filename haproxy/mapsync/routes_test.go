@@ -38,7 +38,8 @@ routes:
 // Host header, escaped path.
 func requestShapes() (out [][3]string) {
 	hosts := []string{"app.test", "APP.test:8080", "app.test.", "app.test.:8080", "app.test:", "a.wild.test", "B.wild.test",
-		"x.y.wild.test", "wild.test", "other.test", "", "a.wild.test:443", "a.wild.test.", "app.test..", "app.test:80:80"}
+		"x.y.wild.test", "wild.test", "other.test", "", "a.wild.test:443", "a.wild.test.", "app.test..", "app.test:80:80",
+		":80", ".", ".:8080", ":", "[]", "my_app.test"}
 	paths := []string{"/", "/api", "/api/", "/api/x", "/apix", "/app", "/app/", "/app/read", "/app/read/x", "/app/reader",
 		"/app/a/b/c/d", "/app/a/b", "/x", "/x/", "/x/y", "/x/y/z", "/v1.0/a+b/c", "/v1x0/a+b", "/with%20space/x",
 		"/%61pp/x", "/app/%7e", "/App/x", "/APP/READ", "/Api/x", "/X/y", "/Reports/q", "/reports/q", "/REPORTS", "/%41pp",
@@ -68,7 +69,7 @@ func wantRoute(t testing.TB, p *policy.Policy, method, host, escaped string) str
 	h := policy.NormalizeHost(host)
 	r := p.Match(h, path, method)
 	switch {
-	case h == "" && p.NamesHosts():
+	case !policy.ValidHost(h) || h == "" && p.NamesHosts():
 		return ambiguous // bad-host, as the engine decides it
 	case p.CaseAmbiguous(h, path, method, r):
 		return ambiguous
@@ -160,8 +161,8 @@ func TestRouteEntriesGo(t *testing.T) {
 		if got == NoRoute {
 			got = "" // refused for its method
 		}
-		if host == "" {
-			got = ambiguous // haproxy.cfg refuses a request without a Host first
+		if h := policy.NormalizeHost(host); h == "" || !policy.ValidHost(h) {
+			got = ambiguous // haproxy.cfg refuses a request without a host name first
 		}
 		if want := wantRoute(t, p, method, host, escaped); got != want {
 			t.Errorf("%s %s%s: routes.map picks %q, policy.Match %q", method, host, escaped, got, want)
