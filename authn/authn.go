@@ -73,6 +73,36 @@ type Authenticator struct {
 	jwtMu   sync.Mutex
 	jwtSeen map[[32]byte]verifiedJWT
 	cookies []string
+
+	unknownMu sync.Mutex
+	unknown   map[string]struct{} // see knownUnknown
+}
+
+// maxUnknown bounds the ids knownUnknown remembers; past it, they are
+// forgotten all at once.
+const maxUnknown = 4096
+
+// knownUnknown reports whether id, a token's ("t" and its id) or a
+// session's ("s" and its id), was looked for after a read of the change
+// log and not found. Ids are random and
+// never reused: one unknown after such a read stays unknown (deleted,
+// purged, or never issued), so its next requests, a script still using a
+// deleted token, are refused without reading the change log again. A new
+// id cannot be in the set: nobody holds it before it exists.
+func (a *Authenticator) knownUnknown(id string) bool {
+	a.unknownMu.Lock()
+	defer a.unknownMu.Unlock()
+	_, ok := a.unknown[id]
+	return ok
+}
+
+func (a *Authenticator) rememberUnknown(id string) {
+	a.unknownMu.Lock()
+	defer a.unknownMu.Unlock()
+	if len(a.unknown) >= maxUnknown || a.unknown == nil {
+		a.unknown = make(map[string]struct{})
+	}
+	a.unknown[id] = struct{}{}
 }
 
 type verifiedJWT struct {
@@ -146,8 +176,9 @@ func (a *Authenticator) Credentials(ctx context.Context, authorization, cookie s
 // hash in constant time. An id the snapshot does not know yet costs a read
 // of the change log first (a token made a moment ago from the command
 // line): shared between callers and at most one every 10 ms, so unknown
-// ids cannot load the store, but they are answered later than known ones.
-// Ids are not secret (the log names them); the secret is what is guessed.
+// ids cannot load the store, but they are answered later than known ones,
+// the first time (knownUnknown). Ids are not secret (the log names them);
+// the secret is what is guessed.
 func (a *Authenticator) Token(bearer string) engine.Principal {
 	id, secret, ok := directory.SplitAccessToken(bearer)
 	if !ok {
@@ -155,10 +186,12 @@ func (a *Authenticator) Token(bearer string) engine.Principal {
 	}
 	sum := hashSecret(secret)
 	tk, found := a.src.Current().Token(id)
-	if !found && a.sync() {
+	if !found && !a.knownUnknown("t"+id) && a.sync() {
 		// A token made a moment ago by another process (the command line)
 		// may not have reached the snapshot yet.
-		tk, found = a.src.Current().Token(id)
+		if tk, found = a.src.Current().Token(id); !found {
+			a.rememberUnknown("t" + id)
+		}
 	}
 	var want [32]byte
 	if found {
@@ -192,8 +225,10 @@ func (a *Authenticator) Session(cookie string) engine.Principal {
 	}
 	sum := hashSecret(secret)
 	ss, found := a.src.Current().Session(id)
-	if !found && a.sync() {
-		ss, found = a.src.Current().Session(id) // created a moment ago elsewhere
+	if !found && !a.knownUnknown("s"+id) && a.sync() {
+		if ss, found = a.src.Current().Session(id); !found { // created a moment ago elsewhere?
+			a.rememberUnknown("s" + id)
+		}
 	}
 	var want [32]byte
 	if found {
