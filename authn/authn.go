@@ -84,11 +84,11 @@ const maxUnknown = 4096
 
 // knownUnknown reports whether id, a token's ("t" and its id) or a
 // session's ("s" and its id), was looked for after a read of the change
-// log and not found. Ids are random and
-// never reused: one unknown after such a read stays unknown (deleted,
-// purged, or never issued), so its next requests, a script still using a
-// deleted token, are refused without reading the change log again. A new
-// id cannot be in the set: nobody holds it before it exists.
+// log and not found. Ids are random and never reused: one unknown after
+// such a read stays unknown (deleted, purged, or never issued), so its
+// next requests, a script still using a deleted token, are refused
+// without reading the change log again. A new id cannot be in the set:
+// nobody holds it before it exists.
 func (a *Authenticator) knownUnknown(id string) bool {
 	a.unknownMu.Lock()
 	defer a.unknownMu.Unlock()

@@ -116,13 +116,16 @@ func validateHAProxyMaps(m HAProxyMaps, add func(path, msg, hint string)) {
 }
 
 // checkFoldableInHAProxy reports a route path, in map-sync mode, with a
-// non-ASCII letter that has other cases: HAProxy folds ASCII letters
-// only (and the four that fold to them), so a request spelling it in
-// another case would be decided as another route than the engine's.
+// non-ASCII letter that has other cases and does not fold to an ASCII
+// one (the engine folds a letter c to unicode.ToLower(unicode.ToUpper(c)),
+// see policy.FoldCase): haproxy.cfg folds only ASCII letters and those
+// that fold to them, so a request spelling it in another case would be
+// decided as another route than the engine's.
 func checkFoldableInHAProxy(routes []Route, add func(path, msg, hint string)) {
 	for i, r := range routes {
 		for _, c := range r.Path {
-			if c < utf8.RuneSelf || c == 0x130 || c == 0x131 || c == 0x17F || c == 0x212A || unicode.SimpleFold(c) == c {
+			cased := unicode.SimpleFold(c) != c || unicode.ToUpper(c) != c || unicode.ToLower(c) != c
+			if c < utf8.RuneSelf || !cased || unicode.ToLower(unicode.ToUpper(c)) < utf8.RuneSelf {
 				continue
 			}
 			add(fmt.Sprintf("routes[%d].path", i), fmt.Sprintf("%q has the letter %q, which HAProxy cannot match without regard to case", r.Path, c),

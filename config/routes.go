@@ -138,6 +138,7 @@ func checkCaseTwins(routes []Route, add func(path, msg, hint string)) {
 		if !ok {
 			continue // reported already
 		}
+		// policy.FoldCase's fold (config cannot import policy).
 		k := key{host, strings.ToLower(strings.ToUpper(p))}
 		var twins, refused []string
 		all := false

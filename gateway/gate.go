@@ -94,14 +94,10 @@ func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Prin
 	return c
 }
 
-// decideCheck decides c.Request, and c.Also when that is allowed.
+// decideCheck decides c.Request, and c.Also when that is allowed; a
+// refusal of Also swaps the two, so that Request names the path refused.
 func (g *Gate) decideCheck(c Check) Check {
 	c.Decision = g.Engine.Decide(c.Principal, c.Request)
-	return g.decideAlso(c)
-}
-
-// decideAlso refuses an allowed c when c.Also is refused.
-func (g *Gate) decideAlso(c Check) Check {
 	if !c.Decision.Allow || c.Also.Method == "" {
 		return c
 	}
