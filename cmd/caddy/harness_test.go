@@ -147,8 +147,6 @@ func (c *caddyProc) waitUp() {
 	c.t.Fatalf("caddy did not listen on %s: %s", c.site, c.log.String())
 }
 
-// reload runs `caddy reload` with the named configuration file of Caddy's
-// directory.
 // scimSite is a Caddyfile with scimgate on c's store and one site that
 // serves SCIM and then handles, a Caddyfile fragment inside the site.
 func (c *caddyProc) scimSite(handles string) string {
@@ -166,6 +164,8 @@ func (c *caddyProc) scimSite(handles string) string {
 `, c.admin, c.db, c.site, handles)
 }
 
+// reload runs `caddy reload` with the named configuration file of Caddy's
+// directory.
 func (c *caddyProc) reload(file string) {
 	c.t.Helper()
 	args := []string{"reload", "--config", file, "--address", c.admin}
