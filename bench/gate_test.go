@@ -406,6 +406,9 @@ func rounds(b *testing.B, s gateSettings, l gateLayout, ts []target) map[string]
 			if t.behind != nil {
 				cpu += fmt.Sprintf(" + upstream %s + wrk %s", rr.behindPerReq.Round(100*time.Nanosecond), rr.wrkPerReq.Round(100*time.Nanosecond))
 			}
+			if t.agent != nil {
+				cpu += fmt.Sprintf(" + agent %s", rr.agentPerReq.Round(100*time.Nanosecond))
+			}
 			line = append(line, fmt.Sprintf("%s %.0f req/s p50 %s p99 %s %s (others %.0f%%)",
 				t.name, rr.rps, rr.p50.Round(time.Microsecond), rr.p99.Round(time.Microsecond), cpu, rr.foreign))
 		}
@@ -457,6 +460,9 @@ func report(b *testing.B, name string, rs []runResult) {
 	b.ReportMetric(get(func(r runResult) float64 { return float64(r.p50.Microseconds()) }), name+"-p50-µs")
 	b.ReportMetric(get(func(r runResult) float64 { return float64(r.p99.Microseconds()) }), name+"-p99-µs")
 	b.ReportMetric(get(func(r runResult) float64 { return float64(r.cpuPerReq.Nanoseconds()) / 1e3 }), name+"-cpu-µs/req")
+	if len(rs) > 0 && rs[0].agentPerReq > 0 {
+		b.ReportMetric(get(func(r runResult) float64 { return float64(r.agentPerReq.Nanoseconds()) / 1e3 }), name+"-agent-cpu-µs/req")
+	}
 }
 
 // reportOthers reports the largest share of CPU other processes took

@@ -17,7 +17,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 )
 
-// HAProxy with scimgate (issue 7), end to end: wrk drives three HAProxy
+// HAProxy with scimgate (issue 7), end to end: wrk drives four HAProxy
 // processes (Debian's, as installed) in front of the same upstream, in one
 // run, rounds alternating between them:
 //
@@ -25,6 +25,10 @@ import (
 //   - spoe:  examples/haproxy/haproxy.cfg and spoe.conf as shipped, only
 //     addresses replaced: every request is decided by scimgate's SPOE
 //     agent (a `scimgate serve` at warn level on the benchmark's store);
+//   - spoe-floor: the same configuration in front of an agent that decides
+//     nothing and answers every request with the variables of an allow
+//     (gatepeer spoefloor): what HAProxy's SPOE filter costs by itself,
+//     with the cheapest agent written as scimgate's is;
 //   - mapsync: examples/haproxy/mapsync/haproxy.cfg as shipped, only
 //     addresses and the map directory replaced: HAProxy decides alone
 //     from the maps the same scimgate keeps current.
@@ -89,7 +93,14 @@ func BenchmarkHAProxy(b *testing.B) {
 				b.Cleanup(gate.stop)
 				gateAddr := strings.TrimPrefix(strings.TrimSuffix(strings.TrimSuffix(gate.value("SCIM base URL:"), "/"), "/scim/v2"), "http://")
 
-				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "mapsync": freeAddr(b)}
+				// spoe-floor: the same SPOE configuration in front of an
+				// agent that decides nothing (gatepeer spoefloor).
+				floor, err := startProc("spoefloor", os.Stderr, "listening on", pin(l.proxy, w.peer, "spoefloor", "-user", gateUser, "-groups", gateGroup)...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(floor.stop)
+				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "spoe-floor": freeAddr(b), "mapsync": freeAddr(b)}
 				plainCfg := fmt.Sprintf(`global
     maxconn 4096
 defaults
@@ -111,16 +122,19 @@ backend whoami
 				if err != nil {
 					b.Fatal(err)
 				}
-				spoeCfg := strings.NewReplacer(
-					"log stdout format raw local0 info", "maxconn 4096",
-					"stats socket ipv4@127.0.0.1:9999 level admin", "",
-					"option httplog", "",
-					"bind 127.0.0.1:8088", "bind "+addrs["spoe"],
-					"config examples/haproxy/spoe.conf", "config "+spoeConf,
-					"server app 127.0.0.1:9001", "server app "+upAddr,
-					"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
-					"server agent 127.0.0.1:12345", "server agent "+spoeAddr,
-				).Replace(string(raw))
+				spoeRaw := string(raw)
+				spoeCfg := func(bind, agent string) string {
+					return strings.NewReplacer(
+						"log stdout format raw local0 info", "maxconn 4096",
+						"stats socket ipv4@127.0.0.1:9999 level admin", "",
+						"option httplog", "",
+						"bind 127.0.0.1:8088", "bind "+bind,
+						"config examples/haproxy/spoe.conf", "config "+spoeConf,
+						"server app 127.0.0.1:9001", "server app "+upAddr,
+						"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
+						"server agent 127.0.0.1:12345", "server agent "+agent,
+					).Replace(spoeRaw)
+				}
 				raw, err = os.ReadFile("../examples/haproxy/mapsync/haproxy.cfg")
 				if err != nil {
 					b.Fatal(err)
@@ -135,7 +149,10 @@ backend whoami
 					"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
 				).Replace(string(raw))
 				procs := map[string]*proc{}
-				for name, text := range map[string]string{"plain": plainCfg, "spoe": spoeCfg, "mapsync": mapsCfg} {
+				for name, text := range map[string]string{
+					"plain": plainCfg, "spoe": spoeCfg(addrs["spoe"], spoeAddr), "mapsync": mapsCfg,
+					"spoe-floor": spoeCfg(addrs["spoe-floor"], floor.value("listening on")),
+				} {
 					path := filepath.Join(w.dir, "haproxy-"+l.name+"-"+name+".cfg")
 					if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 						b.Fatal(err)
@@ -152,8 +169,9 @@ backend whoami
 					b.Cleanup(p.stop)
 					procs[name] = p
 				}
-				for i, n := range []string{"plain", "spoe"} {
-					if err := checkSite("http://"+addrs[n], w.token, i > 0); err != nil {
+				// The floor allows everything: only that it answers is checked.
+				for _, n := range []string{"plain", "spoe", "spoe-floor"} {
+					if err := checkSite("http://"+addrs[n], w.token, n == "spoe"); err != nil {
 						b.Fatalf("%s: %v", n, err)
 					}
 				}
@@ -170,14 +188,15 @@ backend whoami
 				if err := checkMapSync("http://"+addrs["mapsync"], jwt); err != nil {
 					b.Fatalf("mapsync: %v", err)
 				}
-				// cpu/req is HAProxy's alone, not the agent's.
+				// cpu/req is HAProxy's alone; the agent's is reported apart.
 				// plain-jwt: the plain process sent the mapsync request (a
 				// 317-byte cookie where plain and spoe send an access token).
 				bearer := []string{"Host: " + gateHost, "Authorization: Bearer " + w.token}
 				cookie := []string{"Host: " + gateHost, "Cookie: scimgate_jwt=" + jwt}
 				ts := []target{
 					{name: "plain", url: "http://" + addrs["plain"] + "/app/x", headers: bearer, proc: procs["plain"]},
-					{name: "spoe", url: "http://" + addrs["spoe"] + "/app/x", headers: bearer, proc: procs["spoe"]},
+					{name: "spoe", url: "http://" + addrs["spoe"] + "/app/x", headers: bearer, proc: procs["spoe"], agent: gate},
+					{name: "spoe-floor", url: "http://" + addrs["spoe-floor"] + "/app/x", headers: bearer, proc: procs["spoe-floor"], agent: floor},
 					{name: "plain-jwt", url: "http://" + addrs["plain"] + "/app/x", headers: cookie, proc: procs["plain"]},
 					{name: "mapsync", url: "http://" + addrs["mapsync"] + "/app/x", headers: cookie, proc: procs["mapsync"]},
 				}
@@ -187,6 +206,8 @@ backend whoami
 						report(b, t.name, res[t.name])
 					}
 					r := ratio(b, "spoe/plain-%", res["spoe"], res["plain"])
+					ratio(b, "spoe-floor/plain-%", res["spoe-floor"], res["plain"])
+					ratio(b, "spoe/spoe-floor-%", res["spoe"], res["spoe-floor"])
 					m := ratio(b, "mapsync/plain-jwt-%", res["mapsync"], res["plain-jwt"])
 					ratio(b, "mapsync/plain-%", res["mapsync"], res["plain"])
 					reportOthers(b, res)

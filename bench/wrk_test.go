@@ -111,6 +111,7 @@ type target struct {
 	headers []string
 	proc    *proc  // the server under test, for its CPU time
 	behind  *proc  // the upstream behind it, if any, for its CPU time
+	agent   *proc  // the agent it asks, if any (HAProxy's SPOE), for its CPU time
 	logFile string // emptied before each run and measured after
 }
 
@@ -120,6 +121,7 @@ type runResult struct {
 	// behindPerReq and wrkPerReq are the upstream's and wrk's: a proxy's
 	// headers cost the upstream too.
 	behindPerReq, wrkPerReq time.Duration
+	agentPerReq             time.Duration
 	logBytes                int64
 	// foreign is the CPU time, in % of one core, that processes other
 	// than the benchmark's used during the run: other work on the
@@ -140,12 +142,12 @@ func (t target) run(s gateSettings, l gateLayout, d time.Duration) (runResult, e
 			return runResult{}, err
 		}
 	}
-	cpu0, behind0, mine0, busy0 := t.proc.cpu(), t.behind.cpu(), ourCPU(), busyCPU()
+	cpu0, behind0, agent0, mine0, busy0 := t.proc.cpu(), t.behind.cpu(), t.agent.cpu(), ourCPU(), busyCPU()
 	start := time.Now()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
-	cpu, behind, mine, busy := t.proc.cpu()-cpu0, t.behind.cpu()-behind0, ourCPU()-mine0, busyCPU()-busy0
+	cpu, behind, agent, mine, busy := t.proc.cpu()-cpu0, t.behind.cpu()-behind0, t.agent.cpu()-agent0, ourCPU()-mine0, busyCPU()-busy0
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %s: %v\n%s", t.name, strings.Join(argv, " "), err, out)
 	}
@@ -161,7 +163,7 @@ func (t target) run(s gateSettings, l gateLayout, d time.Duration) (runResult, e
 	mine += wrkCPU
 	res.foreign = max(0, float64(busy-mine)/float64(wall)*100)
 	if n := time.Duration(r.requests); n > 0 {
-		res.cpuPerReq, res.behindPerReq, res.wrkPerReq = cpu/n, behind/n, wrkCPU/n
+		res.cpuPerReq, res.behindPerReq, res.wrkPerReq, res.agentPerReq = cpu/n, behind/n, wrkCPU/n, agent/n
 	}
 	if t.logFile != "" {
 		if fi, err := os.Stat(t.logFile); err == nil {

@@ -5,6 +5,8 @@
 //
 //	gatepeer upstream                 fixed 200-byte answer on every path; /echo returns the request headers
 //	gatepeer bare -upstream URL       a plain httputil.ReverseProxy to URL
+//	gatepeer spoefloor -user U -groups G
+//	                                  an SPOE agent that decides nothing (spoefloor.go)
 //
 // -listen ADDR (default 127.0.0.1:0), -pprof ADDR serves net/http/pprof,
 // -bufpool gives the bare proxy a pool of copy buffers (an experiment: the
@@ -36,14 +38,25 @@ var body = []byte(strings.Repeat("scimgate-bench-upstream ", 8) + "1234567\n")
 
 func main() {
 	if len(os.Args) < 2 {
-		log.Fatal("usage: gatepeer upstream | gatepeer bare -upstream URL")
+		log.Fatal("usage: gatepeer upstream | gatepeer bare -upstream URL | gatepeer spoefloor")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := fs.String("upstream", "", "upstream URL (bare)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address")
 	bufPool := fs.Bool("bufpool", false, "bare: reuse copy buffers (ReverseProxy.BufferPool), as the built-in proxy does")
+	user := fs.String("user", "", "spoefloor: the user variable answered")
+	groups := fs.String("groups", "", "spoefloor: the groups variable answered")
 	_ = fs.Parse(os.Args[2:])
+	if os.Args[1] == "spoefloor" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("listening on %s\n", ln.Addr())
+		serveSPOEFloor(ln, *user, *groups)
+		return
+	}
 
 	var h http.Handler
 	switch os.Args[1] {
