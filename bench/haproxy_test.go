@@ -17,7 +17,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 )
 
-// HAProxy with scimgate (issue 7), end to end: wrk drives four HAProxy
+// HAProxy with scimgate (issue 7), end to end: wrk drives five HAProxy
 // processes (Debian's, as installed) in front of the same upstream, in one
 // run, rounds alternating between them:
 //
@@ -31,7 +31,9 @@ import (
 //     with the cheapest agent written as scimgate's is;
 //   - mapsync: examples/haproxy/mapsync/haproxy.cfg as shipped, only
 //     addresses and the map directory replaced: HAProxy decides alone
-//     from the maps the same scimgate keeps current.
+//     from the maps the same scimgate keeps current;
+//   - mapsync-floor: the fewest rules a decision from those maps takes
+//     (mapsyncFloorCfg).
 //
 // Every request is allowed: plain and spoe requests carry alice's access
 // token, mapsync requests the JWT cookie of a session alice signed in to
@@ -100,7 +102,7 @@ func BenchmarkHAProxy(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.Cleanup(floor.stop)
-				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "spoe-floor": freeAddr(b), "mapsync": freeAddr(b)}
+				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "spoe-floor": freeAddr(b), "mapsync": freeAddr(b), "mapsync-floor": freeAddr(b)}
 				plainCfg := fmt.Sprintf(`global
     maxconn 4096
 defaults
@@ -149,10 +151,7 @@ backend whoami
 					"server scimgate 127.0.0.1:8080", "server scimgate "+gateAddr,
 				).Replace(string(raw))
 				procs := map[string]*proc{}
-				for name, text := range map[string]string{
-					"plain": plainCfg, "spoe": spoeCfg(addrs["spoe"], spoeAddr), "mapsync": mapsCfg,
-					"spoe-floor": spoeCfg(addrs["spoe-floor"], floor.value("listening on")),
-				} {
+				startHAProxy := func(name, text string) {
 					path := filepath.Join(w.dir, "haproxy-"+l.name+"-"+name+".cfg")
 					if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 						b.Fatal(err)
@@ -168,6 +167,12 @@ backend whoami
 					}
 					b.Cleanup(p.stop)
 					procs[name] = p
+				}
+				for name, text := range map[string]string{
+					"plain": plainCfg, "spoe": spoeCfg(addrs["spoe"], spoeAddr), "mapsync": mapsCfg,
+					"spoe-floor": spoeCfg(addrs["spoe-floor"], floor.value("listening on")),
+				} {
+					startHAProxy(name, text)
 				}
 				// The floor allows everything: only that it answers is checked.
 				for _, n := range []string{"plain", "spoe", "spoe-floor"} {
@@ -188,6 +193,9 @@ backend whoami
 				if err := checkMapSync("http://"+addrs["mapsync"], jwt); err != nil {
 					b.Fatalf("mapsync: %v", err)
 				}
+				// It reads the map files once, at start: after alice's
+				// session reached them.
+				startHAProxy("mapsync-floor", fmt.Sprintf(mapsyncFloorCfg, addrs["mapsync-floor"], mapsDir, upAddr))
 				// cpu/req is HAProxy's alone; the agent's is reported apart.
 				// plain-jwt: the plain process sent the mapsync request (a
 				// 317-byte cookie where plain and spoe send an access token).
@@ -199,6 +207,7 @@ backend whoami
 					{name: "spoe-floor", url: "http://" + addrs["spoe-floor"] + "/app/x", headers: bearer, proc: procs["spoe-floor"], agent: floor},
 					{name: "plain-jwt", url: "http://" + addrs["plain"] + "/app/x", headers: cookie, proc: procs["plain"]},
 					{name: "mapsync", url: "http://" + addrs["mapsync"] + "/app/x", headers: cookie, proc: procs["mapsync"]},
+					{name: "mapsync-floor", url: "http://" + addrs["mapsync-floor"] + "/app/x", headers: cookie, proc: procs["mapsync-floor"]},
 				}
 				res := rounds(b, s, l, ts)
 				return func() {
@@ -210,6 +219,8 @@ backend whoami
 					ratio(b, "spoe/spoe-floor-%", res["spoe"], res["spoe-floor"])
 					m := ratio(b, "mapsync/plain-jwt-%", res["mapsync"], res["plain-jwt"])
 					ratio(b, "mapsync/plain-%", res["mapsync"], res["plain"])
+					ratio(b, "mapsync-floor/plain-jwt-%", res["mapsync-floor"], res["plain-jwt"])
+					ratio(b, "mapsync/mapsync-floor-%", res["mapsync"], res["mapsync-floor"])
 					reportOthers(b, res)
 					if r < 75 {
 						b.Logf("SPOE mode at %.1f%% of plain HAProxy: below the 75%% target", r)
@@ -222,6 +233,36 @@ backend whoami
 		})
 	}
 }
+
+// mapsyncFloorCfg is the fewest rules a decision from scimgate's maps
+// takes (bind address, map directory, upstream): the session id of the
+// cookie, read once a connection and not verified (the example verifies it
+// once a connection too), the route lookup, the access lookup, the
+// refusal, one identity header. None of the example's checks of paths,
+// hosts, staleness, tokens or cookies. What map-sync mode costs above it
+// is those checks; what it costs above plain HAProxy is the lookups.
+const mapsyncFloorCfg = `global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client  1m
+    timeout server  1m
+frontend app
+    bind %[1]s
+    acl sg_cached req.cook(scimgate_jwt),strcmp(sess.sg_jwt) eq 0
+    http-request set-var(sess.sg_sid) req.cook(scimgate_jwt),jwt_payload_query('$.sid') if !sg_cached
+    http-request set-var(sess.sg_jwt) req.cook(scimgate_jwt) if !sg_cached
+    http-request set-var(txn.sg_host) req.fhdr(host),lower
+    http-request set-var(txn.sg_path) path
+    http-request set-var(txn.sg_route) method,concat(|,txn.sg_host),concat(,txn.sg_path),map_reg(%[2]s/routes.map)
+    http-request set-var(txn.sg_user) var(sess.sg_sid),map(%[2]s/sessions.map),concat(|,txn.sg_route),map(%[2]s/access.map)
+    http-request deny if !{ var(txn.sg_user) -m found }
+    http-request set-header X-Scimgate-User %%[var(txn.sg_user)]
+    default_backend app
+backend app
+    server app %[3]s
+`
 
 // signInForJWT signs alice in at scimgate (base) through the mock provider
 // and returns the scimgate_jwt cookie that sign-in set.
