@@ -103,14 +103,7 @@ func BenchmarkHAProxy(b *testing.B) {
 				}
 				b.Cleanup(floor.stop)
 				addrs := map[string]string{"plain": freeAddr(b), "spoe": freeAddr(b), "spoe-floor": freeAddr(b), "mapsync": freeAddr(b), "mapsync-floor": freeAddr(b)}
-				plainCfg := fmt.Sprintf(`global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 5s
-    timeout client  1m
-    timeout server  1m
-frontend app
+				plainCfg := fmt.Sprintf(haproxyPreamble+`frontend app
     bind %s
     default_backend whoami
 backend whoami
@@ -234,6 +227,16 @@ backend whoami
 	}
 }
 
+// haproxyPreamble begins the benchmark's own HAProxy configurations.
+const haproxyPreamble = `global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client  1m
+    timeout server  1m
+`
+
 // mapsyncFloorCfg is the fewest rules a decision from scimgate's maps
 // takes (bind address, map directory, upstream): the session id of the
 // cookie, read once a connection and not verified (the example verifies it
@@ -241,14 +244,7 @@ backend whoami
 // refusal, one identity header. None of the example's checks of paths,
 // hosts, staleness, tokens or cookies. What map-sync mode costs above it
 // is those checks; what it costs above plain HAProxy is the lookups.
-const mapsyncFloorCfg = `global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 5s
-    timeout client  1m
-    timeout server  1m
-frontend app
+const mapsyncFloorCfg = haproxyPreamble + `frontend app
     bind %[1]s
     acl sg_cached req.cook(scimgate_jwt),strcmp(sess.sg_jwt) eq 0
     http-request set-var(sess.sg_sid) req.cook(scimgate_jwt),jwt_payload_query('$.sid') if !sg_cached
