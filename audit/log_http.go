@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,18 +22,47 @@ const DefaultHTTPLimit = 10_000
 // are paged with since.
 const MaxHTTPLimit = 100_000
 
+// MaxHTTPQueries is how many GET /audit/log and /audit/verify requests run
+// at once; more are refused with 503. Each holds one of the store's few
+// read connections, which the gateway's snapshot and SCIM reads need too.
+const MaxHTTPQueries = 2
+
+// A streamed answer ends when its client has not taken a write for
+// httpStallTimeout, or after httpMaxDuration in all: a client that stops
+// reading would otherwise hold its read transaction for as long as it
+// keeps the connection open.
+var (
+	httpStallTimeout = 30 * time.Second
+	httpMaxDuration  = 10 * time.Minute
+)
+
 // Handler serves the audit trail on the admin listener:
 //
 //	GET /audit/log?since=&until=&user=&route=&limit=   JSON lines, as `scimgate audit log --json`
 //	GET /audit/verify?head=stream:SEQ:HEX              the Report as JSON; 409 when it found problems
 //
-// since and until take what `audit log` takes (ParseTime).
+// since and until take what `audit log` takes (ParseTime). At most
+// MaxHTTPQueries run at once; a log answer cut off (its client stalled,
+// httpMaxDuration, a read error) ends without its last chunk.
 func Handler(v Viewer, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /audit/log", func(w http.ResponseWriter, r *http.Request) {
+	busy := make(chan struct{}, MaxHTTPQueries)
+	limited := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case busy <- struct{}{}:
+				defer func() { <-busy }()
+				h(w, r)
+			default:
+				w.Header().Set("Retry-After", "5")
+				httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d audit queries are running already; retry later", MaxHTTPQueries))
+			}
+		}
+	}
+	mux.HandleFunc("GET /audit/log", limited(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		now := time.Now()
 		f := Filter{User: strings.TrimSpace(q.Get("user")), Route: strings.TrimSpace(q.Get("route")), Limit: DefaultHTTPLimit}
@@ -50,17 +81,32 @@ func Handler(v Viewer, log *slog.Logger) http.Handler {
 				return
 			}
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		bw := bufio.NewWriter(w)
+		end := time.Now().Add(httpMaxDuration)
+		ctx, cancel := context.WithDeadline(r.Context(), end)
+		defer cancel()
+		dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), end: end}
+		bw := bufio.NewWriter(dw)
 		enc := json.NewEncoder(bw)
-		if err := Log(r.Context(), v, f, func(e Entry) error { return enc.Encode(e) }); err != nil && r.Context().Err() == nil {
-			// The status is sent already: the truncated body says it.
-			// (A client that went away is not an error of ours.)
-			log.Error("audit log", "err", err)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		err = Log(ctx, v, f, func(e Entry) error { return enc.Encode(e) })
+		if err == nil {
+			err = bw.Flush()
 		}
-		_ = bw.Flush()
-	})
-	mux.HandleFunc("GET /audit/verify", func(w http.ResponseWriter, r *http.Request) {
+		if err != nil {
+			if r.Context().Err() == nil { // a client that went away is not an error of ours
+				log.Error("audit log", "err", err)
+			}
+			if !dw.wrote {
+				httpError(w, http.StatusInternalServerError, "audit log: "+err.Error())
+				return
+			}
+			// The status is sent already: end the response without its
+			// last chunk, so that the client sees it cut short rather
+			// than a complete answer.
+			panic(http.ErrAbortHandler)
+		}
+	}))
+	mux.HandleFunc("GET /audit/verify", limited(func(w http.ResponseWriter, r *http.Request) {
 		var kept []Head
 		for _, s := range r.URL.Query()["head"] {
 			h, err := ParseHead(s)
@@ -81,8 +127,29 @@ func Handler(v Viewer, log *slog.Logger) http.Handler {
 			w.WriteHeader(http.StatusConflict)
 		}
 		_ = json.NewEncoder(w).Encode(rep)
-	})
+	}))
 	return mux
+}
+
+// deadlineWriter gives each write to a streamed answer httpStallTimeout,
+// and none past end.
+type deadlineWriter struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	end   time.Time
+	wrote bool // the status and some of the body are sent
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	dl := time.Now().Add(httpStallTimeout)
+	if dl.After(d.end) {
+		dl = d.end
+	}
+	if err := d.rc.SetWriteDeadline(dl); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	d.wrote = true
+	return d.w.Write(p)
 }
 
 func httpError(w http.ResponseWriter, status int, msg string) {
