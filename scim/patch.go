@@ -152,12 +152,13 @@ type patcher struct {
 	work    int // values of multi-valued attributes visited so far
 }
 
-// MaxPatchWork bounds the values of multi-valued attributes (other than
-// a group's members) that one PATCH may visit, counting for each
-// operation the attribute's values and the operation's: each operation
-// may walk the whole list, and the store's writer, shared by every
-// tenant, waits meanwhile. A PATCH over it is refused before anything is
-// written.
+// MaxPatchWork bounds the values of multi-valued attributes that one
+// PATCH may visit, counting for each operation the attribute's values and
+// the operation's: each operation may walk the whole list, and the
+// store's writer, shared by every tenant, waits meanwhile. A group's
+// members count only when an operation lists them all (a value filter
+// other than value eq "id"). A PATCH over it is refused before anything
+// is written.
 const MaxPatchWork = 200_000
 
 // spend counts an operation on a multi-valued attribute holding cur and
@@ -170,6 +171,11 @@ func (pa *patcher) spend(cur, value any) error {
 	if l, ok := value.([]any); ok {
 		n += len(l)
 	}
+	return pa.spendN(n)
+}
+
+// spendN counts n values visited.
+func (pa *patcher) spendN(n int) error {
 	if pa.work += n; pa.work > MaxPatchWork {
 		return Errorf(CodeTooMany, "this PATCH visits more than %d values of multi-valued attributes; send it as several requests", MaxPatchWork)
 	}
@@ -662,6 +668,9 @@ func (pa *patcher) applyMembers(op string, p *filter.Path, value any, hasValue b
 		if !ok {
 			all, err := pa.members.List()
 			if err != nil {
+				return err
+			}
+			if err := pa.spendN(1 + len(all)); err != nil {
 				return err
 			}
 			ids = ids[:0]

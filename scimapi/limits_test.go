@@ -288,3 +288,47 @@ func TestMaxResultsAdvertised(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberFilterWorkBounded: an operation whose members filter is not
+// a plain id match lists the whole group, inside the store's one write
+// transaction that every tenant waits on; those listings count against
+// scim.MaxPatchWork, so a PATCH repeating one cannot hold the writer for
+// minutes. Over the bound it is refused whole (tooMany), under it applies.
+func TestMemberFilterWorkBounded(t *testing.T) {
+	h := newAPIHarness(t, directory.Options{}, scimapi.Options{})
+	const members = 500
+	g := h.create(t, "Groups", groupBody("big"))
+	ids := make([]string, members)
+	values := make([]string, members)
+	for i := range ids {
+		ids[i] = h.create(t, "Users", userBody(fmt.Sprintf("u%04d", i)))
+		values[i] = `{"value":"` + ids[i] + `"}`
+	}
+	const head = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`
+	h.mustCall(t, http.StatusNoContent, http.MethodPatch, "/scim/v2/Groups/"+g, head+`{"op":"add","path":"members","value":[`+strings.Join(values, ",")+`]}]}`)
+	patch := func(filterOps int) (int, []byte) {
+		// First a change, then filter operations that match nobody.
+		ops := []string{`{"op":"remove","path":"members[value eq \"` + ids[0] + `\"]"}`}
+		for range filterOps {
+			ops = append(ops, `{"op":"remove","path":"members[display eq \"nobody\"]"}`)
+		}
+		return h.call(t, http.MethodPatch, "/scim/v2/Groups/"+g, head+strings.Join(ops, ",")+"]}")
+	}
+	isMember := func() bool {
+		raw := h.mustCall(t, http.StatusOK, http.MethodGet, "/scim/v2/Groups/"+g+"?attributes=members", "")
+		return strings.Contains(string(raw), ids[0])
+	}
+	// Each listing visits the members left (one fewer after the first
+	// operation) and the operation.
+	over := scim.MaxPatchWork/members + 1
+	status, raw := patch(over)
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), `"tooMany"`) {
+		t.Errorf("PATCH with %d member filter operations over %d members = %d %s, want 400 tooMany", over, members, status, raw)
+	}
+	if !isMember() {
+		t.Error("the refused PATCH removed a member")
+	}
+	if status, raw := patch(over - 2); status != http.StatusNoContent || isMember() {
+		t.Errorf("PATCH with %d member filter operations = %d %s (member removed: %v), want 204 and the member removed", over-2, status, raw, !isMember())
+	}
+}
