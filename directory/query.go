@@ -240,20 +240,20 @@ func union(a, b []*store.Resource) []*store.Resource {
 // meta.version is there only when version is set: a user's costs the walk
 // up its groups.
 type view struct {
-	ctx     context.Context
-	tx      store.ReadTx
-	c       Caller
-	rt      *schema.ResourceType
-	r       *store.Resource
-	doc     map[string]any
-	err     error
-	version bool
+	ctx      context.Context
+	tx       store.ReadTx
+	c        Caller
+	rt       *schema.ResourceType
+	r        *store.Resource
+	doc      map[string]any
+	computed map[string]any // meta, members, groups: asked for once each
+	err      error
+	version  bool
 }
 
-func (v *view) Get(name string) any {
+// compute returns the attributes the document does not hold.
+func (v *view) compute(name string) any {
 	switch name {
-	case "id":
-		return v.r.ID
 	case "meta":
 		meta := map[string]any{
 			"resourceType": v.rt.Name,
@@ -289,6 +289,25 @@ func (v *view) Get(name string) any {
 			v.err = err
 		}
 		return gs
+	}
+	return nil
+}
+
+func (v *view) Get(name string) any {
+	switch name {
+	case "id":
+		return v.r.ID
+	case "meta", "members", "groups":
+		// Each term of a filter asks again: computed once a resource.
+		val, ok := v.computed[name]
+		if !ok {
+			val = v.compute(name)
+			if v.computed == nil {
+				v.computed = map[string]any{}
+			}
+			v.computed[name] = val
+		}
+		return val
 	}
 	if v.doc == nil {
 		doc, err := decodeDoc(v.r.Doc)
