@@ -58,6 +58,9 @@ func (r *reloader) apply(ctx context.Context, why string, data []byte, readErr e
 	if err != nil {
 		err = fmt.Errorf("read config: %w", err)
 	} else if next, err = config.ParseFile(r.path, data); err == nil {
+		// Before the policy, and whatever becomes of it: revoking a
+		// leaked admin token must not wait on the routes.
+		r.applyAdminTokens(why, next)
 		p, err = policy.Compile(next.Routes, r.path, time.Time{})
 	}
 	if err != nil {
@@ -84,22 +87,28 @@ func (r *reloader) apply(ctx context.Context, why string, data []byte, readErr e
 
 	running := *r.running
 	running.Routes = next.Routes
-	// New admin tokens are put in force, so that a leaked one can be
-	// revoked without a restart; removing the last one (leaving the trail
-	// open) takes a restart, when the listener is checked again.
-	if r.adminTokens != nil && len(next.AdminTokenSHA256) > 0 && !slices.Equal(next.AdminTokenSHA256, running.AdminTokenSHA256) {
-		if err := r.adminTokens.set(next.AdminTokenSHA256); err != nil {
-			r.log.Error("admin token reload failed; keeping the running tokens", "trigger", why, "err", err)
-		} else {
-			running.AdminTokenSHA256 = next.AdminTokenSHA256
-			r.log.Info("admin tokens reloaded", "trigger", why, "tokens", len(next.AdminTokenSHA256))
-		}
-	}
 	r.running = &running
 	if fields := config.NeedsRestart(r.running, next); len(fields) > 0 {
 		r.log.Warn("configuration changes not in force until a restart: needs restart: "+strings.Join(fields, ", "),
 			"trigger", why, "needs_restart", fields)
 	}
+}
+
+// applyAdminTokens puts next's admin tokens in force, so that a leaked
+// one can be revoked without a restart; removing the last one (leaving
+// the trail open) takes a restart, when the listener is checked again.
+func (r *reloader) applyAdminTokens(why string, next *config.Config) {
+	if r.adminTokens == nil || len(next.AdminTokenSHA256) == 0 || slices.Equal(next.AdminTokenSHA256, r.running.AdminTokenSHA256) {
+		return
+	}
+	if err := r.adminTokens.set(next.AdminTokenSHA256); err != nil {
+		r.log.Error("admin token reload failed; keeping the running tokens", "trigger", why, "err", err)
+		return
+	}
+	running := *r.running
+	running.AdminTokenSHA256 = next.AdminTokenSHA256
+	r.running = &running
+	r.log.Info("admin tokens reloaded", "trigger", why, "tokens", len(next.AdminTokenSHA256))
 }
 
 func (r *reloader) reloaded(ok bool) {

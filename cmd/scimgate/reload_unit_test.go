@@ -98,7 +98,8 @@ func TestReloaderSerialisesAndStamps(t *testing.T) {
 // TestReloaderNeedsRestart: a reload that changes fields only a restart
 // applies logs a warning naming them, besides putting the routes in force;
 // new admin tokens are put in force at once (the old token is refused),
-// while removing every token is left to a restart.
+// also by a reload whose policy cannot be put in force, while removing
+// every token is left to a restart.
 func TestReloaderNeedsRestart(t *testing.T) {
 	ctx, _, st, live := reloadWorld(t)
 	sum := func(tok string) string { h := sha256.Sum256([]byte(tok)); return hex.EncodeToString(h[:]) }
@@ -139,6 +140,9 @@ func TestReloaderNeedsRestart(t *testing.T) {
 		next       string
 		want       []string // needs_restart; nil: no warning
 		old, fresh int      // the old and the new token's status afterwards
+		// unrecordable: the store is closed first, so the policy cannot
+		// be recorded and the reload fails; the tokens apply all the same.
+		unrecordable bool
 	}{
 		{name: "unchanged", next: cfg("127.0.0.1:8080", "info", "old-token"), old: 200, fresh: 401},
 		{name: "listen and log level need a restart; a new token is in force",
@@ -147,10 +151,16 @@ func TestReloaderNeedsRestart(t *testing.T) {
 			want: []string{"listen", "log.level"}, old: 401, fresh: 200},
 		{name: "removing every token needs a restart", next: cfg("127.0.0.1:8080", "info"),
 			want: []string{"admin_token_sha256"}, old: 401, fresh: 200},
+		{name: "a token revoked although the policy cannot be recorded",
+			next: strings.Replace(cfg("127.0.0.1:8080", "info", "old-token"), "path: /app,", "path: /app2,", 1),
+			unrecordable: true, old: 200, fresh: 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			logs.Reset()
+			if tt.unrecordable {
+				st.Close()
+			}
 			r.apply(ctx, "test", []byte(tt.next), nil)
 			var got []string
 			var reloaded bool
@@ -170,8 +180,8 @@ func TestReloaderNeedsRestart(t *testing.T) {
 					got = e.NeedsRestart
 				}
 			}
-			if !reloaded {
-				t.Errorf("no %q in the log:\n%s", "policy reloaded", logs.String())
+			if reloaded == tt.unrecordable {
+				t.Errorf("policy reloaded: %v, want %v; log:\n%s", reloaded, !tt.unrecordable, logs.String())
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("needs_restart %q, want %q; log:\n%s", got, tt.want, logs.String())
