@@ -152,7 +152,7 @@ func TestReloaderNeedsRestart(t *testing.T) {
 		{name: "removing every token needs a restart", next: cfg("127.0.0.1:8080", "info"),
 			want: []string{"admin_token_sha256"}, old: 401, fresh: 200},
 		{name: "a token revoked although the policy cannot be recorded",
-			next: strings.Replace(cfg("127.0.0.1:8080", "info", "old-token"), "path: /app,", "path: /app2,", 1),
+			next:         strings.Replace(cfg("127.0.0.1:8080", "info", "old-token"), "path: /app,", "path: /app2,", 1),
 			unrecordable: true, old: 200, fresh: 401},
 	}
 	for _, tt := range tests {
