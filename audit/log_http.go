@@ -39,7 +39,10 @@ var (
 // Handler serves the audit trail on the admin listener:
 //
 //	GET /audit/log?since=&until=&user=&route=&limit=   JSON lines, as `scimgate audit log --json`
-//	GET /audit/verify?head=stream:SEQ:HEX              the Report as JSON; 409 when it found problems
+//	GET /audit/verify?head=stream:SEQ:HEX&index=true   the Report as JSON; 409 when it found problems
+//
+// index=true also rebuilds the temporal index that /access/* reads and
+// compares it (VerifyIndex), as `audit verify --index` does.
 //
 // since and until take what `audit log` takes (ParseTime). At most
 // MaxHTTPQueries run at once; a log answer cut off (its client stalled,
@@ -116,7 +119,24 @@ func Handler(v Viewer, log *slog.Logger) http.Handler {
 			}
 			kept = append(kept, h)
 		}
+		index := false
+		switch q := r.URL.Query().Get("index"); q {
+		case "", "0", "false":
+		case "1", "true":
+			index = true
+		default:
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("index: %q: want true or false", q))
+			return
+		}
+		hc, canIndex := v.(HistoryChecker)
+		if index && !canIndex {
+			httpError(w, http.StatusBadRequest, "index: this store cannot rebuild its index")
+			return
+		}
 		rep, err := Verify(r.Context(), v, kept)
+		if err == nil && index {
+			err = VerifyIndex(r.Context(), hc, &rep)
+		}
 		if err != nil {
 			log.Error("audit verify", "err", err)
 			httpError(w, http.StatusInternalServerError, err.Error())

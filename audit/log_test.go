@@ -299,6 +299,21 @@ func TestHandler(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rep); code != 200 || err != nil || !rep.OK || len(rep.Streams) != 3 {
 		t.Errorf("GET /audit/verify = %d %s, want 200 and ok", code, body)
 	}
+	// The temporal index is checked only when asked: it is not chained.
+	if code, body := get("/audit/verify?index=true"); code != 200 || !strings.Contains(body, `"ok":true`) {
+		t.Errorf("GET /audit/verify?index=true on an untouched trail = %d %s, want 200 and ok", code, body)
+	}
+	if code, body := get("/audit/verify?index=maybe"); code != 400 {
+		t.Errorf("GET /audit/verify?index=maybe = %d %s, want 400", code, body)
+	}
+	tr.sql(t, `DELETE FROM history_users WHERE id = 'u1'`)
+	srv.Config.Handler = audit.Handler(tr.st, nil)
+	if code, body := get("/audit/verify"); code != 200 {
+		t.Errorf("GET /audit/verify with the index edited = %d %s, want 200: the chains are whole", code, body)
+	}
+	if code, body := get("/audit/verify?index=1"); code != 409 || !strings.Contains(body, `"stream":"`+audit.IndexStream+`"`) {
+		t.Errorf("GET /audit/verify?index=1 with the index edited = %d %s, want 409 naming the index", code, body)
+	}
 	tr.sql(t, `DELETE FROM decisions WHERE seq = 6`, `UPDATE sqlite_sequence SET seq = 5 WHERE name = 'decisions'`)
 	srv.Config.Handler = audit.Handler(tr.st, nil)
 	code, body = get("/audit/verify?head=" + head.String())
