@@ -61,7 +61,7 @@ type Check struct {
 // one access-log line, the decision metrics and the audit trail.
 func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check {
 	start := time.Now()
-	return g.decide(r.Context(), adapter, r.RemoteAddr, g.Auth.Authenticate(r), req, start)
+	return g.decide(r.Context(), r.RemoteAddr, Check{Adapter: adapter, Principal: g.Auth.Authenticate(r), Request: req}, start)
 }
 
 // DecideCredentials is Decide for an adapter that receives the request's
@@ -69,7 +69,7 @@ func (g *Gate) Decide(adapter string, r *http.Request, req engine.Request) Check
 // the client's address, for the log.
 func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, cookie, remote string, req engine.Request) Check {
 	start := time.Now()
-	return g.decide(ctx, adapter, remote, g.Auth.Credentials(ctx, authorization, cookie), req, start)
+	return g.decide(ctx, remote, Check{Adapter: adapter, Principal: g.Auth.Credentials(ctx, authorization, cookie), Request: req}, start)
 }
 
 // DecideBoth is Decide for a request that the handlers after the adapter
@@ -80,15 +80,12 @@ func (g *Gate) DecideCredentials(ctx context.Context, adapter, authorization, co
 // refused, or as req's allow. An also without a Method is none.
 func (g *Gate) DecideBoth(adapter string, r *http.Request, req, also engine.Request) Check {
 	start := time.Now()
-	c := Check{Adapter: adapter, Principal: g.Auth.Authenticate(r), Request: req, Also: also}
-	c = g.decideCheck(c)
-	now := time.Now()
-	g.record(r.Context(), r.RemoteAddr, c, now, now.Sub(start))
-	return c
+	return g.decide(r.Context(), r.RemoteAddr, Check{Adapter: adapter, Principal: g.Auth.Authenticate(r), Request: req, Also: also}, start)
 }
 
-func (g *Gate) decide(ctx context.Context, adapter, remote string, p engine.Principal, req engine.Request, start time.Time) Check {
-	c := Check{Adapter: adapter, Principal: p, Request: req, Decision: g.Engine.Decide(p, req)}
+// decide decides c (decideCheck) and records the outcome.
+func (g *Gate) decide(ctx context.Context, remote string, c Check, start time.Time) Check {
+	c = g.decideCheck(c)
 	now := time.Now()
 	g.record(ctx, remote, c, now, now.Sub(start))
 	return c
